@@ -1,0 +1,194 @@
+"""Generate the ServingEndpoint CustomResourceDefinition from the spec models.
+
+    python -m modelgate_operator.crdgen            # writes crds/serving.modelgate.io_servingendpoints.yaml
+    python -m modelgate_operator.crdgen --check    # exits 1 when the checked-in CRD is stale
+    python -m modelgate_operator.crdgen --stdout
+
+The pydantic models in ``modelgate_proxy.spec`` are the single source of truth. Their JSON schema is turned into
+a structural OpenAPI v3 schema: references inlined, ``Optional`` unions flattened, pydantic-only keys dropped,
+cross-field rules carried as ``x-kubernetes-validations`` (CEL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelgate_proxy import spec
+
+CRD_FILENAME = f"{spec.GROUP}_{spec.PLURAL}.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PATH = REPO_ROOT / "crds" / CRD_FILENAME
+
+_DROP_KEYS = {"title", "default", "additionalProperties", "x-modelgate-secret", "propertyNames"}
+_KEEP_AS_IS = {"x-kubernetes-validations", "x-kubernetes-list-map-keys", "enum", "required"}
+
+Schema = dict[str, Any]
+
+
+def _inline(node: Any, defs: dict[str, Schema]) -> Any:
+    """Replace every ``$ref`` with a copy of its definition (our models are not recursive)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = copy.deepcopy(defs[node["$ref"].split("/")[-1]])
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            merged = {**_inline(target, defs), **_inline(rest, defs)}
+            return merged
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+def _structural(node: Schema) -> Schema:
+    """Make one schema node structural: flatten ``anyOf: [X, null]``, drop pydantic-only keys."""
+    node = dict(node)
+    any_of = node.pop("anyOf", None)
+    if any_of is not None:
+        options = [o for o in any_of if o.get("type") != "null"]
+        types = sorted(o.get("type", "") for o in options)
+        if len(options) == 1:
+            node = {**options[0], **node}
+        elif types == ["integer", "string"]:
+            node.setdefault("x-kubernetes-int-or-string", True)
+        else:
+            raise ValueError(f"cannot express a union of {types} in a structural schema")
+    if node.get("x-kubernetes-int-or-string"):
+        node.pop("type", None)
+    extra = node.get("additionalProperties")
+    out: Schema = {}
+    for key, value in node.items():
+        if key in _DROP_KEYS:
+            continue
+        if key == "properties":
+            out[key] = {name: _structural(sub) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = _structural(value)
+        elif key == "description":
+            out[key] = _clean_description(value)
+        else:
+            out[key] = value
+    if isinstance(extra, dict):  # a map: dict[str, X]
+        out["additionalProperties"] = _structural(extra)
+        out.setdefault("type", "object")
+    if "maxLength" in out and "type" not in out and not out.get("x-kubernetes-int-or-string"):
+        out["type"] = "string"
+    return out
+
+
+def _clean_description(text: str) -> str:
+    return " ".join(text.replace("``", "`").split())
+
+
+def openapi_schema(model: type[spec.SpecModel] | Any) -> Schema:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.pop("$defs", {})
+    return _structural(_inline(raw, defs))
+
+
+def build_crd() -> dict[str, Any]:
+    spec_schema = openapi_schema(spec.ServingEndpointSpec)
+    status_schema = openapi_schema(spec.ServingEndpointStatus)
+    root: Schema = {
+        "type": "object",
+        "description": "A serving endpoint for external models (OpenAI, Anthropic, Bedrock, Vertex AI, ...), "
+        "with traffic split and AI Gateway features, served by a modelgate proxy.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": "APIVersion of this object."},
+            "kind": {"type": "string", "description": "Kind of this object."},
+            "metadata": {
+                "type": "object",
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "maxLength": 63,
+                        "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                    }
+                },
+            },
+            "spec": spec_schema,
+            "status": status_schema,
+        },
+    }
+    columns = [
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Task", "type": "string", "jsonPath": ".spec.servedEntities[0].externalModel.task"},
+        {"name": "Entities", "type": "string", "jsonPath": ".status.entities"},
+        {"name": "URL", "type": "string", "jsonPath": ".status.endpointUrl", "priority": 1},
+        {
+            "name": "Reason",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+            "priority": 1,
+        },
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{spec.PLURAL}.{spec.GROUP}",
+            "labels": {"app.kubernetes.io/name": "modelgate", "app.kubernetes.io/component": "crd"},
+        },
+        "spec": {
+            "group": spec.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": spec.KIND,
+                "listKind": f"{spec.KIND}List",
+                "plural": spec.PLURAL,
+                "singular": spec.SINGULAR,
+                "shortNames": list(spec.SHORT_NAMES),
+                "categories": ["modelgate", "all"],
+            },
+            "versions": [
+                {
+                    "name": spec.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
+HEADER = "# Generated by `python -m modelgate_operator.crdgen` from the models in proxy/modelgate_proxy/spec.\n# Do not edit.\n"
+
+
+def render() -> str:
+    return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=120, allow_unicode=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m modelgate_operator.crdgen", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="where to write the CRD")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file differs from the models")
+    parser.add_argument("--stdout", action="store_true", help="print instead of writing")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.stdout:
+        sys.stdout.write(text)
+        return 0
+    if args.check:
+        current = args.out.read_text() if args.out.exists() else ""
+        if current != text:
+            print(f"{args.out} is stale: run `python -m modelgate_operator.crdgen`", file=sys.stderr)
+            return 1
+        return 0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
