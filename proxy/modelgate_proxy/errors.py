@@ -1,0 +1,127 @@
+"""Typed errors. Each carries what both error shapes need; ``server/error_shapes.py`` maps them once.
+
+Messages must never contain a credential: they are shown to callers and logged.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the proxy turns into an HTTP response."""
+
+    status: int = 500
+    error_code: str = "INTERNAL_ERROR"  # Databricks shape
+    error_type: str = "api_error"  # OpenAI shape
+    openai_code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if status is not None:
+            self.status = status
+        self.headers: dict[str, str] = headers or {}
+
+
+class BadRequest(GatewayError):
+    status = 400
+    error_code = "INVALID_PARAMETER_VALUE"
+    error_type = "invalid_request_error"
+
+
+class MalformedRequest(BadRequest):
+    error_code = "MALFORMED_REQUEST"
+
+
+class UnsupportedMediaType(BadRequest):
+    status = 415
+
+
+class PayloadTooLarge(BadRequest):
+    status = 413
+    error_code = "REQUEST_TOO_LARGE"
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    error_code = "UNAUTHENTICATED"
+    error_type = "authentication_error"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    error_code = "PERMISSION_DENIED"
+    error_type = "permission_error"
+
+
+class EndpointNotFound(GatewayError):
+    status = 404
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+    error_type = "not_found_error"
+    openai_code = "model_not_found"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+    error_type = "rate_limit_exceeded"
+    openai_code = "rate_limit_exceeded"
+
+
+class UnsupportedTask(BadRequest):
+    """The request's task does not match the endpoint, or the provider cannot do it."""
+
+
+class ProviderConfigError(GatewayError):
+    """The endpoint's provider configuration cannot work (e.g. a retired provider, an unreadable credential)."""
+
+    status = 503
+    error_code = "INVALID_STATE"
+    error_type = "api_error"
+
+
+class UpstreamError(GatewayError):
+    """The provider answered with an error; ``status`` is the provider's (4xx/429/5xx)."""
+
+    error_code = "UPSTREAM_ERROR"
+    error_type = "api_error"
+
+    def __init__(
+        self, message: str, *, status: int, param: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message, param=param, status=status, headers=headers)
+        if status == 429:
+            self.error_code, self.error_type, self.openai_code = "REQUEST_LIMIT_EXCEEDED", "rate_limit_exceeded", "rate_limit_exceeded"
+        elif status == 400:
+            self.error_code, self.error_type = "INVALID_PARAMETER_VALUE", "invalid_request_error"
+        elif status in (401, 403):
+            # The caller's credentials are fine; the endpoint's provider credential is not.
+            self.error_code, self.error_type = "PERMISSION_DENIED", "permission_error"
+        elif status == 404:
+            self.error_code, self.error_type = "RESOURCE_DOES_NOT_EXIST", "not_found_error"
+
+
+class UpstreamUnavailable(GatewayError):
+    """The provider could not be reached (connection refused, DNS, TLS)."""
+
+    status = 502
+    error_code = "BAD_GATEWAY"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    error_code = "DEADLINE_EXCEEDED"
+
+
+class BadUpstreamResponse(GatewayError):
+    """The provider answered 2xx with something we cannot read."""
+
+    status = 502
+    error_code = "BAD_GATEWAY"

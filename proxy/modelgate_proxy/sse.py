@@ -1,0 +1,73 @@
+"""Server-sent events: an incremental parser for upstream streams and the encoder for our own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    data: str
+    event: str | None = None
+    id: str | None = None
+
+
+class SSEParser:
+    """Feed bytes as they arrive; get whole events back (per the WHATWG event-stream rules)."""
+
+    __slots__ = ("_buf", "_data", "_event", "_id")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        self._buf += chunk
+        events: list[SSEEvent] = []
+        while True:
+            idx = self._buf.find(b"\n")
+            if idx < 0:
+                break
+            raw, self._buf = self._buf[:idx], self._buf[idx + 1 :]
+            line = raw[:-1] if raw.endswith(b"\r") else raw
+            self._line(line.decode("utf-8", errors="replace"), events)
+        return events
+
+    def close(self) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        if self._buf:
+            self._line(self._buf.decode("utf-8", errors="replace").rstrip("\r"), events)
+            self._buf = b""
+        self._line("", events)
+        return events
+
+    def _line(self, line: str, events: list[SSEEvent]) -> None:
+        if line == "":
+            if self._data:
+                events.append(SSEEvent("\n".join(self._data), self._event, self._id))
+            self._data, self._event = [], None
+            return
+        if line.startswith(":"):
+            return
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id":
+            self._id = value
+
+
+def encode_event(payload: dict[str, Any]) -> bytes:
+    """One ``data: <json>`` event."""
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+DONE = b"data: [DONE]\n\n"
