@@ -85,7 +85,7 @@ def _clean_description(text: str) -> str:
     return " ".join(text.replace("``", "`").split())
 
 
-def openapi_schema(model: type[spec.SpecModel] | Any) -> Schema:
+def openapi_schema(model: Any) -> Schema:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.pop("$defs", {})
     return _structural(_inline(raw, defs))

@@ -116,8 +116,8 @@ class ServedEntity(SpecModel):
             cel="has(self.name) || self.externalModel.name.matches('^[A-Za-z0-9_.:-]{1,128}$')",
             message="name is required when the external model's name has characters other than letters, digits, "
             "'-', '_', '.' and ':' (or is longer than 128)",
-            check=lambda o: has(o, "name") or _ENTITY_NAME.match(default_entity_name(o.external_model.name)) is not None
-            and len(o.external_model.name) <= 128,
+            check=lambda o: has(o, "name") or (_ENTITY_NAME.match(default_entity_name(o.external_model.name)) is not None
+            and len(o.external_model.name) <= 128),
             field_path=".name",
             reason="FieldValueRequired",
         ),
@@ -263,8 +263,8 @@ class ServingEndpointSpec(SpecModel):
             "self.trafficConfig.routes.exists(r, r.servedEntityName == " + _effective("e") + "))",
             message="with several served entities, trafficConfig must have a route for every served entity",
             check=lambda o: len(o.served_entities) == 1
-            or o.traffic_config is not None
-            and {e.effective_name for e in o.served_entities} <= {r.served_entity_name for r in o.traffic_config.routes},
+            or (o.traffic_config is not None
+            and {e.effective_name for e in o.served_entities} <= {r.served_entity_name for r in o.traffic_config.routes}),
             field_path=".trafficConfig",
             reason="FieldValueRequired",
         ),

@@ -1,0 +1,15 @@
+# The two set-up commands (see README): `make up` runs modelgate locally on a real control plane,
+# `make test` runs every check and test. Both install what they need on first use.
+.PHONY: up down test crd tools venv
+up:
+	bash hack/up.sh
+down:
+	bash hack/down.sh
+test:
+	bash hack/test.sh
+crd: venv
+	.venv/bin/python -m modelgate_operator.crdgen
+tools:
+	bash hack/k8s-tools.sh
+venv:
+	bash hack/venv.sh
