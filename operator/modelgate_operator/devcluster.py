@@ -29,6 +29,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,6 +50,7 @@ TOOLS_SCRIPT = REPO_ROOT / "hack" / "k8s-tools.sh"
 CONTEXT = "modelgate-dev"
 SERVICE_CIDR = "10.0.0.0/24"
 _PR_SET_PDEATHSIG = 1
+_TEMP_PREFIX = "modelgate-k8s-"
 
 
 class DevClusterError(RuntimeError):
@@ -76,8 +78,6 @@ def find_bin_dir(tools: Sequence[str] = ("etcd", "kube-apiserver", "kubectl")) -
     else:
         if not TOOLS_SCRIPT.is_file():
             raise K8sToolsError(f"{TOOLS_SCRIPT} not found; set MODELGATE_K8S_BIN to a dir with {tools}")
-        if shutil.which("go") is None and not os.environ.get("KUBEBUILDER_ASSETS"):
-            print("devcluster: no `go` on PATH; k8s-tools.sh can only reuse cached tools", file=sys.stderr)
         proc = subprocess.Popen(
             ["bash", str(TOOLS_SCRIPT), *tools], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -120,8 +120,7 @@ def _issue(
 ) -> x509.Certificate:
     """Self-signed CA when ``issuer`` is None, else a leaf certificate signed by ``issuer``."""
     name = x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
-        + [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs] + [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
     )
     now = datetime.datetime.now(datetime.UTC)
     is_ca = issuer is None
@@ -173,9 +172,7 @@ class Pki:
                 *(x509.DNSName(n) for n in ("kubernetes", "kubernetes.default", "kubernetes.default.svc")),
             ]
             key = ec.generate_private_key(ec.SECP256R1())
-            cert = _issue(
-                "kube-apiserver", key, issuer=self.ca, sans=sans, usage=[ExtendedKeyUsageOID.SERVER_AUTH]
-            )
+            cert = _issue("kube-apiserver", key, issuer=self.ca, sans=sans, usage=[ExtendedKeyUsageOID.SERVER_AUTH])
             self._write("apiserver", cert, key)
         if not self.path("sa.key").exists():
             sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -220,16 +217,12 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def write_kubeconfig(
-    path: Path, server: str, ca_pem: bytes, user: str, cert_pem: bytes, key_pem: bytes
-) -> Path:
+def write_kubeconfig(path: Path, server: str, ca_pem: bytes, user: str, cert_pem: bytes, key_pem: bytes) -> Path:
     """A self-contained kubeconfig (certs embedded), mode 0600."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": CONTEXT, "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}
-        ],
+        "clusters": [{"name": CONTEXT, "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}],
         "users": [
             {
                 "name": user,
@@ -263,6 +256,7 @@ def _free_ports(n: int) -> list[int]:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # like Go servers: TIME_WAIT is fine
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -288,6 +282,18 @@ def pid_alive(pid: int, exe: Path | None = None) -> bool:
     return exe is None or Path(argv0).name == exe.name
 
 
+def _sweep_stale_temp_dirs() -> None:
+    """Remove temp state dirs left by killed processes (etcd preallocates ~120 MB of WAL per dir).
+    Their etcd/apiserver died with them (PR_SET_PDEATHSIG)."""
+    for d in Path(tempfile.gettempdir()).glob(f"{_TEMP_PREFIX}*"):
+        try:
+            owner = int((d / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if not pid_alive(owner):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def _log_tail(path: Path, lines: int = 30) -> str:
     try:
         with path.open("rb") as f:
@@ -302,9 +308,10 @@ class DevCluster:
     """etcd + kube-apiserver on free loopback ports, admin kubeconfig, non-admin user kubeconfigs.
 
     ``state_dir=None``: everything lives in a temp dir that ``stop()`` removes, and the processes are
-    killed if the creating thread dies (PR_SET_PDEATHSIG). With a ``state_dir`` the data (etcd, PKI,
-    kubeconfigs, logs, ``state.json`` with pids/ports) persists across stop()/start();
-    ``detached=True`` lets the processes outlive this Python process (``up``/``down`` CLI).
+    killed when this process dies (PR_SET_PDEATHSIG; only when started from the main thread). With a
+    ``state_dir`` the data (etcd, PKI, kubeconfigs, logs, ``state.json`` with pids/ports) persists
+    across stop()/start(); ``detached=True`` lets the processes outlive this Python process (``up`` /
+    ``down`` CLI). Logs: ``<dir>/logs/{etcd,kube-apiserver}.log``.
     """
 
     def __init__(
@@ -378,7 +385,9 @@ class DevCluster:
             raise DevClusterError("already started")
         bin_dir = self.bin_dir  # may build (slow, first time only)
         if self._state_dir is None:
-            self._state_dir = Path(tempfile.mkdtemp(prefix="modelgate-k8s-"))
+            _sweep_stale_temp_dirs()
+            self._state_dir = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX))
+            (self._state_dir / "owner.pid").write_text(f"{os.getpid()}\n")
         else:
             self._state_dir.mkdir(parents=True, exist_ok=True)
             (self._state_dir / ".gitignore").write_text("*\n")
@@ -402,9 +411,7 @@ class DevCluster:
                         raise
                     self.ports = dict(zip(("etcd", "etcd-peer", "apiserver"), _free_ports(3), strict=True))
             cert, key = pki.client_cert("admin", ["system:masters"])
-            write_kubeconfig(
-                self.kubeconfig, self.server, pki.path("ca.crt").read_bytes(), "admin", cert, key
-            )
+            write_kubeconfig(self.kubeconfig, self.server, pki.path("ca.crt").read_bytes(), "admin", cert, key)
             self._write_state()
         except BaseException:
             self.stop()
@@ -533,13 +540,18 @@ class DevCluster:
                 [str(exe), *args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: stop() kills the whole group
-                preexec_fn=None if self.detached or sys.platform != "linux" else _die_with_parent,
+                preexec_fn=_die_with_parent if self._tie_to_parent() else None,
                 cwd=self.dir,
             )  # fmt: skip
         self._procs[name] = proc
         self._pids[name] = proc.pid
         if self._persistent:
             self._write_state()
+
+    def _tie_to_parent(self) -> bool:
+        # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only tie from the main thread.
+        main = threading.current_thread() is threading.main_thread()
+        return not self.detached and sys.platform == "linux" and main
 
     def _check_alive(self, name: str) -> None:
         proc = self._procs[name]
