@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,8 +99,17 @@ def install_crds(cluster: DevCluster, crd_dir: Path) -> list[str]:
     file_args = [a for f in files for a in ("-f", str(f))]
     applied = cluster.kubectl("apply", "--server-side", "--force-conflicts", "-o", "name", *file_args)
     crds = [n for n in applied.stdout.split() if n.startswith("customresourcedefinition")]
-    if crds:
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *crds)
+    deadline = time.monotonic() + 60
+    for crd in crds:  # `kubectl wait` fails outright while .status.conditions is still unset, so poll
+        while True:
+            got = cluster.kubectl(
+                "get", crd, "-o", 'jsonpath={.status.conditions[?(@.type=="Established")].status}', check=False
+            )
+            if got.stdout.strip() == "True":
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{crd} not Established after 60 s: {got.stderr.strip()}")
+            time.sleep(0.1)
     return crds
 
 
