@@ -79,6 +79,13 @@ class UnsupportedTask(BadRequest):
     """The request's task does not match the endpoint, or the provider cannot do it."""
 
 
+class ProviderRetired(BadRequest):
+    """The endpoint names a provider API that no longer exists (PaLM); 410 Gone, with what to use instead."""
+
+    status = 410
+    error_code = "INVALID_STATE"
+
+
 class ProviderConfigError(GatewayError):
     """The endpoint's provider configuration cannot work (e.g. a retired provider, an unreadable credential)."""
 

@@ -1,0 +1,63 @@
+"""The ``ai21labs`` provider: AI21's Jamba chat completions with ``Authorization: Bearer``.
+
+Chat goes to ``POST /studio/v1/chat/completions``. Completions go there too, the prompt as one user message:
+AI21 retired the Jurassic-2 ``complete`` endpoints (end of life November 14, 2024) and merged completion into
+the Jamba chat endpoint (https://docs.ai21.com/docs/jurassic-2-models,
+https://docs.ai21.com/docs/migrating-from-jurassic-to-jamba). AI21 has no embeddings API for Jamba, so
+embeddings are refused with a 400.
+Reference: https://docs.ai21.com/reference/jamba-1-6-api-ref
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import orjson
+
+from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask
+from ..spec import Ai21LabsConfig, Task
+from .ai21labs_chat import AI21StreamDecoder, chat_body, chat_completion_from_response
+from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, loads
+from .completions_via_chat import CompletionsStreamDecoder, chat_payload_from_prompt, text_completion_from_chat
+
+DEFAULT_API_BASE = "https://api.ai21.com"
+
+
+class AI21LabsProvider(Provider):
+    name: ClassVar[str] = "ai21labs"
+    tasks: ClassVar[frozenset[Task]] = frozenset({"llm/v1/chat", "llm/v1/completions"})
+
+    @property
+    def config(self) -> Ai21LabsConfig:
+        config = self.model.provider_config
+        if not isinstance(config, Ai21LabsConfig):
+            raise ProviderConfigError("the ai21labs provider needs ai21labsConfig")
+        return config
+
+    async def build_request(self, ctx: CallContext, payload: JSON) -> UpstreamRequest:
+        if ctx.task == "llm/v1/embeddings":
+            raise UnsupportedTask("ai21labs has no embeddings API; serve llm/v1/embeddings from another provider")
+        chat = chat_payload_from_prompt(payload, self.name) if ctx.task == "llm/v1/completions" else payload
+        body = {"model": self.model.name, **chat_body(chat)}
+        key = self.credentials.resolve(
+            self.config.ai21labs_api_key, self.config.ai21labs_api_key_plaintext, field="ai21labsApiKey"
+        )
+        headers = {
+            "authorization": f"Bearer {key}",
+            "content-type": "application/json",
+            "accept": "text/event-stream" if ctx.stream else "application/json",
+        }
+        base = (self.config.ai21labs_api_base or DEFAULT_API_BASE).rstrip("/")
+        return UpstreamRequest(url=f"{base}/studio/v1/chat/completions", headers=headers, body=orjson.dumps(body))
+
+    def parse_response(self, ctx: CallContext, payload: JSON, body: bytes) -> JSON:
+        response = loads(body, self.name)
+        try:
+            chat = chat_completion_from_response(response, self.model.name)
+        except (KeyError, TypeError, AttributeError):
+            raise BadUpstreamResponse("ai21labs returned a response that could not be read") from None
+        return text_completion_from_chat(chat) if ctx.task == "llm/v1/completions" else chat
+
+    def stream_decoder(self, ctx: CallContext, payload: JSON) -> StreamDecoder:
+        decoder = AI21StreamDecoder(self.model.name, include_usage=ctx.include_usage)
+        return CompletionsStreamDecoder(decoder) if ctx.task == "llm/v1/completions" else decoder

@@ -1,0 +1,137 @@
+"""Anthropic's Messages event stream → OpenAI ``chat.completion.chunk`` objects.
+
+Events (https://docs.anthropic.com/en/docs/build-with-claude/streaming): ``message_start``, then per content
+block ``content_block_start`` / ``content_block_delta`` (``text_delta``, ``input_json_delta``, ...) /
+``content_block_stop``, then ``message_delta`` (stop reason, cumulative usage) and ``message_stop``; ``ping``
+may come at any time and ``error`` may arrive after the HTTP 200. Tool-use blocks become OpenAI tool-call deltas
+numbered in order of appearance.
+
+:class:`AnthropicEventDecoder` takes parsed events, so framings other than SSE (Bedrock's event stream) can
+feed it; :class:`AnthropicStreamDecoder` adds the SSE parsing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..errors import BadUpstreamResponse, UpstreamError
+from ..sse import SSEParser
+from . import openai_objects as oa
+from .anthropic_messages import ERROR_STATUS, finish_reason, usage_from
+from .base import StreamDecoder
+
+JSON = dict[str, Any]
+
+
+class AnthropicEventDecoder:
+    """Translates one Anthropic stream event (a parsed JSON object) at a time."""
+
+    def __init__(self, model: str, *, include_usage: bool) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.id = ""
+        self.created = oa.now()
+        self.usage: JSON = {}
+        self.tool_index: dict[int, int] = {}
+        self.finish: str | None = None
+        self.started = False
+        self.stopped = False
+
+    def event(self, event: JSON) -> list[JSON]:
+        kind = event.get("type")
+        try:
+            handler = _HANDLERS.get(str(kind))
+            return handler(self, event) if handler else []
+        except (KeyError, TypeError, AttributeError):
+            raise BadUpstreamResponse(f"anthropic sent a malformed {kind} event") from None
+
+    def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
+        return oa.chat_chunk(id=self.id, model=self.model, created=self.created, delta=delta, finish_reason=finish)
+
+    def _message_start(self, event: JSON) -> list[JSON]:
+        message = event["message"]
+        self.id, self.started = message["id"], True
+        self.model = message.get("model") or self.model
+        self.usage = dict(message.get("usage") or {})
+        return [self._chunk({"role": "assistant", "content": ""})]
+
+    def _block_start(self, event: JSON) -> list[JSON]:
+        block = event["content_block"]
+        if block["type"] == "text" and block.get("text"):
+            return [self._chunk({"content": block["text"]})]
+        if block["type"] == "tool_use":
+            index = self.tool_index[event["index"]] = len(self.tool_index)
+            call = {"index": index, **oa.tool_call(block["id"], block["name"], "")}
+            return [self._chunk({"tool_calls": [call]})]
+        return []
+
+    def _block_delta(self, event: JSON) -> list[JSON]:
+        delta = event["delta"]
+        if delta["type"] == "text_delta" and delta["text"]:
+            return [self._chunk({"content": delta["text"]})]
+        if delta["type"] == "input_json_delta" and delta["partial_json"]:
+            index = self.tool_index[event["index"]]
+            return [self._chunk({"tool_calls": [{"index": index, "function": {"arguments": delta["partial_json"]}}]})]
+        return []
+
+    def _message_delta(self, event: JSON) -> list[JSON]:
+        self.finish = finish_reason(event["delta"].get("stop_reason")) or self.finish
+        self.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+        return []
+
+    def _message_stop(self, event: JSON) -> list[JSON]:
+        self.stopped = True
+        chunks = [self._chunk({}, self.finish or "stop")]
+        if self.include_usage:
+            chunks.append(oa.usage_chunk(id=self.id, model=self.model, created=self.created, usage=usage_from(self.usage)))
+        return chunks
+
+    def _error(self, event: JSON) -> list[JSON]:
+        error = event.get("error") or {}
+        status = ERROR_STATUS.get(str(error.get("type")), 502)
+        raise UpstreamError(f"anthropic error: {error.get('message') or 'error event in the stream'}", status=status)
+
+    def end(self) -> None:
+        """The body ended: it must have ended with ``message_stop``."""
+        if not self.stopped:
+            raise BadUpstreamResponse("anthropic's stream ended before message_stop")
+
+
+_HANDLERS = {
+    "message_start": AnthropicEventDecoder._message_start,
+    "content_block_start": AnthropicEventDecoder._block_start,
+    "content_block_delta": AnthropicEventDecoder._block_delta,
+    "message_delta": AnthropicEventDecoder._message_delta,
+    "message_stop": AnthropicEventDecoder._message_stop,
+    "error": AnthropicEventDecoder._error,
+}
+
+
+class AnthropicStreamDecoder(StreamDecoder):
+    """SSE bytes from ``POST /v1/messages`` with ``stream: true`` → OpenAI chunks."""
+
+    def __init__(self, model: str, *, include_usage: bool) -> None:
+        self.sse = SSEParser()
+        self.events = AnthropicEventDecoder(model, include_usage=include_usage)
+
+    def feed(self, data: bytes) -> list[JSON]:
+        return self._translate(self.sse.feed(data))
+
+    def close(self) -> list[JSON]:
+        chunks = self._translate(self.sse.close())
+        self.events.end()
+        return chunks
+
+    def _translate(self, events: list[Any]) -> list[JSON]:
+        chunks: list[JSON] = []
+        for sse in events:
+            try:
+                event = orjson.loads(sse.data)
+            except orjson.JSONDecodeError:
+                raise BadUpstreamResponse("anthropic sent a stream event that is not JSON") from None
+            if not isinstance(event, dict):
+                raise BadUpstreamResponse("anthropic sent a stream event that is not an object")
+            chunks.extend(self.events.event(event))
+        return chunks

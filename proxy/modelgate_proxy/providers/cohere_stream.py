@@ -1,0 +1,90 @@
+"""Cohere v2 chat stream → OpenAI ``chat.completion.chunk`` objects.
+
+Events (https://docs.cohere.com/reference/chat-stream): ``message-start`` (id), ``content-start`` /
+``content-delta`` / ``content-end`` (text), ``tool-plan-delta``, ``tool-call-start`` / ``tool-call-delta`` /
+``tool-call-end`` (one call each, ``delta.message.tool_calls`` is a single object), ``citation-*``, ``debug``
+and ``message-end`` (finish reason and usage, or ``delta.error``). A ``data: [DONE]`` line, which the SDK
+tolerates, is ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..errors import BadUpstreamResponse, UpstreamError
+from ..sse import SSEEvent, SSEParser
+from . import openai_objects as oa
+from .base import StreamDecoder
+from .cohere_chat import finish_reason, usage_from
+
+JSON = dict[str, Any]
+
+
+class CohereStreamDecoder(StreamDecoder):
+    def __init__(self, model: str, *, include_usage: bool) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.sse = SSEParser()
+        self.id = ""
+        self.created = oa.now()
+        self.tool_index: dict[int, int] = {}
+        self.ended = False
+
+    def feed(self, data: bytes) -> list[JSON]:
+        return self._translate(self.sse.feed(data))
+
+    def close(self) -> list[JSON]:
+        chunks = self._translate(self.sse.close())
+        if not self.ended:
+            raise BadUpstreamResponse("cohere's stream ended before message-end")
+        return chunks
+
+    def _translate(self, events: list[SSEEvent]) -> list[JSON]:
+        chunks: list[JSON] = []
+        for sse in events:
+            if sse.data.strip() == "[DONE]":
+                continue
+            try:
+                event = orjson.loads(sse.data)
+                chunks.extend(self._event(event))
+            except orjson.JSONDecodeError:
+                raise BadUpstreamResponse("cohere sent a stream event that is not JSON") from None
+            except (KeyError, TypeError, AttributeError):
+                raise BadUpstreamResponse("cohere sent a malformed stream event") from None
+        return chunks
+
+    def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
+        return oa.chat_chunk(id=self.id, model=self.model, created=self.created, delta=delta, finish_reason=finish)
+
+    def _event(self, event: JSON) -> list[JSON]:
+        kind = event["type"]
+        if kind == "message-start":
+            self.id = event.get("id") or self.id
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind == "content-delta":
+            text = event["delta"]["message"]["content"].get("text") or ""
+            return [self._chunk({"content": text})] if text else []
+        if kind == "tool-call-start":
+            call = event["delta"]["message"]["tool_calls"]
+            index = self.tool_index[event["index"]] = len(self.tool_index)
+            opening = oa.tool_call(call["id"], call["function"]["name"], call["function"].get("arguments") or "")
+            return [self._chunk({"tool_calls": [{"index": index, **opening}]})]
+        if kind == "tool-call-delta":
+            arguments = event["delta"]["message"]["tool_calls"]["function"].get("arguments") or ""
+            index = self.tool_index[event["index"]]
+            return [self._chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})] if arguments else []
+        if kind == "message-end":
+            return self._end(event.get("delta") or {})
+        return []
+
+    def _end(self, delta: JSON) -> list[JSON]:
+        self.ended = True
+        if delta.get("error") or delta.get("finish_reason") in ("ERROR", "TIMEOUT"):
+            message = delta.get("error") or f"generation ended with {delta.get('finish_reason')}"
+            raise UpstreamError(f"cohere error: {message}", status=502)
+        chunks = [self._chunk({}, finish_reason(delta.get("finish_reason")) or "stop")]
+        if self.include_usage:
+            chunks.append(oa.usage_chunk(id=self.id, model=self.model, created=self.created, usage=usage_from(delta.get("usage"))))
+        return chunks

@@ -1,0 +1,83 @@
+"""Serving ``llm/v1/completions`` through a provider's chat API.
+
+Anthropic, Cohere and AI21 no longer offer a prompt-completion endpoint; their chat endpoint answers a single
+user message instead. The prompt becomes that message, and the chat answer (whole or streamed) is rewritten
+into OpenAI's ``text_completion`` shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import BadRequest
+from .base import StreamDecoder
+from .params import drop_unsupported
+
+JSON = dict[str, Any]
+
+
+def chat_payload_from_prompt(payload: JSON, provider: str) -> JSON:
+    """The completions payload as a chat payload: ``prompt`` → one user message."""
+    body = dict(payload)
+    prompt = body.pop("prompt", None)
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if isinstance(prompt, list):
+        raise BadRequest(f"{provider} completions take one prompt per request", param="prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise BadRequest("prompt must be a non-empty string", param="prompt")
+    drop_unsupported(body, ("best_of", "echo", "suffix", "logprobs"), provider)
+    body["messages"] = [{"role": "user", "content": prompt}]
+    return body
+
+
+def text_completion_from_chat(chat: JSON) -> JSON:
+    choices = [
+        {
+            "text": choice["message"].get("content") or "",
+            "index": choice["index"],
+            "logprobs": None,
+            "finish_reason": choice["finish_reason"],
+        }
+        for choice in chat["choices"]
+    ]
+    return {
+        "id": chat["id"],
+        "object": "text_completion",
+        "created": chat["created"],
+        "model": chat["model"],
+        "choices": choices,
+        "usage": chat.get("usage"),
+    }
+
+
+def completion_chunk_from_chat(chunk: JSON) -> JSON | None:
+    """A ``text_completion`` stream chunk, or None for a chat chunk with nothing to say (role-only)."""
+    out: JSON = {"id": chunk["id"], "object": "text_completion", "created": chunk["created"], "model": chunk["model"]}
+    if not chunk["choices"]:
+        out["choices"] = []
+        out["usage"] = chunk.get("usage")
+        return out
+    choice = chunk["choices"][0]
+    text = choice["delta"].get("content") or ""
+    if not text and choice.get("finish_reason") is None:
+        return None
+    out["choices"] = [{"text": text, "index": 0, "logprobs": None, "finish_reason": choice.get("finish_reason")}]
+    return out
+
+
+class CompletionsStreamDecoder(StreamDecoder):
+    """Wraps a chat stream decoder and rewrites its chunks as ``text_completion`` chunks."""
+
+    def __init__(self, chat: StreamDecoder) -> None:
+        self.chat = chat
+
+    def feed(self, data: bytes) -> list[JSON]:
+        return self._convert(self.chat.feed(data))
+
+    def close(self) -> list[JSON]:
+        return self._convert(self.chat.close())
+
+    @staticmethod
+    def _convert(chunks: list[JSON]) -> list[JSON]:
+        return [c for c in map(completion_chunk_from_chat, chunks) if c is not None]

@@ -1,0 +1,30 @@
+"""The ``palm`` provider: Google retired the PaLM API, so every request is refused with a clear 4xx.
+
+An endpoint that still names ``palm`` loads and reports its entity as not servable (the operator's condition);
+the proxy answers 410 Gone with what to do instead, never a crash or a call to a dead API.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..errors import ProviderRetired
+from ..spec import TASKS, Task
+from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest
+
+RETIRED_MESSAGE = "the PaLM API was retired by Google; move this endpoint to google-cloud-vertex-ai (Gemini)"
+
+
+class PaLMProvider(Provider):
+    name: ClassVar[str] = "palm"
+    tasks: ClassVar[frozenset[Task]] = frozenset(TASKS)
+    retired: ClassVar[bool] = True
+
+    async def build_request(self, ctx: CallContext, payload: JSON) -> UpstreamRequest:
+        raise ProviderRetired(RETIRED_MESSAGE)
+
+    def parse_response(self, ctx: CallContext, payload: JSON, body: bytes) -> JSON:
+        raise ProviderRetired(RETIRED_MESSAGE)
+
+    def stream_decoder(self, ctx: CallContext, payload: JSON) -> StreamDecoder:
+        raise ProviderRetired(RETIRED_MESSAGE)

@@ -1,0 +1,92 @@
+"""AI21 Jamba through the real proxy, the official ``openai`` client as the caller, the stand-in as AI21."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import orjson
+import pytest
+
+from tests.providers.e2e import ENDPOINT, Gateway, gateway
+from tests.standins import ai21_api
+
+TOOLS: Any = [{"type": "function", "function": {"name": "get_delivery_date", "description": "Delivery date of an order",
+          "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}]  # fmt: skip
+
+
+def _gateway(tmp: Path, task: str, key: str = ai21_api.API_KEY) -> Iterator[Gateway]:
+    with gateway(tmp, ai21_api.make_app(), "ai21labs", "jamba-large", task, config_field="ai21labsConfig",
+                 key_field="ai21labsApiKey", key=key, base_field="ai21labsApiBase") as gw:  # fmt: skip
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    yield from _gateway(tmp_path_factory.mktemp("chat"), "llm/v1/chat")
+
+
+def test_chat(chat: Gateway) -> None:
+    answer = chat.client.chat.completions.create(
+        model=ENDPOINT, messages=[{"role": "user", "content": "Hi"}], temperature=1.5, top_p=0.9, max_tokens=64, n=1
+    )
+    assert answer.object == "chat.completion"
+    assert answer.model == "jamba-large"
+    assert answer.choices[0].message.content == ai21_api.REPLY
+    assert answer.usage is not None
+    assert answer.usage.total_tokens == 158
+    assert {k: chat.requests[-1][k] for k in ("temperature", "top_p", "max_tokens")} == {"temperature": 1.5, "top_p": 0.9, "max_tokens": 64}
+
+
+def test_chat_stream(chat: Gateway) -> None:
+    stream = chat.client.chat.completions.create(
+        model=ENDPOINT, messages=[{"role": "user", "content": "Hi"}], stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ai21_api.REPLY
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 14
+
+
+def test_tools(chat: Gateway) -> None:
+    messages: list[Any] = [{"role": "user", "content": "When does order_12345 arrive?"}]
+    first = chat.client.chat.completions.create(model=ENDPOINT, messages=messages, tools=TOOLS)
+    assert first.choices[0].finish_reason == "tool_calls"
+    call: Any = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert orjson.loads(call.function.arguments) == {"order_id": "order_12345"}
+    messages += [first.choices[0].message.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": call.id, "content": "2025-01-01"}]
+    second = chat.client.chat.completions.create(model=ENDPOINT, messages=messages, tools=TOOLS)
+    assert second.choices[0].message.content == ai21_api.REPLY
+    stream = chat.client.chat.completions.create(model=ENDPOINT, messages=messages[:1], tools=TOOLS, stream=True)
+    calls = [t for c in stream if c.choices for t in (c.choices[0].delta.tool_calls or [])]
+    assert calls[0].id == ai21_api.TOOL_CALL_ID
+
+
+def test_unsupported_parameter_is_a_clear_400(chat: Gateway) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        chat.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": "Hi"}], seed=5)
+    assert "seed" in str(info.value)
+
+
+@pytest.mark.parametrize(("trigger", "status"), [("429", 429), ("500", 500), ("malformed", 502)])
+def test_provider_failures(chat: Gateway, trigger: str, status: int) -> None:
+    with pytest.raises(openai.APIStatusError) as info:
+        chat.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": f"trigger:{trigger}"}])
+    assert info.value.status_code == status
+
+
+def test_completions_through_chat(tmp_path: Path) -> None:
+    for gw in _gateway(tmp_path, "llm/v1/completions"):
+        answer = gw.client.completions.create(model=ENDPOINT, prompt="Please complete: One fish, two fish")
+        assert answer.choices[0].text == ai21_api.REPLY
+        stream = gw.client.completions.create(model=ENDPOINT, prompt="One fish", stream=True)
+        assert "".join(c.choices[0].text for c in stream if c.choices) == ai21_api.REPLY
+
+
+def test_wrong_key_is_refused_by_the_stand_in(tmp_path: Path) -> None:
+    for gw in _gateway(tmp_path, "llm/v1/chat", key="ai21-wrong"):
+        with pytest.raises(openai.APIStatusError) as info:
+            gw.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": "Hi"}])
+        assert info.value.status_code == 401
