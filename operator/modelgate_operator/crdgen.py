@@ -58,6 +58,8 @@ def _structural(node: Schema) -> Schema:
             node.setdefault("x-kubernetes-int-or-string", True)
         else:
             raise ValueError(f"cannot express a union of {types} in a structural schema")
+    if "const" in node:  # not part of the CRD schema language: the API server would silently drop it
+        node["enum"] = [node.pop("const")]
     if node.get("x-kubernetes-int-or-string"):
         node.pop("type", None)
     extra = node.get("additionalProperties")
@@ -178,15 +180,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.stdout:
         sys.stdout.write(text)
         return 0
+    files = {args.out: text}
+    if args.out == DEFAULT_PATH:  # the default run also keeps the chart's and the kopf peering CRDs in step
+        from .chartcrds import outputs  # imports this module: import here, not at the top
+
+        files = {**outputs(), args.out: text}
     if args.check:
-        current = args.out.read_text() if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is stale: run `python -m modelgate_operator.crdgen`", file=sys.stderr)
-            return 1
-        return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(f"wrote {args.out}")
+        stale = [p for p, t in files.items() if (p.read_text() if p.exists() else "") != t]
+        for path in stale:
+            print(f"{path} is stale: run `python -m modelgate_operator.crdgen`", file=sys.stderr)
+        return 1 if stale else 0
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        print(f"wrote {path}")
     return 0
 
 

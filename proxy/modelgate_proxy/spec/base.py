@@ -21,7 +21,8 @@ class SpecModel(BaseModel):
     """A part of the ServingEndpoint API.
 
     Fields are snake_case in Python and camelCase in YAML/JSON (the Databricks serving-endpoint API's
-    names, camelCased). Unknown fields are errors, so a typo never silently loses configuration.
+    names, camelCased). Unknown fields are errors, so a typo never silently loses configuration. Types are
+    strict (``"yes"`` is not a boolean, ``"10"`` not an integer), as the API server's schema validation is.
     Cross-field :class:`Rule` s listed in ``rules`` are checked here and exported to the CRD as CEL.
     """
 
@@ -30,6 +31,7 @@ class SpecModel(BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        strict=True,
         use_attribute_docstrings=True,
     )
 
@@ -37,9 +39,9 @@ class SpecModel(BaseModel):
 
     @model_validator(mode="after")
     def _check_rules(self) -> Self:
-        for rule in type(self).rules:
-            if not rule.check(self):
-                raise ValueError(f"{rule.field_path.lstrip('.') + ': ' if rule.field_path else ''}{rule.message}")
+        broken = [rule for rule in type(self).rules if not rule.check(self)]
+        if broken:  # all of them, as the API server reports every failing rule
+            raise ValueError("; ".join(f"{r.field_path.lstrip('.') + ': ' if r.field_path else ''}{r.message}" for r in broken))
         return self
 
     @classmethod

@@ -163,7 +163,7 @@ class TrafficConfig(SpecModel):
             message="each served entity may have only one route",
             check=lambda o: len({r.served_entity_name for r in o.routes}) == len(o.routes),
             field_path=".routes",
-            reason="FieldValueDuplicate",
+            reason="FieldValueInvalid",
         ),
     )
 
@@ -222,7 +222,7 @@ class ServingEndpointSpec(SpecModel):
         list[EndpointTag],
         Field(max_length=50, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["key"]}),
     ] | None = None
-    """Tags, as on Databricks endpoints."""
+    """Tags, as on Databricks endpoints; keys are unique."""
     description: Annotated[str, Field(max_length=4096)] | None = None
     """What this endpoint is for."""
     proxy: ProxySettings | None = None
@@ -239,7 +239,7 @@ class ServingEndpointSpec(SpecModel):
             "with '.' and ':' replaced by '-')",
             check=lambda o: len({e.effective_name for e in o.served_entities}) == len(o.served_entities),
             field_path=".servedEntities",
-            reason="FieldValueDuplicate",
+            reason="FieldValueInvalid",
         ),
         Rule(
             cel="self.servedEntities.all(e, e.externalModel.task == self.servedEntities[0].externalModel.task)",
@@ -267,6 +267,13 @@ class ServingEndpointSpec(SpecModel):
             and {e.effective_name for e in o.served_entities} <= {r.served_entity_name for r in o.traffic_config.routes}),
             field_path=".trafficConfig",
             reason="FieldValueRequired",
+        ),
+        Rule(
+            cel="!has(self.tags) || self.tags.all(a, self.tags.exists_one(b, a.key == b.key))",
+            message="tag keys must be unique",
+            check=lambda o: o.tags is None or len({t.key for t in o.tags}) == len(o.tags),
+            field_path=".tags",
+            reason="FieldValueInvalid",
         ),
     )
 

@@ -53,12 +53,20 @@ class OpenAIConfig(SpecModel):
     rules: ClassVar[tuple[Rule, ...]] = (
         *exactly_one(
             "openai_api_key", "openaiApiKey", "openai_api_key_plaintext", "openaiApiKeyPlaintext",
-            when=("!has(self.openaiApiType) || self.openaiApiType != 'azuread'", lambda o: o.openai_api_type != "azuread"),
+            when=(
+                "!has(self.openaiApiType) || self.openaiApiType != 'azuread'",
+                lambda o: o.openai_api_type != "azuread",
+                "openaiApiType is not azuread",
+            ),
         ),
         *exactly_one(
             "microsoft_entra_client_secret", "microsoftEntraClientSecret",
             "microsoft_entra_client_secret_plaintext", "microsoftEntraClientSecretPlaintext",
-            when=("has(self.openaiApiType) && self.openaiApiType == 'azuread'", lambda o: o.openai_api_type == "azuread"),
+            when=(
+                "has(self.openaiApiType) && self.openaiApiType == 'azuread'",
+                lambda o: o.openai_api_type == "azuread",
+                "openaiApiType is azuread",
+            ),
         ),
         Rule(
             cel="!has(self.openaiApiType) || self.openaiApiType == 'openai' || has(self.openaiApiBase)",
@@ -175,13 +183,15 @@ class AmazonBedrockConfig(SpecModel):
         *exactly_one(
             "aws_access_key_id", "awsAccessKeyId", "aws_access_key_id_plaintext", "awsAccessKeyIdPlaintext",
             when=("!has(self.instanceProfileArn) && !has(self.ucServiceCredentialName)",
-                  lambda o: not has(o, "instance_profile_arn") and not has(o, "uc_service_credential_name")),
+                  lambda o: not has(o, "instance_profile_arn") and not has(o, "uc_service_credential_name"),
+                  "neither instanceProfileArn nor ucServiceCredentialName is set"),
         ),
         *exactly_one(
             "aws_secret_access_key", "awsSecretAccessKey",
             "aws_secret_access_key_plaintext", "awsSecretAccessKeyPlaintext",
             when=("has(self.awsAccessKeyId) || has(self.awsAccessKeyIdPlaintext)",
-                  lambda o: has(o, "aws_access_key_id") or has(o, "aws_access_key_id_plaintext")),
+                  lambda o: has(o, "aws_access_key_id") or has(o, "aws_access_key_id_plaintext"),
+                  "an access key ID is given"),
         ),
         Rule(
             cel="!(has(self.awsSessionToken) && has(self.awsSessionTokenPlaintext))",

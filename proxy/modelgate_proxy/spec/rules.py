@@ -25,7 +25,8 @@ class Rule:
     field_path: str | None = None
     """The field the error is reported on, as a JSON path relative to the object (``.openaiApiKey``)."""
     reason: str | None = None
-    """``FieldValueRequired``, ``FieldValueForbidden``, ``FieldValueInvalid`` or ``FieldValueDuplicate``."""
+    """``FieldValueRequired``, ``FieldValueForbidden`` or ``FieldValueInvalid``. (Not ``FieldValueDuplicate``:
+    the API server prints a duplicate as ``Duplicate value: "object"`` and drops the message.)"""
 
     def to_crd(self) -> dict[str, str]:
         out = {"rule": self.cel, "message": self.message}
@@ -42,9 +43,18 @@ def has(obj: Any, field: str) -> bool:
 
 
 def exactly_one(
-    ref_attr: str, ref_alias: str, plain_attr: str, plain_alias: str, *, when: tuple[str, Callable[[Any], bool]] | None = None
+    ref_attr: str,
+    ref_alias: str,
+    plain_attr: str,
+    plain_alias: str,
+    *,
+    when: tuple[str, Callable[[Any], bool], str] | None = None,
 ) -> list[Rule]:
-    """Rules for a secret pair: never both; and, when required (optionally only if ``when`` holds), one of them."""
+    """Rules for a secret pair: never both; and, when required, one of them.
+
+    ``when`` = (CEL condition, its Python twin, the condition in words for the message): the pair is only
+    required while the condition holds.
+    """
     rules = [
         Rule(
             cel=f"!(has(self.{ref_alias}) && has(self.{plain_alias}))",
@@ -65,11 +75,11 @@ def exactly_one(
             )
         )
     else:
-        cond_cel, cond = when
+        cond_cel, cond, cond_text = when
         rules.append(
             Rule(
                 cel=f"!({cond_cel}) || has(self.{ref_alias}) || has(self.{plain_alias})",
-                message=f"one of {ref_alias} or {plain_alias} is required when {cond_cel.replace('self.', '')}",
+                message=f"one of {ref_alias} or {plain_alias} is required when {cond_text}",
                 check=lambda o: (not cond(o)) or has(o, ref_attr) or has(o, plain_attr),
                 field_path=f".{ref_alias}",
                 reason="FieldValueRequired",
