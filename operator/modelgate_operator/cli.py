@@ -1,0 +1,111 @@
+"""``modelgate-operator``: run the operator, or generate the CRD.
+
+    modelgate-operator run --namespace team-a [--namespace team-b] [--peering modelgate] [--liveness URL]
+    modelgate-operator run --all-namespaces --peering modelgate --liveness http://0.0.0.0:8081/healthz
+    modelgate-operator crdgen [--check | --stdout | --out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+from collections.abc import Sequence
+
+import kopf
+
+from . import crdgen
+from .handlers import register
+from .render import ProxyDefaults
+from .settings import RuntimeOptions, configure_logging, operator_settings
+
+_DEFAULTS = ProxyDefaults()
+
+
+def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser("run", help="run the operator")
+    scope = run.add_mutually_exclusive_group(required=True)
+    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    run.add_argument("--peering", metavar="NAME", help="(Cluster)KopfPeering object; without it: standalone")
+    run.add_argument("--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8081/healthz")
+    run.add_argument(
+        "--proxy-image", default=os.environ.get("MODELGATE_PROXY_IMAGE", _DEFAULTS.image), help="proxy image"
+    )
+    run.add_argument(
+        "--proxy-image-pull-policy", choices=("Always", "IfNotPresent", "Never"),
+        default=os.environ.get("MODELGATE_PROXY_IMAGE_PULL_POLICY", _DEFAULTS.image_pull_policy),
+    )  # fmt: skip
+    run.add_argument(
+        "--proxy-resources", metavar="JSON", default=os.environ.get("MODELGATE_PROXY_RESOURCES"),
+        help='default proxy resources, e.g. {"limits":{"memory":"512Mi"}}',
+    )  # fmt: skip
+    run.add_argument(
+        "--priority", type=int, default=None,
+        help="peering priority of this replica (default: random, so replicas never tie)",
+    )  # fmt: skip
+    run.add_argument("--proxy-replicas", type=int, default=_DEFAULTS.replicas, help="default proxy replicas")
+    run.add_argument(
+        "--cluster-domain", default=os.environ.get("MODELGATE_CLUSTER_DOMAIN", "cluster.local"), help="for endpointUrl"
+    )
+    run.add_argument("--server-timeout", type=int, default=300, help="watch timeout asked of the API server")
+    run.add_argument("--client-timeout", type=float, default=330.0, help="watch timeout enforced by the client")
+    run.add_argument("--log-format", choices=("json", "text"), default="json")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logs (kopf's included)")
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(json=args.log_format == "json", verbose=args.verbose, debug=args.verbose)
+    options = RuntimeOptions(
+        namespaces=tuple(args.namespace),
+        clusterwide=bool(args.all_namespaces),
+        peering=args.peering,
+        liveness=args.liveness,
+        server_timeout=args.server_timeout,
+        client_timeout=args.client_timeout,
+    )
+    resources = json.loads(args.proxy_resources) if args.proxy_resources else _DEFAULTS.resources
+    defaults = ProxyDefaults(
+        image=args.proxy_image,
+        image_pull_policy=args.proxy_image_pull_policy,
+        replicas=args.proxy_replicas,
+        resources=resources,
+        cluster_domain=args.cluster_domain,
+    )
+    priority = args.priority if args.priority is not None else random.SystemRandom().randint(1, 2**31 - 1)
+    registry = register(kopf.OperatorRegistry(), defaults)
+    asyncio.run(
+        kopf.operator(
+            registry=registry,
+            settings=operator_settings(options),
+            clusterwide=options.clusterwide,
+            namespaces=options.namespaces,
+            standalone=options.peering is None,
+            peering_name=options.peering,
+            priority=priority if options.peering is not None else None,
+            liveness_endpoint=options.liveness,
+            memo=kopf.Memo(),
+        )
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["crdgen"]:
+        return crdgen.main(argv[1:])
+    parser = argparse.ArgumentParser(prog="modelgate-operator", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub)
+    sub.add_parser("crdgen", help="generate the ServingEndpoint CRD (see `crdgen --help`)")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args)
+    return 0  # pragma: no cover
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""The one module that talks to the Kubernetes API (kopf does its own watching).
+
+Writes of children are server-side applies under a single field manager, forced (the operator owns those
+fields); a re-apply of identical content is a no-op on the server (resourceVersion unchanged). Errors are
+re-raised as :class:`KubeError`, whose message never carries a server message about a Secret (an API
+server may echo invalid input, and Secret input is credentials).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import httpx2
+from lightkube import ApiError, AsyncClient
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.core.resource import NamespacedResource
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import ConfigMap, Event, Secret, Service
+from lightkube.types import PatchType
+
+from modelgate_proxy.spec import GROUP, KIND, PLURAL, VERSION
+
+from .status import ProxyState, proxy_state_from
+
+FIELD_MANAGER = "modelgate-operator"
+COMPONENT = "modelgate-operator"
+
+ServingEndpoint = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
+
+KINDS: dict[str, type[NamespacedResource]] = {
+    "Secret": Secret,
+    "ConfigMap": ConfigMap,
+    "Deployment": Deployment,
+    "Service": Service,
+}
+
+
+class KubeError(Exception):
+    """An API call failed; ``code`` is the HTTP status (0 when the server was unreachable)."""
+
+    def __init__(self, action: str, kind: str, namespace: str, name: str, code: int, detail: str) -> None:
+        self.code = code
+        super().__init__(f"{action} {kind} {namespace}/{name} failed ({code}): {detail}")
+
+
+def _error(action: str, kind: str, namespace: str, name: str, exc: Exception) -> KubeError:
+    if isinstance(exc, ApiError):
+        code = int(exc.status.code or 0)
+        detail = str(exc.status.reason or "") if kind == "Secret" else str(exc.status.message or exc.status.reason)
+        return KubeError(action, kind, namespace, name, code, detail)
+    return KubeError(action, kind, namespace, name, 0, type(exc).__name__)
+
+
+class Kube:
+    """Async API access for the reconciler."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+
+    @classmethod
+    def from_env(cls, timeout: float = 30.0) -> Kube:
+        """In-cluster service account, else ``$KUBECONFIG`` / ``~/.kube/config``."""
+        config = KubeConfig.from_env()
+        client = AsyncClient(config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(timeout))
+        return cls(client)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # ------------------------------------------------------------------------------------------- children
+    async def apply(self, manifest: Mapping[str, Any]) -> None:
+        kind = manifest["kind"]
+        meta = manifest["metadata"]
+        try:
+            await self.client.patch(
+                KINDS[kind],
+                meta["name"],
+                dict(manifest),
+                namespace=meta["namespace"],
+                patch_type=PatchType.APPLY,
+                field_manager=FIELD_MANAGER,
+                force=True,
+            )
+        except (ApiError, httpx2.HTTPError) as exc:
+            raise _error("apply", kind, meta["namespace"], meta["name"], exc) from None
+
+    async def delete(self, kind: str, namespace: str, name: str) -> bool:
+        """Delete; False when it was already gone."""
+        try:
+            await self.client.delete(KINDS[kind], name, namespace=namespace)
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return False
+            raise _error("delete", kind, namespace, name, exc) from None
+        except httpx2.HTTPError as exc:
+            raise _error("delete", kind, namespace, name, exc) from None
+        return True
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's ``data`` (base64 values), or None when there is no such Secret."""
+        try:
+            secret = await self.client.get(Secret, name, namespace=namespace)
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return None
+            raise _error("get", "Secret", namespace, name, exc) from None
+        except httpx2.HTTPError as exc:
+            raise _error("get", "Secret", namespace, name, exc) from None
+        return dict(secret.data or {})
+
+    async def proxy_state(self, namespace: str, name: str) -> ProxyState:
+        try:
+            dep = await self.client.get(Deployment, name, namespace=namespace)
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return proxy_state_from(None)
+            raise _error("get", "Deployment", namespace, name, exc) from None
+        except httpx2.HTTPError as exc:
+            raise _error("get", "Deployment", namespace, name, exc) from None
+        return proxy_state_from(dep.to_dict())
+
+    # ------------------------------------------------------------------------------------------- endpoint
+    async def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj = await self.client.get(ServingEndpoint, name, namespace=namespace)
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return None
+            raise _error("get", KIND, namespace, name, exc) from None
+        except httpx2.HTTPError as exc:
+            raise _error("get", KIND, namespace, name, exc) from None
+        return dict(obj.to_dict())  # type: ignore[no-untyped-call]
+
+    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch ``status`` on the status subresource (None values remove fields)."""
+        try:
+            await self.client.patch(
+                ServingEndpoint.Status,
+                name,
+                {"status": dict(status)},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return
+            raise _error("patch status of", KIND, namespace, name, exc) from None
+        except httpx2.HTTPError as exc:
+            raise _error("patch status of", KIND, namespace, name, exc) from None
+
+    async def post_event(
+        self, involved: Mapping[str, Any], *, type_: str, reason: str, message: str, now: datetime.datetime
+    ) -> None:
+        """Record an Event about the endpoint. Best effort: a failure is reported to the caller as KubeError."""
+        meta = involved["metadata"]
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        suffix = os.urandom(6).hex()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{suffix}", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind", KIND),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": COMPONENT,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            await self.client.create(Event.from_dict(event))  # type: ignore[call-overload]
+        except (ApiError, httpx2.HTTPError) as exc:
+            raise _error("create", "Event", meta["namespace"], meta["name"], exc) from None

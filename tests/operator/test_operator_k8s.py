@@ -1,0 +1,383 @@
+"""The operator against the real kube-apiserver, running as its least-privilege ServiceAccount identity."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets as pysecrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import ApiError, Client
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import ConfigMap, Secret, Service
+from lightkube.types import PatchType
+
+from modelgate_operator import render
+from modelgate_operator.devcluster import DevCluster
+from modelgate_operator.kube import ServingEndpoint
+
+from .harness import (
+    REPO,
+    FakeDeploymentController,
+    OperatorProcess,
+    admin_client,
+    condition,
+    endpoint,
+    install_rbac,
+    materialize_pod,
+    wait_for,
+)
+from .samples import endpoint as manifest
+from .samples import two_entities
+
+NAME = "chat"
+CHILD = render.child_name(NAME)
+OWNED = render.owned_secret_name(NAME)
+
+
+@pytest.fixture
+def namespace(k8s: DevCluster) -> Iterator[str]:
+    """A short namespace (the operator's client-certificate CN, system:serviceaccount:<ns>:modelgate-operator,
+    must fit X.509's 64-character limit), cleaned up like the plugin's ``namespace``."""
+    name = f"op-{pysecrets.token_hex(4)}"
+    k8s.kubectl("create", "namespace", name)
+    yield name
+    k8s.kubectl("delete", "servingendpoints", "--all", "-n", name, "--wait=false", "--ignore-not-found")
+    k8s.kubectl("delete", "namespace", name, "--wait=false")
+
+
+@pytest.fixture
+def operator(k8s: DevCluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    kubeconfig = install_rbac(k8s, namespace)
+    with OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log", "--log-format", "json") as op:
+        yield op
+    if "Traceback" in op.logs():
+        print(op.logs()[-5000:])
+
+
+@pytest.fixture
+def client(k8s: DevCluster) -> Iterator[Client]:
+    c = admin_client(k8s)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def kubelet(client: Client, namespace: str) -> Iterator[FakeDeploymentController]:
+    fake = FakeDeploymentController(client, namespace)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def apply_endpoint(k8s: DevCluster, namespace: str, spec: dict[str, Any]) -> None:
+    k8s.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(manifest(NAME, namespace, spec)))
+
+
+def put_secret(client: Client, namespace: str, name: str, data: dict[str, str]) -> None:
+    body = {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }  # fmt: skip
+    client.patch(Secret, name, body, namespace=namespace, patch_type=PatchType.APPLY, force=True)
+
+
+def ready(client: Client, namespace: str, status: str = "True") -> dict[str, Any] | None:
+    obj = endpoint(client, namespace, NAME)
+    cond = condition(obj, "Ready")
+    gen = obj["metadata"]["generation"]
+    if cond and cond["status"] == status and obj["status"].get("observedGeneration") == gen:
+        return obj
+    return None
+
+
+def checksum(client: Client, namespace: str) -> str:
+    dep = client.get(Deployment, CHILD, namespace=namespace)
+    assert dep.spec is not None
+    assert dep.spec.template.metadata is not None
+    annotations = dep.spec.template.metadata.annotations or {}
+    return annotations[render.CHECKSUM_ANNOTATION]
+
+
+def versions(client: Client, namespace: str) -> dict[str, str | None]:
+    objs: list[Any] = [
+        client.get(ServingEndpoint, NAME, namespace=namespace),
+        client.get(ConfigMap, CHILD, namespace=namespace),
+        client.get(Deployment, CHILD, namespace=namespace),
+        client.get(Service, CHILD, namespace=namespace),
+        client.get(Secret, OWNED, namespace=namespace),
+    ]
+    return {f"{type(o).__name__}": o.metadata.resourceVersion for o in objs}
+
+
+def test_operator_identity_is_least_privilege(k8s: DevCluster, namespace: str) -> None:
+    install_rbac(k8s, namespace)
+    who = f"system:serviceaccount:{namespace}:modelgate-operator"
+
+    def can(*args: str) -> bool:
+        res = k8s.kubectl("auth", "can-i", *args, "-n", namespace, f"--as={who}", check=False)
+        return res.stdout.strip() == "yes"
+
+    assert can("patch", "servingendpoints.serving.modelgate.io/status")
+    assert can("watch", "secrets")
+    assert can("patch", "deployments.apps")
+    assert can("create", "events")
+    assert not can("delete", "servingendpoints.serving.modelgate.io")
+    assert not can("update", "servingendpoints.serving.modelgate.io/status")
+    assert not can("list", "pods")
+    assert not can("create", "pods")
+    assert not can("create", "rolebindings")
+    assert not can("list", "secrets", "--all-namespaces")
+
+
+def test_lifecycle_secrets_rotation_noop_and_deletion(
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
+) -> None:
+    plaintext = f"sk-SENTINEL-plain-{pysecrets.token_hex(8)}"
+    referenced = f"sk-SENTINEL-ref-{pysecrets.token_hex(8)}"
+    rotated = f"sk-SENTINEL-rot-{pysecrets.token_hex(8)}"
+    sentinels = (plaintext, referenced, rotated)
+
+    # 1. the referenced Secret does not exist yet -> Ready=False naming the reference, nothing deployed
+    apply_endpoint(k8s, namespace, two_entities(plaintext=plaintext))
+    obj = wait_for("Ready=False/SecretNotFound", lambda: ready(client, namespace, "False"), timeout=20)
+    cond = condition(obj, "Ready")
+    assert cond is not None
+    assert cond["reason"] == "SecretNotFound"
+    assert "{{secrets/openai-creds/api-key}}" in cond["message"]
+    assert condition(obj, "SecretsResolved")["status"] == "False"  # type: ignore[index]
+    assert obj["status"]["state"] == {"ready": "NOT_READY", "configUpdate": "UPDATE_FAILED"}
+    with pytest.raises(ApiError):
+        client.get(Deployment, CHILD, namespace=namespace)
+
+    # 2. create it -> Ready=True within 5 s, without restarting the operator
+    put_secret(client, namespace, "openai-creds", {"api-key": referenced, "unused": "x"})
+    t0 = time.monotonic()
+    obj = wait_for("Ready=True after the Secret appeared", lambda: ready(client, namespace), timeout=5)
+    assert time.monotonic() - t0 < 5
+    status = obj["status"]
+    assert status["entities"] == "gpt-4o=90%,claude=10%"
+    assert status["state"] == {"ready": "READY", "configUpdate": "NOT_UPDATING"}
+    assert status["endpointUrl"] == f"http://{CHILD}.{namespace}.svc.cluster.local/serving-endpoints/chat/invocations"
+    assert {c["type"] for c in status["conditions"]} == {"Ready", "ConfigValid", "SecretsResolved", "ProxyAvailable"}
+    assert all(c["observedGeneration"] == obj["metadata"]["generation"] for c in status["conditions"])
+    assert [e["state"]["deployment"] for e in status["servedEntities"]] == ["DEPLOYMENT_READY"] * 2
+
+    # children, with the expected content
+    cm = client.get(ConfigMap, CHILD, namespace=namespace)
+    config = yaml.safe_load((cm.data or {})[render.CONFIG_KEY])
+    assert config["spec"]["servedEntities"][0]["externalModel"]["openaiConfig"]["openaiApiKey"] == (
+        f"{{{{secrets/{OWNED}/gpt-4o.openaiApiKey}}}}"
+    )
+    owned = client.get(Secret, OWNED, namespace=namespace)
+    assert base64.b64decode((owned.data or {})["gpt-4o.openaiApiKey"]).decode() == plaintext
+    dep = client.get(Deployment, CHILD, namespace=namespace)
+    assert dep.metadata is not None
+    assert dep.metadata.ownerReferences
+    assert dep.metadata.ownerReferences[0].uid == obj["metadata"]["uid"]
+    assert dep.metadata.managedFields
+    assert {m.manager for m in dep.metadata.managedFields} >= {"modelgate-operator"}
+    svc = client.get(Service, CHILD, namespace=namespace)
+    assert svc.spec is not None
+    assert svc.spec.selector == render.selector_labels(NAME)
+    first_sum = checksum(client, namespace)
+
+    # 3. a no-op: re-apply the same manifest, and poke the referenced Secret (a reconcile runs) -> nothing moves
+    before = versions(client, namespace)
+    apply_endpoint(k8s, namespace, two_entities(plaintext=plaintext))
+    client.patch(Secret, "openai-creds", {"metadata": {"labels": {"poke": "1"}}}, namespace=namespace,
+                 patch_type=PatchType.MERGE)  # fmt: skip
+    time.sleep(2.0)
+    assert versions(client, namespace) == before
+    assert "Traceback" not in operator.logs()
+
+    # 4. update the traffic split -> ConfigMap, pod template and observed generation change
+    apply_endpoint(k8s, namespace, two_entities(plaintext=plaintext, split=50))
+    obj = wait_for("observedGeneration 2", lambda: ready(client, namespace), timeout=10)
+    assert obj["metadata"]["generation"] == 2
+    assert obj["status"]["entities"] == "gpt-4o=50%,claude=50%"
+    cm = client.get(ConfigMap, CHILD, namespace=namespace)
+    routes = yaml.safe_load((cm.data or {})[render.CONFIG_KEY])["spec"]["trafficConfig"]["routes"]
+    assert [r["trafficPercentage"] for r in routes] == [50, 50]
+    second_sum = checksum(client, namespace)
+    assert second_sum != first_sum
+
+    # 5. rotate the referenced Secret -> a new pod-template checksum within 5 s
+    put_secret(client, namespace, "openai-creds", {"api-key": rotated, "unused": "x"})
+    t0 = time.monotonic()
+    wait_for("a new checksum after rotation", lambda: checksum(client, namespace) != second_sum, timeout=5)
+    assert time.monotonic() - t0 < 5
+    wait_for("Ready again after the rollout", lambda: ready(client, namespace), timeout=10)
+
+    # 6. delete -> every child and the owned Secret are gone (no garbage collector runs here)
+    k8s.kubectl("delete", "servingendpoint", NAME, "-n", namespace, "--wait=false")
+
+    def gone() -> bool:
+        for kind, name in ((Deployment, CHILD), (Service, CHILD), (ConfigMap, CHILD), (Secret, OWNED),
+                           (ServingEndpoint, NAME)):  # fmt: skip
+            try:
+                client.get(kind, name, namespace=namespace)
+                return False
+            except ApiError as e:
+                if e.status.code != 404:
+                    raise
+        return True
+
+    wait_for("children, owned Secret and endpoint deleted", gone, timeout=15)
+    client.get(Secret, "openai-creds", namespace=namespace)  # the user's Secret stays
+
+    # the sentinel: no credential in ConfigMaps, endpoint status, events or operator logs
+    events = k8s.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+    reasons = {e["reason"] for e in json.loads(events)["items"]}
+    assert {"SecretNotFound", "EndpointReady"} <= reasons
+    configmaps = k8s.kubectl("get", "configmaps", "-n", namespace, "-o", "yaml").stdout
+    logs = operator.logs()
+    assert "reconciled" in logs
+    assert "inconsistencies" not in logs
+    assert "Traceback" not in logs
+    print(logs)
+    for value in sentinels:
+        for where, text in (("events", events), ("configmaps", configmaps), ("operator logs", logs),
+                            ("status", json.dumps(obj["status"]))):  # fmt: skip
+            assert value not in text, f"a credential leaked into {where}"
+    for line in logs.splitlines():
+        if line.startswith("{"):
+            json.loads(line)  # structured logs
+
+
+def test_invalid_config_is_reported_and_nothing_deployed(
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client
+) -> None:
+    spec = {
+        "servedEntities": [
+            {"name": "e", "externalModel": {"name": "claude", "provider": "anthropic", "task": "llm/v1/embeddings",
+                                            "anthropicConfig": {"anthropicApiKey": "{{secrets/a/k}}"}}}
+        ]
+    }  # fmt: skip
+    apply_endpoint(k8s, namespace, spec)
+    obj = wait_for("ConfigValid=False", lambda: ready(client, namespace, "False"), timeout=20)
+    valid = condition(obj, "ConfigValid")
+    assert valid is not None
+    assert valid["status"] == "False"
+    assert valid["reason"] == "InvalidConfig"
+    assert "cannot serve task llm/v1/embeddings" in valid["message"]
+    assert condition(obj, "Ready")["reason"] == "InvalidConfig"  # type: ignore[index]
+    with pytest.raises(ApiError):
+        client.get(ConfigMap, CHILD, namespace=namespace)
+
+
+@pytest.mark.slow
+def test_killed_during_100_reconciles_converges(
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
+) -> None:
+    """20 endpoints x 5 spec versions, the operator SIGKILLed at random points and restarted: every endpoint
+    ends Ready at its latest generation with exactly one set of children."""
+    import random
+
+    rng = random.Random(1234)
+    put_secret(client, namespace, "openai-creds", {"api-key": "sk-test"})
+    names = [f"ep-{i:02d}" for i in range(20)]
+    kill_at = set(rng.sample(range(100), 5))
+    kills = 0
+    for version in range(5):
+        for i, name in enumerate(names):
+            body = manifest(name, namespace, two_entities(plaintext=f"sk-{i}", split=10 * (version + 1)))
+            client.patch(ServingEndpoint, name, body, namespace=namespace, patch_type=PatchType.APPLY, force=True)
+            if version * 20 + i in kill_at:
+                kills += 1
+                operator.kill()
+                time.sleep(rng.random() * 0.5)
+                operator.start()
+        time.sleep(rng.random())
+
+    def converged() -> bool:
+        for name in names:
+            obj = endpoint(client, namespace, name)
+            cond = condition(obj, "Ready")
+            if not cond or cond["status"] != "True" or obj["status"].get("observedGeneration") != 5:
+                return False
+            if obj["status"]["entities"] != "gpt-4o=50%,claude=50%":
+                return False
+        return True
+
+    assert kills == 5
+    wait_for("all endpoints converged", converged, timeout=90, interval=0.5)
+    for kind in (Deployment, Service, ConfigMap):
+        children = list(client.list(kind, namespace=namespace, labels={"app.kubernetes.io/managed-by": "modelgate-operator"}))
+        owners = sorted(c.metadata.labels[render.ENDPOINT_LABEL] for c in children)  # type: ignore[union-attr,index]
+        assert owners == names, kind
+    for name in names:
+        cm = client.get(ConfigMap, render.child_name(name), namespace=namespace)
+        routes = yaml.safe_load((cm.data or {})[render.CONFIG_KEY])["spec"]["trafficConfig"]["routes"]
+        assert [r["trafficPercentage"] for r in routes] == [50, 50]
+
+
+def test_rendered_deployment_serves_through_the_proxy(
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController,
+    tmp_path: Path,
+) -> None:
+    """Run the rendered container command with the rendered volumes (as a kubelet would) and send requests
+    through it to OpenAI stand-ins that check the keys; no key shows up in the proxy's logs."""
+    import urllib.request
+
+    from standins.openai_api import OpenAIStandIn
+    from standins.server import free_port, serve_app
+
+    plaintext = f"sk-SENTINEL-plain-{pysecrets.token_hex(8)}"
+    referenced = f"sk-SENTINEL-ref-{pysecrets.token_hex(8)}"
+    a, b = OpenAIStandIn(api_key=plaintext), OpenAIStandIn(api_key=referenced)
+    put_secret(client, namespace, "openai-creds", {"api-key": referenced})
+    with serve_app(a.app) as url_a, serve_app(b.app) as url_b:
+        def entity(name: str, config: dict[str, str], base: str) -> dict[str, Any]:
+            return {"name": name, "externalModel": {"name": "gpt-4o", "provider": "openai", "task": "llm/v1/chat",
+                                                    "openaiConfig": {**config, "openaiApiBase": f"{base}/v1"}}}
+
+        spec = {
+            "servedEntities": [entity("a", {"openaiApiKeyPlaintext": plaintext}, url_a),
+                               entity("b", {"openaiApiKey": "{{secrets/openai-creds/api-key}}"}, url_b)],
+            "trafficConfig": {"routes": [{"servedEntityName": "a", "trafficPercentage": 50},
+                                         {"servedEntityName": "b", "trafficPercentage": 50}]},
+        }  # fmt: skip
+        apply_endpoint(k8s, namespace, spec)
+        wait_for("Ready", lambda: ready(client, namespace), timeout=15)
+        port = free_port()
+        command = materialize_pod(client, namespace, CHILD, tmp_path / "pod", port)
+        log_path = tmp_path / "proxy.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+                                    env={**os.environ, "PYTHONPATH": str(REPO / "proxy")})  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+
+            def readyz() -> bool:
+                try:
+                    with urllib.request.urlopen(f"{base}/readyz", timeout=1) as r:
+                        return bool(r.status == 200)
+                except OSError:
+                    return False
+
+            wait_for("proxy /readyz", readyz, timeout=20, interval=0.2)
+            for _ in range(12):
+                req = urllib.request.Request(
+                    f"{base}/serving-endpoints/{NAME}/invocations",
+                    data=json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    assert r.status == 200
+                    assert json.loads(r.read())["choices"][0]["message"]["content"]
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    proxy_logs = log_path.read_text(errors="replace")
+    assert proxy_logs
+    for value in (plaintext, referenced):
+        assert value not in proxy_logs
+        assert value not in operator.logs()

@@ -1,0 +1,223 @@
+"""Rendering, secret collection/resolution, status and validation: pure functions, no cluster."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+import yaml
+
+from modelgate_operator import render, secrets, status, validation
+from modelgate_operator.render import Owner, ProxyDefaults
+from modelgate_proxy.spec import SecretRef, ServingEndpointSpec
+
+from .samples import two_entities
+
+OWNER = Owner(name="chat", namespace="team-a", uid="0000-1111")
+SENTINEL = "sk-SENTINEL-render-7f3a"
+REF = SecretRef("openai-creds", "api-key")
+
+
+def _spec(**kw: object) -> ServingEndpointSpec:
+    return ServingEndpointSpec.model_validate(two_entities(plaintext=SENTINEL, **kw))  # type: ignore[arg-type]
+
+
+def _render(spec: ServingEndpointSpec, resolved: dict[SecretRef, str] | None = None) -> render.Children:
+    return render.render(OWNER, spec, resolved if resolved is not None else {REF: "b2xk"}, ProxyDefaults())
+
+
+def test_collect_finds_plaintext_and_references_without_printing_values() -> None:
+    fields = secrets.collect(_spec())
+    assert [(f.entity, f.key_path, f.owned_key) for f in fields] == [
+        ("gpt-4o", "openaiApiKey", "gpt-4o.openaiApiKey"),
+        ("claude", "bearerTokenAuth.token", "claude.bearerTokenAuth.token"),
+    ]
+    assert fields[0].plaintext == SENTINEL
+    assert fields[1].reference == REF
+    assert SENTINEL not in repr(fields)
+    assert secrets.referenced_secret_names(fields) == ["openai-creds"]
+
+
+def test_resolve_reports_missing_secret_and_key_by_reference() -> None:
+    fields = secrets.collect(_spec())
+    with pytest.raises(secrets.SecretNotFound) as missing:
+        secrets.resolve(fields, {"openai-creds": None})
+    assert missing.value.reason == "SecretNotFound"
+    assert "{{secrets/openai-creds/api-key}}" in str(missing.value)
+    assert "bearerTokenAuth.token of served entity claude" in str(missing.value)
+    with pytest.raises(secrets.SecretKeyNotFound) as nokey:
+        secrets.resolve(fields, {"openai-creds": {"other": "eA=="}})
+    assert nokey.value.reason == "SecretKeyNotFound"
+    assert "other" not in str(nokey.value)
+    assert secrets.resolve(fields, {"openai-creds": {"api-key": "eA=="}}) == {REF: "eA=="}
+
+
+def test_config_map_holds_references_only_and_owned_secret_holds_plaintext() -> None:
+    children = _render(_spec())
+    text = children.config_map["data"][render.CONFIG_KEY]
+    assert SENTINEL not in text
+    manifest = yaml.safe_load(text)
+    assert manifest["kind"] == "ServingEndpoint"
+    assert manifest["metadata"] == {"name": "chat", "namespace": "team-a"}
+    openai = manifest["spec"]["servedEntities"][0]["externalModel"]["openaiConfig"]
+    assert openai == {
+        "openaiApiKey": "{{secrets/modelgate-chat-credentials/gpt-4o.openaiApiKey}}",
+        "openaiApiBase": "http://127.0.0.1:9/v1",
+    }
+    custom = manifest["spec"]["servedEntities"][1]["externalModel"]["customProviderConfig"]
+    assert custom["bearerTokenAuth"] == {"token": "{{secrets/openai-creds/api-key}}"}
+    # the proxy can load exactly what we render
+    ServingEndpointSpec.model_validate(manifest["spec"])
+    secret = children.secret
+    assert secret["metadata"]["name"] == "modelgate-chat-credentials"
+    assert base64.b64decode(secret["data"]["gpt-4o.openaiApiKey"]).decode() == SENTINEL
+    assert SENTINEL not in str(children.deployment) + str(children.service)
+
+
+def test_children_are_labelled_owned_and_deterministic() -> None:
+    a, b = _render(_spec()), _render(_spec())
+    assert a == b
+    for child in a.in_apply_order():
+        meta = child["metadata"]
+        assert meta["namespace"] == "team-a"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "modelgate-operator"
+        assert meta["labels"][render.ENDPOINT_LABEL] == "chat"
+        assert meta["ownerReferences"] == [
+            {"apiVersion": "serving.modelgate.io/v1alpha1", "kind": "ServingEndpoint", "name": "chat",
+             "uid": "0000-1111", "controller": True, "blockOwnerDeletion": True}
+        ]
+
+
+def test_deployment_is_hardened_and_mounts_config_and_secrets() -> None:
+    dep = _render(_spec()).deployment
+    pod = dep["spec"]["template"]["spec"]
+    assert dep["spec"]["replicas"] == 1
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (c,) = pod["containers"]
+    assert c["command"] == ["modelgate", "serve", "-f", "/etc/modelgate/endpoint.yaml", "--secrets-dir",
+                            "/etc/modelgate/secrets", "--host", "0.0.0.0", "--port", "8080"]
+    assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                    "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    assert set(mounts) == {"/etc/modelgate/endpoint.yaml", "/tmp", "/etc/modelgate/secrets/openai-creds",
+                           "/etc/modelgate/secrets/modelgate-chat-credentials"}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    ref_vol = volumes[mounts["/etc/modelgate/secrets/openai-creds"]]["secret"]
+    assert ref_vol["secretName"] == "openai-creds"
+    assert ref_vol["items"] == [{"key": "api-key", "path": "api-key"}]
+    assert c["resources"] == ProxyDefaults().resources
+
+
+def test_spec_proxy_overrides_defaults() -> None:
+    raw = two_entities()
+    raw["proxy"] = {"replicas": 3, "resources": {"limits": {"memory": "1Gi"}}}
+    dep = _render(ServingEndpointSpec.model_validate(raw)).deployment
+    assert dep["spec"]["replicas"] == 3
+    assert dep["spec"]["template"]["spec"]["containers"][0]["resources"] == {"limits": {"memory": "1Gi"}}
+
+
+def test_checksum_follows_config_and_every_secret_value() -> None:
+    base = _render(_spec()).checksum
+    assert _render(_spec(split=50)).checksum != base  # traffic split -> config
+    assert _render(_spec(), {REF: "bmV3"}).checksum != base  # rotated referenced Secret
+    assert render.render(OWNER, ServingEndpointSpec.model_validate(two_entities(plaintext="other")),
+                         {REF: "b2xk"}, ProxyDefaults()).checksum != base  # new plaintext
+    dep = _render(_spec()).deployment
+    assert dep["spec"]["template"]["metadata"]["annotations"][render.CHECKSUM_ANNOTATION] == base
+
+
+def test_long_names_stay_valid_labels() -> None:
+    name = "a" * 63
+    child = render.child_name(name)
+    assert len(child) <= 63
+    assert child.startswith("modelgate-a")
+    assert child[-1].isalnum()
+    assert render.child_name(name) != render.child_name("a" * 62 + "b")
+
+
+# ------------------------------------------------------------------------------------------------ status
+
+
+def _checks(ok: bool = True) -> dict[str, status.Check]:
+    return {
+        "config": status.Check("True", "ConfigValid"),
+        "secrets": status.Check("True", "SecretsResolved") if ok else status.Check("False", "SecretNotFound", "x"),
+        "proxy": status.Check("True", "MinimumReplicasAvailable"),
+    }
+
+
+def test_status_ready_state_entities_and_stable_transition_times() -> None:
+    spec = _spec()
+    first = status.build_status(spec=spec, previous=None, generation=3, url="http://u", now="T1", **_checks())
+    assert first["observedGeneration"] == 3
+    assert [c["type"] for c in first["conditions"]] == ["Ready", "ConfigValid", "SecretsResolved", "ProxyAvailable"]
+    assert all(c["observedGeneration"] == 3 and c["lastTransitionTime"] == "T1" for c in first["conditions"])
+    assert first["state"] == {"ready": "READY", "configUpdate": "NOT_UPDATING"}
+    assert first["entities"] == "gpt-4o=90%,claude=10%"
+    assert first["servedEntities"][1]["state"]["deployment"] == "DEPLOYMENT_READY"
+    same = status.build_status(spec=spec, previous=first, generation=4, url="http://u", now="T2", **_checks())
+    assert all(c["lastTransitionTime"] == "T1" for c in same["conditions"])
+    failed = status.build_status(spec=spec, previous=same, generation=4, url="http://u", now="T3", **_checks(False))
+    ready = failed["conditions"][0]
+    assert (ready["status"], ready["reason"], ready["lastTransitionTime"]) == ("False", "SecretNotFound", "T3")
+    assert failed["conditions"][1]["lastTransitionTime"] == "T1"
+    assert failed["state"] == {"ready": "NOT_READY", "configUpdate": "UPDATE_FAILED"}
+    assert [c["type"] for c in status.transitions(same, failed)] == ["Ready", "SecretsResolved"]
+    assert status.same_status(failed, failed)
+    assert not status.same_status(same, failed)
+
+
+def test_proxy_available_follows_deployment_status() -> None:
+    assert status.proxy_check(None).reason == "DeploymentNotCreated"
+    fresh = status.ProxyState(exists=True, generation=1, observed_generation=0, replicas=1)
+    assert (status.proxy_check(fresh).status, status.proxy_check(fresh).reason) == ("False", "Progressing")
+    done = status.ProxyState(exists=True, generation=2, observed_generation=2, replicas=2, updated=2, available=2)
+    assert status.proxy_check(done).status == "True"
+    assert not status.rolling_out(done)
+    zero = status.ProxyState(exists=True, generation=1, observed_generation=0, replicas=0)
+    assert status.proxy_check(zero).reason == "ScaledToZero"
+    # a rollout with the old pods still serving: available, but the config update is in progress
+    rolling = status.ProxyState(exists=True, generation=3, observed_generation=2, replicas=2, updated=2, available=2)
+    check = status.proxy_check(rolling)
+    assert (check.status, check.reason) == ("True", "RollingOut")
+    assert status.rolling_out(rolling)
+    built = status.build_status(spec=_spec(), previous=None, generation=1, url=None, now="T", rolling=True,
+                                config=status.Check("True", "ok"), secrets=status.Check("True", "ok"), proxy=check)
+    assert built["state"] == {"ready": "READY", "configUpdate": "IN_PROGRESS"}
+
+
+# ------------------------------------------------------------------------------------------------ validation
+
+
+def _one(model: dict[str, object]) -> ServingEndpointSpec:
+    return ServingEndpointSpec.model_validate({"servedEntities": [{"name": "e", "externalModel": model}]})
+
+
+def test_validation_accepts_a_working_config() -> None:
+    assert validation.problems(_spec()) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "needle"),
+    [
+        ({"name": "text-bison", "provider": "palm", "task": "llm/v1/chat",
+          "palmConfig": {"palmApiKey": "{{secrets/p/k}}"}}, "PaLM API is retired"),
+        ({"name": "claude", "provider": "anthropic", "task": "llm/v1/embeddings",
+          "anthropicConfig": {"anthropicApiKey": "{{secrets/a/k}}"}}, "cannot serve task llm/v1/embeddings"),
+        ({"name": "claude", "provider": "amazon-bedrock", "task": "llm/v1/embeddings",
+          "amazonBedrockConfig": {"awsRegion": "us-east-1", "bedrockProvider": "anthropic",
+                                  "instanceProfileArn": "arn:aws:iam::123456789012:role/x"}}, "anthropic models"),
+        ({"name": "titan", "provider": "amazon-bedrock", "task": "llm/v1/chat",
+          "amazonBedrockConfig": {"awsRegion": "us-east-1", "bedrockProvider": "amazon",
+                                  "ucServiceCredentialName": "cred"}}, "ucServiceCredentialName"),
+    ],
+)
+def test_validation_rejects_what_cannot_work(model: dict[str, object], needle: str) -> None:
+    found = validation.problems(_one(model))
+    assert len(found) == 1
+    assert needle in found[0]
+    assert "served entity e" in found[0]
