@@ -1,0 +1,129 @@
+"""``modelgate``: ``serve`` runs the proxy (standalone, and in the container the operator deploys);
+``convert`` (when :mod:`modelgate_proxy.convert` is present) converts Databricks endpoint definitions.
+
+    modelgate serve -f endpoint.yaml [-f more.yaml] [--secrets-dir DIR] [--host H] [--port P]
+                    [--workers N] [--log-level LEVEL] [--max-body-bytes N]
+                    [--connect-timeout S] [--read-timeout S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import uvicorn
+
+from .config import ConfigError, load_endpoints
+from .credentials import FileCredentials
+from .server.body import DEFAULT_MAX_BODY_BYTES
+from .upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, UpstreamSettings
+
+ENV_SERVE_ARGS = "MODELGATE_SERVE_ARGS"
+"""How ``serve`` hands its arguments to worker processes when ``--workers`` is above 1."""
+
+log = logging.getLogger("modelgate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelgate", description="modelgate LLM gateway proxy")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve ServingEndpoint manifests", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("-f", "--file", dest="files", action="append", required=True, metavar="FILE",
+                       help="a YAML file with one or more ServingEndpoint manifests (repeatable)")
+    serve.add_argument("--secrets-dir", default=None, metavar="DIR",
+                       help="where {{secrets/<name>/<key>}} references are read: DIR/<name>/<key>")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
+                       help=f"largest accepted request body (default {DEFAULT_MAX_BODY_BYTES}, 16 MiB)")
+    serve.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT,
+                       help="seconds to connect to a provider")
+    serve.add_argument("--read-timeout", type=float, default=DEFAULT_READ_TIMEOUT,
+                       help="seconds to wait for the next bytes from a provider")
+    serve.set_defaults(func=_serve)
+    if importlib.util.find_spec("modelgate_proxy.convert") is not None:
+        # Written separately; imported only when present so `serve` never depends on it.
+        convert = importlib.import_module("modelgate_proxy.convert")
+        convert.add_convert_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result = args.func(args)
+    return int(result or 0)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = uvicorn_config(args)
+    except ConfigError as exc:
+        print(f"modelgate: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "files": list(args.files),
+        "secrets_dir": args.secrets_dir,
+        "max_body_bytes": args.max_body_bytes,
+        "connect_timeout": args.connect_timeout,
+        "read_timeout": args.read_timeout,
+    }
+
+
+def app_from_settings(settings: dict[str, Any]) -> Any:
+    """The app for the ``serve`` settings (files are loaded and validated here)."""
+    from .server import create_app
+
+    endpoints = load_endpoints(settings["files"])
+    return create_app(
+        endpoints,
+        credentials=FileCredentials(settings["secrets_dir"]),
+        upstream=UpstreamSettings(connect_timeout=settings["connect_timeout"], read_timeout=settings["read_timeout"]),
+        max_body_bytes=settings["max_body_bytes"],
+    )
+
+
+def app_from_env() -> Any:
+    """uvicorn factory for worker processes (``--workers`` above 1)."""
+    return app_from_settings(orjson.loads(os.environ[ENV_SERVE_ARGS]))
+
+
+def uvicorn_config(args: argparse.Namespace) -> uvicorn.Config:
+    """The uvicorn config ``serve`` runs; raises :class:`ConfigError` for unusable manifests."""
+    settings = _settings(args)
+    app = app_from_settings(settings)  # validates even when workers load their own copy
+    names = ", ".join(app.state.gateway.endpoints)
+    log.info("serving endpoints: %s", names)
+    common: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "access_log": False,
+        "lifespan": "on",
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "server_header": False,
+        "backlog": 2048,
+    }
+    if args.workers > 1:
+        os.environ[ENV_SERVE_ARGS] = orjson.dumps(settings).decode()
+        return uvicorn.Config("modelgate_proxy.cli:app_from_env", factory=True, workers=args.workers, **common)
+    return uvicorn.Config(app, **common)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

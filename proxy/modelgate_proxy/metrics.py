@@ -1,0 +1,123 @@
+"""Prometheus metrics, named after the OpenTelemetry GenAI semantic conventions.
+
+OTel name (dots become underscores)            | kind      | labels
+-----------------------------------------------|-----------|---------------------------------------------
+gen_ai.server.request.duration (s)             | histogram | endpoint, served_entity
+gen_ai.server.time_to_first_token (s)          | histogram | endpoint, served_entity (streams only)
+gen_ai.server.time_per_output_token (s)        | histogram | endpoint, served_entity (streams only)
+gen_ai.client.token.usage ({token})            | histogram | endpoint, served_entity, gen_ai_token_type
+modelgate_upstream_responses_total             | counter   | endpoint, served_entity, status_code
+modelgate_requests_total                       | counter   | endpoint, status_code
+modelgate_proxy_overhead_seconds               | histogram | endpoint
+
+Bucket boundaries follow the conventions' advice. Labels are configuration names only (an unknown endpoint
+named by a caller is counted as ``endpoint=""``), never a credential or a caller-chosen string.
+Each app has its own registry; with ``--workers`` above 1 each worker exposes its own figures.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """The metric families of one app."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=False)
+        entity = ["endpoint", "served_entity"]
+        self.duration = Histogram(
+            "gen_ai_server_request_duration_seconds", "GenAI server request duration (arrival to last byte).",
+            entity, buckets=DURATION_BUCKETS, registry=r,
+        )
+        self.ttft = Histogram(
+            "gen_ai_server_time_to_first_token_seconds", "Time from arrival to the first streamed chunk.",
+            entity, buckets=TTFT_BUCKETS, registry=r,
+        )
+        self.tpot = Histogram(
+            "gen_ai_server_time_per_output_token_seconds", "Time per output token after the first (streams).",
+            entity, buckets=TPOT_BUCKETS, registry=r,
+        )
+        self.tokens = Histogram(
+            "gen_ai_client_token_usage", "Tokens used per request, by type (input, output).",
+            [*entity, "gen_ai_token_type"], buckets=TOKEN_BUCKETS, registry=r,
+        )
+        self.upstream = Counter(
+            "modelgate_upstream_responses", "Provider answers by HTTP status (0: no answer).",
+            [*entity, "status_code"], registry=r,
+        )
+        self.requests = Counter(
+            "modelgate_requests", "Requests answered by the proxy, by HTTP status.", ["endpoint", "status_code"],
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "modelgate_proxy_overhead_seconds", "Time spent in the proxy itself (total minus upstream).",
+            ["endpoint"], buckets=OVERHEAD_BUCKETS, registry=r,
+        )
+        self._requests: dict[tuple[str, int], Counter] = {}
+        self._overhead: dict[str, Histogram] = {}
+
+    def for_entity(self, endpoint: str, entity: str) -> EntityMetrics:
+        return EntityMetrics(self, endpoint, entity)
+
+    def count_request(self, endpoint: str, status: int) -> None:
+        key = (endpoint, status)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self.requests.labels(endpoint, str(status))
+        child.inc()
+
+    def overhead_of(self, endpoint: str) -> Histogram:
+        child = self._overhead.get(endpoint)
+        if child is None:
+            child = self._overhead[endpoint] = self.overhead.labels(endpoint)
+        return child
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class EntityMetrics:
+    """Children pre-bound to one (endpoint, served entity): the hot path does no label lookups."""
+
+    __slots__ = (
+        "_parent", "_upstream", "duration", "endpoint", "entity", "input_tokens", "output_tokens", "overhead", "tpot",
+        "ttft",
+    )
+
+    def __init__(self, parent: Metrics, endpoint: str, entity: str) -> None:
+        self._parent = parent
+        self.endpoint, self.entity = endpoint, entity
+        self.duration = parent.duration.labels(endpoint, entity)
+        self.ttft = parent.ttft.labels(endpoint, entity)
+        self.tpot = parent.tpot.labels(endpoint, entity)
+        self.input_tokens = parent.tokens.labels(endpoint, entity, "input")
+        self.output_tokens = parent.tokens.labels(endpoint, entity, "output")
+        self.overhead = parent.overhead_of(endpoint)
+        self._upstream: dict[int, Counter] = {}
+
+    def upstream_status(self, status: int) -> None:
+        child = self._upstream.get(status)
+        if child is None:
+            child = self._upstream[status] = self._parent.upstream.labels(self.endpoint, self.entity, str(status))
+        child.inc()
+
+    def usage(self, usage: object) -> tuple[int, int] | None:
+        """Record an OpenAI ``usage`` object; returns (input, output) tokens when it had them."""
+        if not isinstance(usage, dict):
+            return None
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        if isinstance(prompt, int):
+            self.input_tokens.observe(prompt)
+        if isinstance(completion, int):
+            self.output_tokens.observe(completion)
+        return (prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0)

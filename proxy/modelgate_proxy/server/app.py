@@ -1,0 +1,114 @@
+"""The app factory: query routes, health and readiness, metrics; the upstream client lives in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..credentials import FileCredentials
+from ..errors import EndpointNotFound, GatewayError, ProviderConfigError
+from ..metrics import CONTENT_TYPE, Metrics
+from ..pipeline import Api
+from ..runtime import build_endpoints
+from ..spec import ServingEndpoint
+from ..upstream import Upstream, UpstreamSettings
+from .body import DEFAULT_MAX_BODY_BYTES
+from .error_shapes import error_body
+from .query import OPENAI_PATHS, InvocationsRoute, OpenAIRoute
+from .state import GatewayState
+
+_OPENAI_PATH_SET = frozenset(OPENAI_PATHS.values())
+
+
+def create_app(
+    endpoints: Iterable[ServingEndpoint],
+    *,
+    credentials: FileCredentials | None = None,
+    upstream: UpstreamSettings | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Starlette:
+    """The proxy app serving ``endpoints``. ``app.state.gateway`` is the :class:`GatewayState`."""
+    client = Upstream(upstream)
+    metrics = Metrics()
+    creds = credentials or FileCredentials(None)
+    state = GatewayState(
+        endpoints=build_endpoints(endpoints, creds, client, metrics),
+        upstream=client,
+        metrics=metrics,
+        credentials=creds,
+        max_body_bytes=max_body_bytes,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await client.start()
+        try:
+            yield
+        finally:
+            await client.close()
+
+    async def healthz(_request: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    async def readyz(_request: Request) -> Response:
+        problems = readiness_problems(state)
+        if problems:
+            return Response(
+                error_body("databricks", ProviderConfigError("; ".join(problems))), status_code=503,
+                media_type="application/json",
+            )
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+    async def metrics_route(_request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    routes = [
+        *(Route(path, OpenAIRoute(state, task), methods=["POST"]) for task, path in OPENAI_PATHS.items()),
+        Route("/serving-endpoints/{name}/invocations", InvocationsRoute(state), methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_route, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},  # type: ignore[dict-item]
+    )
+    app.state.gateway = state
+    return app
+
+
+def readiness_problems(state: GatewayState) -> list[str]:
+    """Why the proxy cannot serve every entity: not started, an adapter missing, a credential unreadable."""
+    problems: list[str] = []
+    if not state.upstream.started:
+        problems.append("the upstream client is not started")
+    for endpoint in state.endpoints.values():
+        for entity in endpoint.entities:
+            if entity.problem is not None:
+                problems.append(f"endpoint {endpoint.name!r}, served entity {entity.name!r}: {entity.problem}")
+        for field, reference in endpoint.references:
+            try:
+                state.credentials.check(reference, field=field)
+            except GatewayError as err:
+                problems.append(f"endpoint {endpoint.name!r}: {err.message}")
+    return problems
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Unknown paths and wrong methods, in the error shape of the API the path belongs to."""
+    api: Api = "openai" if request.url.path in _OPENAI_PATH_SET else "databricks"
+    if exc.status_code == 404:
+        err: GatewayError = EndpointNotFound(f"no route for {request.method} {request.url.path[:200]}")
+    else:
+        err = GatewayError(exc.detail or "request refused", status=exc.status_code)
+        err.error_code = "BAD_REQUEST" if exc.status_code != 405 else "METHOD_NOT_ALLOWED"
+        err.error_type = "invalid_request_error"
+    return Response(error_body(api, err), status_code=exc.status_code, media_type="application/json",
+                    headers=exc.headers)

@@ -1,0 +1,139 @@
+"""The query routes, as lean ASGI handlers: read, check, run the endpoint's pipeline, answer.
+
+- ``POST /serving-endpoints/{name}/invocations``: the Databricks query body; Databricks error shape.
+- ``POST /serving-endpoints/chat/completions`` | ``/completions`` | ``/embeddings``: OpenAI bodies with
+  ``model`` = endpoint name; OpenAI error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from time import perf_counter
+from typing import Any
+
+import orjson
+
+from ..errors import EndpointNotFound, GatewayError, MalformedRequest, UnsupportedTask
+from ..pipeline import Api, Completed, Exchange
+from ..runtime import EndpointRuntime
+from ..spec import Task
+from .asgi import Receive, Scope, Send, send_bytes
+from .body import ClientGone, read_json_object
+from .error_shapes import error_body
+from .state import GatewayState
+from .streaming import stream_response
+from .validation import check_payload, check_task_field, merge_extra_params
+
+log = logging.getLogger("modelgate.proxy")
+
+OPENAI_PATHS: dict[Task, str] = {
+    "llm/v1/chat": "/serving-endpoints/chat/completions",
+    "llm/v1/completions": "/serving-endpoints/completions",
+    "llm/v1/embeddings": "/serving-endpoints/embeddings",
+}
+
+
+class QueryRoute:
+    """Shared flow of both query APIs; subclasses find the endpoint and the task."""
+
+    api: Api
+
+    def __init__(self, state: GatewayState) -> None:
+        self.state = state
+
+    def resolve(self, scope: Scope, payload: dict[str, Any]) -> tuple[EndpointRuntime, Task]:
+        raise NotImplementedError
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arrived = perf_counter()
+        ex: Exchange | None = None
+        endpoint = ""
+        try:
+            payload = await read_json_object(scope, receive, self.state.max_body_bytes)
+            runtime, task = self.resolve(scope, payload)
+            endpoint = runtime.name
+            merge_extra_params(payload)
+            check_task_field(task, payload, endpoint)
+            stream = check_payload(task, payload)
+            ex = Exchange(runtime, self.api, task, payload, stream, arrived)
+            result = await runtime.pipeline.run(ex)
+        except ClientGone:
+            return
+        except GatewayError as err:
+            await self.fail(send, err, endpoint, ex)
+            return
+        except Exception:
+            log.exception("unexpected error while serving endpoint %r", endpoint)
+            await self.fail(send, GatewayError("internal error in the proxy"), endpoint, ex)
+            return
+        self.state.metrics.count_request(endpoint, 200)
+        if isinstance(result, Completed):
+            await self.reply(ex, result, send)
+        else:
+            await stream_response(ex, result, receive, send)
+
+    async def reply(self, ex: Exchange, result: Completed, send: Send) -> None:
+        entity = result.entity
+        body = orjson.dumps(result.body)
+        entity.metrics.usage(result.body.get("usage"))
+        overhead = perf_counter() - ex.arrived - ex.upstream_seconds
+        headers = [
+            (b"served-model-name", entity.name_header),
+            (b"x-modelgate-overhead-ms", f"{overhead * 1000:.3f}".encode()),
+        ]
+        await send_bytes(send, 200, body, headers)
+        entity.metrics.duration.observe(perf_counter() - ex.arrived)
+        entity.metrics.overhead.observe(overhead)
+
+    async def fail(self, send: Send, err: GatewayError, endpoint: str, ex: Exchange | None) -> None:
+        if err.status >= 500:
+            log.warning("endpoint %r: %s %s", endpoint, err.status, err.message)
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
+        if ex is not None and ex.entity is not None:
+            headers.append((b"served-model-name", ex.entity.name_header))
+            ex.entity.metrics.duration.observe(perf_counter() - ex.arrived)
+        self.state.metrics.count_request(endpoint, err.status)
+        await send_bytes(send, err.status, error_body(self.api, err), headers)
+
+
+class InvocationsRoute(QueryRoute):
+    """``/serving-endpoints/{name}/invocations``: the endpoint's own task; ``model`` is not needed."""
+
+    api: Api = "databricks"
+
+    def resolve(self, scope: Scope, payload: dict[str, Any]) -> tuple[EndpointRuntime, Task]:
+        name = scope["path_params"]["name"]
+        runtime = self.state.endpoints.get(name)
+        if runtime is None:
+            raise EndpointNotFound(f"the serving endpoint {name[:253]!r} does not exist")
+        payload.pop("model", None)
+        return runtime, runtime.task
+
+
+class OpenAIRoute(QueryRoute):
+    """``/serving-endpoints/<task path>`` with ``model`` = the endpoint's name."""
+
+    api: Api = "openai"
+
+    def __init__(self, state: GatewayState, task: Task) -> None:
+        super().__init__(state)
+        self.task: Task = task
+
+    def resolve(self, scope: Scope, payload: dict[str, Any]) -> tuple[EndpointRuntime, Task]:
+        model = payload.pop("model", None)
+        if model is None:
+            raise MalformedRequest("missing required field 'model' (the serving endpoint's name)", param="model")
+        if not isinstance(model, str):
+            raise MalformedRequest("'model' must be a string (the serving endpoint's name)", param="model")
+        runtime = self.state.endpoints.get(model)
+        if runtime is None:
+            raise EndpointNotFound(
+                f"The model {model[:253]!r} does not exist: there is no serving endpoint of that name", param="model"
+            )
+        if runtime.task != self.task:
+            raise UnsupportedTask(
+                f"the endpoint {model!r} serves {runtime.task}, not {self.task}; "
+                f"use {OPENAI_PATHS[runtime.task]}",
+                param="model",
+            )
+        return runtime, self.task

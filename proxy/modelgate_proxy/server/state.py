@@ -1,0 +1,19 @@
+"""What the routes share: endpoints, the upstream client, metrics, credentials and limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..credentials import FileCredentials
+from ..metrics import Metrics
+from ..runtime import EndpointRuntime
+from ..upstream import Upstream
+
+
+@dataclass(slots=True)
+class GatewayState:
+    endpoints: dict[str, EndpointRuntime]
+    upstream: Upstream
+    metrics: Metrics
+    credentials: FileCredentials
+    max_body_bytes: int

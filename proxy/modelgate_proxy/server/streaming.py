@@ -1,0 +1,136 @@
+"""SSE out: each provider event is re-encoded and flushed as it arrives, ``data: [DONE]`` last.
+
+Two tasks per stream: the pump (provider -> caller) and a watcher of the caller's connection. Whichever ends
+first ends the other; the provider response is then released (fully read) or closed (cut short), so a caller
+that goes away never leaves a provider connection open. A provider failure mid-stream becomes one error event
+in the route's error shape, then the end of the stream (no ``[DONE]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from time import perf_counter
+
+import aiohttp
+import orjson
+
+from ..errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
+from ..pipeline import Exchange, Streaming
+from ..providers.base import JSON
+from ..sse import DONE
+from .asgi import Receive, Send
+from .error_shapes import error_event
+
+log = logging.getLogger("modelgate.proxy")
+
+SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+)
+
+
+class _Outcome:
+    __slots__ = ("complete", "first", "usage")
+
+    def __init__(self) -> None:
+        self.complete = False
+        self.first: float | None = None
+        self.usage: object = None
+
+
+async def stream_response(ex: Exchange, result: Streaming, receive: Receive, send: Send) -> None:
+    resp = result.response
+    entity = result.entity
+    overhead = perf_counter() - ex.arrived - ex.upstream_seconds
+    headers = [
+        *SSE_HEADERS,
+        (b"served-model-name", entity.name_header),
+        (b"x-modelgate-overhead-ms", f"{overhead * 1000:.3f}".encode()),
+    ]
+    entity.metrics.overhead.observe(overhead)
+    outcome = _Outcome()
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        pump = asyncio.ensure_future(_pump(ex, result, send, outcome))
+        watcher = asyncio.ensure_future(_caller_gone(receive))
+        try:
+            await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not pump.done():
+                pump.cancel()
+                await asyncio.wait((pump,))
+    except OSError:
+        pass  # the caller went away before the headers were sent
+    finally:
+        if outcome.complete:
+            resp.release()
+        else:
+            resp.close()
+        _record(ex, result, outcome)
+
+
+async def _caller_gone(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _encode(chunks: list[JSON], outcome: _Outcome) -> bytes:
+    parts = []
+    for chunk in chunks:
+        usage = chunk.get("usage")
+        if usage:
+            outcome.usage = usage
+        parts.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+    return b"".join(parts)
+
+
+async def _pump(ex: Exchange, result: Streaming, send: Send, outcome: _Outcome) -> None:
+    content = result.response.content
+    decoder = result.decoder
+    try:
+        try:
+            while True:
+                data = await content.readany()
+                if not data:
+                    break
+                chunks = decoder.feed(data)
+                if chunks:
+                    if outcome.first is None:
+                        outcome.first = perf_counter()
+                    await send({"type": "http.response.body", "body": _encode(chunks, outcome), "more_body": True})
+            tail = decoder.close()
+        except GatewayError as err:
+            await _fail(ex, send, err)
+            return
+        except TimeoutError:
+            await _fail(ex, send, UpstreamTimeout("the provider stopped sending the stream"))
+            return
+        except aiohttp.ClientError as exc:
+            await _fail(ex, send, UpstreamUnavailable(f"the provider's stream broke off ({type(exc).__name__})"))
+            return
+        outcome.complete = True
+        body = _encode(tail, outcome) + DONE if tail else DONE
+        if tail and outcome.first is None:
+            outcome.first = perf_counter()
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+    except OSError:
+        pass  # the caller went away; the watcher ends the stream
+
+
+async def _fail(ex: Exchange, send: Send, err: GatewayError) -> None:
+    log.warning("endpoint %s: stream failed: %s", ex.endpoint.name, err.message)
+    await send({"type": "http.response.body", "body": error_event(ex.api, err), "more_body": False})
+
+
+def _record(ex: Exchange, result: Streaming, outcome: _Outcome) -> None:
+    metrics = result.entity.metrics
+    end = perf_counter()
+    metrics.duration.observe(end - ex.arrived)
+    if outcome.first is not None:
+        metrics.ttft.observe(outcome.first - ex.arrived)
+    tokens = metrics.usage(outcome.usage)
+    if tokens is not None and outcome.first is not None and tokens[1] > 1:
+        metrics.tpot.observe((end - outcome.first) / (tokens[1] - 1))

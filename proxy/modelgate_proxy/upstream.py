@@ -1,0 +1,115 @@
+"""The one pooled upstream HTTP client of a proxy process (aiohttp, keep-alive).
+
+aiohttp was chosen on measurement: in ``../shared/bench`` a bare starlette forwarder did about 2,000 requests/s
+through aiohttp and about 190 through ``httpx.AsyncClient`` on the 2-core machine. Transport failures are mapped
+here, once: a timeout is a 504, a connection failure a 502. Messages name the provider host, never a URL query
+or a header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from .errors import UpstreamTimeout, UpstreamUnavailable
+from .providers.base import UpstreamRequest
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    """Timeouts and pool size of the upstream client."""
+
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    """Seconds to establish a connection (TCP + TLS) to a provider."""
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    """Seconds to wait for the next bytes of a provider's answer (also between stream events)."""
+    pool_size: int = 1024
+    """Most simultaneous upstream connections."""
+    keepalive_timeout: float = 30.0
+    """Seconds an idle pooled connection is kept."""
+
+
+class Upstream:
+    """Owns the process's ``aiohttp.ClientSession``; created in the app's lifespan (inside the event loop)."""
+
+    def __init__(self, settings: UpstreamSettings | None = None) -> None:
+        self.settings = settings or UpstreamSettings()
+        self._session: aiohttp.ClientSession | None = None
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.settings.connect_timeout, sock_read=self.settings.read_timeout
+        )
+
+    async def start(self) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.settings.pool_size,
+                limit_per_host=0,
+                keepalive_timeout=self.settings.keepalive_timeout,
+                enable_cleanup_closed=False,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, raise_for_status=False, trust_env=False
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def started(self) -> bool:
+        return self._session is not None and not self._session.closed
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise UpstreamUnavailable("the proxy is not started")
+        return self._session
+
+    async def send(self, req: UpstreamRequest) -> aiohttp.ClientResponse:
+        """Send ``req``; the response's body is not read yet (the caller reads or streams it, then releases)."""
+        try:
+            return await self.session.request(req.method, req.url, data=req.body, headers=req.headers)
+        except TimeoutError:
+            raise UpstreamTimeout(f"the provider at {_host(req.url)} did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(
+                f"could not reach the provider at {_host(req.url)} ({type(exc).__name__})"
+            ) from None
+
+    async def read(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The whole body of ``resp``; the connection returns to the pool."""
+        try:
+            return await resp.read()
+        except TimeoutError:
+            raise UpstreamTimeout(f"the provider at {resp.url.host} stopped answering") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(
+                f"the connection to the provider at {resp.url.host} failed ({type(exc).__name__})"
+            ) from None
+        finally:
+            resp.release()
+
+    async def post_form(self, url: str, data: Mapping[str, str], *, timeout: float) -> tuple[int, bytes]:
+        """A form POST for side calls (token endpoints); implements the providers' ``HttpClient``."""
+        try:
+            async with self.session.post(
+                url, data=dict(data), timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
+                return resp.status, await resp.read()
+        except TimeoutError:
+            raise UpstreamTimeout(f"the token endpoint at {_host(url)} did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(
+                f"could not reach the token endpoint at {_host(url)} ({type(exc).__name__})"
+            ) from None
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or "?"

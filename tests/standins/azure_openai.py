@@ -1,0 +1,83 @@
+"""Stand-in for Azure OpenAI (data plane).
+
+Written from the Azure OpenAI REST reference (https://learn.microsoft.com/azure/ai-services/openai/reference,
+spec ``AzureOpenAI/inference/stable/2024-10-21/inference.json``): ``POST
+/openai/deployments/{deployment-id}/chat/completions|completions|embeddings?api-version=YYYY-MM-DD``; the
+``api-version`` query parameter is required (without it the service answers 404 ``Resource not found``); auth is
+``api-key: <key>`` or ``Authorization: Bearer <Entra token>``; a wrong key is 401 "Access denied due to invalid
+subscription key or wrong API endpoint..."; an unknown deployment is 404 ``DeploymentNotFound``. Streams start
+with a ``prompt_filter_results`` chunk (empty ``choices``, empty ``id``); answers carry the deployment's model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from urllib.parse import parse_qs
+
+import orjson
+
+from .fake_llm import Receive, Scope, Send, Stats, read_body, send_json
+from .openai_api import OpenAIStandIn
+
+_PATH = re.compile(r"^/openai/deployments/([^/]+)/(chat/completions|completions|embeddings)$")
+
+
+def azure_error(code: str, message: str) -> dict[str, object]:
+    return {"error": {"code": code, "message": message}}
+
+
+class AzureOpenAIStandIn:
+    def __init__(self, deployments: dict[str, str], *, api_key: str | None = "azure-test-key",
+                 tokens: Callable[[], list[str]] | None = None) -> None:
+        """``deployments`` maps deployment name -> model; ``tokens`` lists accepted Entra access tokens."""
+        self.deployments = deployments
+        self.api_key = api_key
+        self.tokens = tokens or (lambda: [])
+        self.stats = Stats()
+        self._model = OpenAIStandIn()
+
+    @property
+    def app(self) -> object:
+        """The ASGI app (the stand-in itself)."""
+        return self
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        raw = await read_body(receive)
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = None
+        query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+        self.stats.requests.append({"path": scope["path"], "query": scope["query_string"].decode(),
+                                    "headers": headers, "body": body})
+        match = _PATH.match(scope["path"])
+        if scope["method"] != "POST" or match is None or "api-version" not in query:
+            await send_json(send, 404, azure_error("404", "Resource not found"))
+            return
+        bearer = headers.get("authorization", "")
+        if "api-key" in headers:
+            ok = self.api_key is not None and headers["api-key"] == self.api_key
+        elif bearer.startswith("Bearer "):
+            ok = bearer[7:] in self.tokens()
+        else:
+            ok = False
+        if not ok:
+            await send_json(send, 401, azure_error(
+                "401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+                "valid key for an active subscription and use a correct regional API endpoint for your resource."))
+            return
+        deployment = match.group(1)
+        if deployment not in self.deployments:
+            await send_json(send, 404, azure_error(
+                "DeploymentNotFound", "The API deployment for this resource does not exist. If you created the "
+                "deployment within the last 5 minutes, please wait a moment and try again."))
+            return
+        await self._model.handle(scope["path"], body, headers, receive, send, self.stats,
+                                 model=self.deployments[deployment], azure=True)

@@ -1,0 +1,161 @@
+"""Stand-in for the OpenAI API (chat completions, completions, embeddings, streaming, tools, errors).
+
+Written from OpenAI's API reference: https://platform.openai.com/docs/api-reference/chat/create,
+https://platform.openai.com/docs/api-reference/chat-streaming (``chat.completion.chunk``; with
+``stream_options.include_usage`` a last chunk with ``choices: []`` and ``usage`` comes before ``data: [DONE]``),
+https://platform.openai.com/docs/api-reference/completions, https://platform.openai.com/docs/api-reference/embeddings
+(``encoding_format: base64`` = packed little-endian float32), and the error body
+``{"error": {"message", "type", "param", "code"}}`` (https://platform.openai.com/docs/guides/error-codes):
+a wrong key is 401 ``invalid_api_key``, a missing required parameter 400 ``missing_required_parameter``.
+Auth: ``Authorization: Bearer <key>``; ``OpenAI-Organization`` is checked when the stand-in is given one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .fake_llm import (
+    Receive,
+    Scope,
+    Send,
+    Stats,
+    chat_answer,
+    chat_chunks,
+    completion_answer,
+    completion_chunks,
+    embedding_answer,
+    last_user_text,
+    read_body,
+    send_json,
+    send_sse,
+    sse_event,
+)
+
+REQUIRED = {"/v1/chat/completions": "messages", "/v1/completions": "prompt", "/v1/embeddings": "input"}
+
+
+def required_field(path: str) -> str:
+    if path.endswith("/chat/completions"):
+        return "messages"
+    return "prompt" if path.endswith("/completions") else "input"
+
+
+def openai_error(message: str, type_: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def masked(key: str) -> str:
+    return key[:3] + "*" * max(0, len(key) - 7) + key[-4:]
+
+
+class OpenAIStandIn:
+    """``app`` is the ASGI app; ``api_key`` may be changed by a test (key rotation)."""
+
+    def __init__(self, api_key: str = "sk-test-key", organization: str | None = None) -> None:
+        self.api_key = api_key
+        self.organization = organization
+        self.stats = Stats()
+
+    @property
+    def app(self) -> object:
+        """The ASGI app (the stand-in itself)."""
+        return self
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        raw = await read_body(receive)
+        path = scope["path"]
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = None
+        self.stats.requests.append({"path": path, "query": scope["query_string"].decode(), "headers": headers,
+                                    "body": body})
+        if scope["method"] != "POST" or path not in REQUIRED:
+            await send_json(send, 404, openai_error(f"Invalid URL ({scope['method']} {path})"))
+            return
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            await send_json(send, 401, openai_error(
+                "You didn't provide an API key. You need to provide your API key in an Authorization header using "
+                "Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."))
+            return
+        if auth[7:] != self.api_key:
+            await send_json(send, 401, openai_error(
+                f"Incorrect API key provided: {masked(auth[7:])}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.", code="invalid_api_key"))
+            return
+        if self.organization is not None and headers.get("openai-organization") != self.organization:
+            await send_json(send, 401, openai_error(
+                "No such organization.", code="invalid_organization"))
+            return
+        await self.handle(path, body, headers, receive, send, self.stats)
+
+    async def handle(self, path: str, body: Any, headers: dict[str, str], receive: Receive, send: Send,
+                     stats: Stats, model: str | None = None, azure: bool = False) -> None:
+        if not isinstance(body, dict):
+            await send_json(send, 400, openai_error(
+                "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+                "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid "
+                "JSON.)"))
+            return
+        if model is None:
+            if not isinstance(body.get("model"), str):
+                await send_json(send, 400, openai_error("you must provide a model parameter"))
+                return
+            model = body["model"]
+        required = required_field(path)
+        if required not in body:
+            await send_json(send, 400, openai_error(
+                f"Missing required parameter: '{required}'.", param=required, code="missing_required_parameter"))
+            return
+        if required == "messages" and (not isinstance(body["messages"], list) or not body["messages"]):
+            await send_json(send, 400, openai_error(
+                "Invalid type for 'messages': expected an array of objects.", param="messages", code="invalid_type"))
+            return
+        text = last_user_text(body) if required != "input" else ""
+        if "__fail_500__" in text:
+            await send_json(send, 500, openai_error(
+                "The server had an error processing your request. Sorry about that!", "server_error"))
+            return
+        if "__rate_limit__" in text:
+            await send_json(send, 429, openai_error(
+                f"Rate limit reached for {model} on requests per min (RPM): Limit 3, Used 3, Requested 1.",
+                "requests", code="rate_limit_exceeded"), headers={"retry-after": "7"})
+            return
+        if "__slow__" in text:
+            import asyncio
+
+            await asyncio.sleep(0.3)
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            if required == "messages":
+                chunks = chat_chunks(body, model, usage_chunk=include_usage)
+            elif required == "prompt":
+                chunks = completion_chunks(body, model, usage_chunk=include_usage)
+            else:
+                await send_json(send, 400, openai_error("Embeddings cannot be streamed.", param="stream"))
+                return
+            if azure:
+                chunks.insert(0, {"choices": [], "created": 0, "id": "", "model": "", "object": "",
+                                  "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]})
+            events = [sse_event(c) for c in chunks]
+            if "__error_event__" in text:
+                events.insert(2, sse_event(openai_error("The model is overloaded.", "server_error")))
+            await send_sse(send, receive, stats, events, endless="__endless__" in text, cut="__cut__" in text)
+            return
+        if required == "messages":
+            answer = chat_answer(body, model)
+        elif required == "prompt":
+            answer = completion_answer(body, model)
+        else:
+            answer = embedding_answer(body, model)
+        await send_json(send, 200, answer, headers={"x-request-id": "req_standin"})
