@@ -1,6 +1,6 @@
 # The two set-up commands (see README): `make up` runs modelgate locally on a real control plane,
 # `make test` runs every check and test. Both install what they need on first use.
-.PHONY: up down test crd tools venv
+.PHONY: up down test crd tools venv install-manifest chart-lint
 up:
 	bash hack/up.sh
 down:
@@ -9,6 +9,11 @@ test:
 	bash hack/test.sh
 crd: venv
 	.venv/bin/python -m modelgate_operator.crdgen
+# deploy/install.yaml, the single-file `kubectl apply` install, rendered from the chart (after `make crd`).
+install-manifest:
+	bash hack/install-manifest.sh
+chart-lint:
+	"$$(bash hack/k8s-tools.sh helm)/helm" lint --strict charts/modelgate
 tools:
 	bash hack/k8s-tools.sh
 venv:

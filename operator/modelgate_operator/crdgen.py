@@ -122,7 +122,7 @@ def build_crd() -> dict[str, Any]:
         {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
         {"name": "Task", "type": "string", "jsonPath": ".spec.servedEntities[0].externalModel.task"},
         {"name": "Entities", "type": "string", "jsonPath": ".status.entities"},
-        {"name": "URL", "type": "string", "jsonPath": ".status.endpointUrl", "priority": 1},
+        {"name": "URL", "type": "string", "jsonPath": ".status.endpointUrl"},
         {
             "name": "Reason",
             "type": "string",

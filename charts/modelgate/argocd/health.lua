@@ -1,0 +1,83 @@
+-- Argo CD health check for serving.modelgate.io/ServingEndpoint (Lua 5.1, as Argo CD runs it).
+-- argocd-cm key: resource.customizations.health.serving.modelgate.io_ServingEndpoint
+--
+--   Healthy      Ready=True and the operator has observed the current generation
+--   Progressing  no status yet, generation not observed yet, Ready=Unknown, or Ready=False while a
+--                configuration change is still rolling out (status.state.configUpdate=IN_PROGRESS)
+--   Degraded     Ready=False otherwise, with the condition's reason and message (e.g. SecretNotFound)
+local hs = {}
+
+local function ready_condition(status)
+  if status.conditions == nil then
+    return nil
+  end
+  for _, c in ipairs(status.conditions) do
+    if c.type == "Ready" then
+      return c
+    end
+  end
+  return nil
+end
+
+local function describe(c, fallback)
+  local text = c.message
+  if text == nil or text == "" then
+    text = fallback
+  end
+  if c.reason ~= nil and c.reason ~= "" then
+    return c.reason .. ": " .. text
+  end
+  return text
+end
+
+local generation = obj.metadata.generation
+local status = obj.status
+
+if status == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the modelgate operator to reconcile this endpoint"
+  return hs
+end
+
+if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
+  if status.observedGeneration ~= nil then
+    hs.message = hs.message .. " (last observed: " .. tostring(status.observedGeneration) .. ")"
+  end
+  return hs
+end
+
+local ready = ready_condition(status)
+if ready == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the Ready condition"
+  return hs
+end
+
+if ready.observedGeneration ~= nil and generation ~= nil and ready.observedGeneration < generation then
+  hs.status = "Progressing"
+  hs.message = "Ready condition is from generation " .. tostring(ready.observedGeneration)
+  return hs
+end
+
+if ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = describe(ready, "Ready")
+  return hs
+end
+
+if ready.status == "False" then
+  local updating = status.state ~= nil and status.state.configUpdate == "IN_PROGRESS"
+  if updating then
+    hs.status = "Progressing"
+  else
+    hs.status = "Degraded"
+  end
+  hs.message = describe(ready, "Not ready")
+  return hs
+end
+
+hs.status = "Progressing"
+hs.message = describe(ready, "Readiness unknown")
+return hs

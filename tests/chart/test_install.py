@@ -1,0 +1,209 @@
+"""The chart with the real helm binary against the real kube-apiserver: install, the operator started from
+what the chart rendered (same command, args, env and RBAC), a sample endpoint reconciled with no drift,
+upgrade with a changed value, uninstall."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelgate_operator import render
+from modelgate_operator.devcluster import DevCluster
+from tests.operator.harness import FakeDeploymentController, admin_client
+
+from .helmtool import CHART, Helm, container, one, parse_docs, set_args
+from .localpod import LocalPod
+from .reconcile import NAME, assert_kubectl_experience, assert_no_drift, eventually, get, reconcile_sample
+
+RELEASE = "mg"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def release_ns(k8s: DevCluster) -> Iterator[str]:
+    name = f"mgh-{secrets.token_hex(3)}"  # short: the operator's certificate CN embeds it
+    yield name
+    k8s.kubectl("delete", "servingendpoints", "--all", "-n", name, "--wait=false", "--ignore-not-found")
+    k8s.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+@pytest.fixture
+def cluster_helm(helm: Helm, k8s: DevCluster) -> Helm:
+    return Helm(helm.binary, env={**k8s.env(), "HELM_CACHE_HOME": str(k8s.dir / "helm-cache"),
+                                   "HELM_CONFIG_HOME": str(k8s.dir / "helm-config"),
+                                   "HELM_DATA_HOME": str(k8s.dir / "helm-data")})  # fmt: skip
+
+
+@pytest.fixture
+def fake_kubelet(k8s: DevCluster, release_ns: str) -> Iterator[FakeDeploymentController]:
+    """Marks proxy Deployments rolled out (there is no kubelet or Deployment controller)."""
+    client = admin_client(k8s)
+    fake = FakeDeploymentController(client, release_ns)
+    fake.start()
+    yield fake
+    fake.stop()
+    client.close()
+
+
+def _rendered(helm: Helm, namespace: str) -> list[dict[str, Any]]:
+    return parse_docs(helm.run("get", "manifest", RELEASE, "-n", namespace).stdout)
+
+
+def _operator_deployment(k8s: DevCluster, helm: Helm, namespace: str) -> dict[str, Any]:
+    rendered = one(_rendered(helm, namespace), "Deployment")
+    live = get(k8s, "deployment", rendered["metadata"]["name"], namespace)
+    assert live is not None
+    assert container(live)["args"] == container(rendered)["args"]  # what the API server stores is what we run
+    return rendered
+
+
+def test_helm_install_upgrade_uninstall(
+    k8s: DevCluster, cluster_helm: Helm, release_ns: str, fake_kubelet: FakeDeploymentController, tmp_path: Path
+) -> None:
+    helm = cluster_helm
+    values = {"livenessPort": _free_port()}
+    out = helm.run(
+        "install", RELEASE, str(CHART), "-n", release_ns, "--create-namespace", *set_args(values), "--wait=false"
+    ).stdout
+    assert "STATUS: deployed" in out
+    # NOTES.txt: what to do next, for this release
+    assert f"kubectl -n {release_ns} rollout status deployment/{RELEASE}-modelgate" in out
+    assert f"kubectl -n {release_ns} create secret generic openai" in out
+    assert "{{secrets/openai/api-key}}" in out
+
+    docs = _rendered(helm, release_ns)
+    for kind in ("ServiceAccount", "Role", "RoleBinding", "Deployment"):
+        obj = one(docs, kind)
+        assert get(k8s, kind.lower(), obj["metadata"]["name"], release_ns) is not None, kind
+    established = k8s.kubectl("get", "crd", "kopfpeerings.kopf.dev", "-o", "name", check=False)
+    assert established.returncode == 0  # crds/ installed by `helm install` (the ServingEndpoint CRD already was)
+
+    # ---- the operator as the chart runs it
+    deployment = _operator_deployment(k8s, helm, release_ns)
+    with LocalPod(k8s, deployment, tmp_path / "operator.log") as pod:
+        pod.wait_live()
+        obj = reconcile_sample(k8s, release_ns, pod.logs)
+        assert obj["status"]["endpointUrl"].startswith(f"http://{render.child_name(NAME)}.{release_ns}.svc")
+        child = get(k8s, "deployment", render.child_name(NAME), release_ns)
+        assert child is not None
+        assert container(child)["image"] == "ghcr.io/modelgate/modelgate-proxy:0.1.0"  # the chart's proxy default
+        assert child["spec"]["replicas"] == 1
+        assert container(child)["imagePullPolicy"] == "IfNotPresent"
+        # the chart's proxy.resources default, passed as MODELGATE_PROXY_RESOURCES
+        assert container(child)["resources"] == {
+            "requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"},
+        }  # fmt: skip
+        assert_kubectl_experience(k8s, release_ns)
+        assert_no_drift(k8s, release_ns)
+        assert "Traceback" not in pod.logs()
+
+    # ---- upgrade with a changed value: the pod template changes, the restarted operator applies it
+    helm.run("upgrade", RELEASE, str(CHART), "-n", release_ns, "--reuse-values",
+             *set_args({"proxy.replicas": 2, "proxy.image.tag": "0.1.1", "proxy.image.pullPolicy": "Always",
+                       "proxy.resources": {"limits": {"memory": "1Gi"}}}), "--wait=false")  # fmt: skip
+    history = json.loads(helm.run("history", RELEASE, "-n", release_ns, "-o", "json").stdout)
+    assert [h["revision"] for h in history] == [1, 2]
+    assert history[-1]["status"] == "deployed"
+    upgraded = _operator_deployment(k8s, helm, release_ns)
+    assert "--proxy-replicas=2" in container(upgraded)["args"]
+    with LocalPod(k8s, upgraded, tmp_path / "operator-2.log") as pod:
+        pod.wait_live()
+
+        def rolled() -> bool:
+            child = get(k8s, "deployment", render.child_name(NAME), release_ns) or {}
+            spec = child.get("spec", {})
+            image = container(child)["image"] if spec else ""
+            if not (spec.get("replicas") == 2 and image == "ghcr.io/modelgate/modelgate-proxy:0.1.1"):
+                return False
+            return bool(container(child)["imagePullPolicy"] == "Always" and container(child)["resources"] == {
+                "requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}})  # merged by helm
+
+        eventually("the proxy Deployment to follow the new defaults", rolled, 60.0, detail=pod.logs)
+        assert_no_drift(k8s, release_ns)
+        # delete the endpoint while its operator runs (the finalizer cleans up its children)
+        k8s.kubectl("delete", "servingendpoint", NAME, "-n", release_ns, "--timeout=60s")
+        assert get(k8s, "deployment", render.child_name(NAME), release_ns) is None
+
+    # ---- uninstall: everything the release made goes; the CRDs (crds/ dir) stay
+    helm.run("uninstall", RELEASE, "-n", release_ns, "--wait")
+    for kind in ("ServiceAccount", "Role", "RoleBinding", "Deployment"):
+        obj = one(docs, kind)
+        assert get(k8s, kind.lower(), obj["metadata"]["name"], release_ns) is None, kind
+    assert k8s.kubectl("get", "crd", "servingendpoints.serving.modelgate.io", check=False).returncode == 0
+
+
+def test_templated_crds_are_kept_on_uninstall(k8s: DevCluster, cluster_helm: Helm, release_ns: str) -> None:
+    """crds.install=true (with --skip-crds) manages the CRDs as release objects; crds.keep leaves them behind."""
+    helm = cluster_helm
+    # The test cluster already has the CRDs (applied outside Helm): adopt them, as an upgrade from crds/ would.
+    helm.run("install", RELEASE, str(CHART), "-n", release_ns, "--create-namespace", "--skip-crds",
+             "--take-ownership", *set_args({"crds.install": True, "crds.keep": True}), "--wait=false")  # fmt: skip
+    crd = get(k8s, "crd", "servingendpoints.serving.modelgate.io", "default")
+    assert crd is not None
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == RELEASE
+    out = helm.run("uninstall", RELEASE, "-n", release_ns, "--wait")
+    assert "kept due to the resource policy" in out.stdout + out.stderr
+    assert get(k8s, "crd", "servingendpoints.serving.modelgate.io", "default") is not None
+    assert get(k8s, "crd", "kopfpeerings.kopf.dev", "default") is not None
+
+
+def _peering_state(log: str) -> str:
+    """kopf starts a peering operator paused; its last pause/resume log line says where it stands."""
+    state = "paused"
+    for line in log.splitlines():
+        if "Resuming operations after the pause" in line:
+            state = "active"
+        elif "Pausing operations in favour of" in line or "Pausing all operators" in line:
+            state = "paused"
+    return state
+
+
+def test_two_replicas_share_a_peering_and_one_reconciles(
+    k8s: DevCluster, cluster_helm: Helm, release_ns: str, fake_kubelet: FakeDeploymentController, tmp_path: Path
+) -> None:
+    """replicaCount=2: both replicas (as the chart runs them) register in the KopfPeering; one is active."""
+    helm = cluster_helm
+    helm.run("install", RELEASE, str(CHART), "-n", release_ns, "--create-namespace",
+             *set_args({"replicaCount": 2, "livenessPort": _free_port()}), "--wait=false")  # fmt: skip
+    deployment = _operator_deployment(k8s, helm, release_ns)
+    peering = f"{RELEASE}-modelgate"
+    assert f"--peering={peering}" in container(deployment)["args"]
+    assert get(k8s, "kopfpeering", peering, release_ns) is not None
+    second = json.loads(json.dumps(deployment))
+    for port in container(second)["ports"]:
+        port["containerPort"] = _free_port()
+    args = container(second)["args"]
+    second["spec"]["template"]["spec"]["containers"][0]["args"] = [
+        f"--liveness=http://0.0.0.0:{container(second)['ports'][0]['containerPort']}/healthz"
+        if a.startswith("--liveness=") else a
+        for a in args
+    ]
+    second["metadata"]["name"] += "-b"  # another pod name (POD_NAME)
+    with LocalPod(k8s, deployment, tmp_path / "a.log") as a, LocalPod(k8s, second, tmp_path / "b.log") as b:
+        a.wait_live()
+        b.wait_live()
+        eventually("both replicas in the peering", lambda: len(
+            (get(k8s, "kopfpeering", peering, release_ns) or {}).get("status") or {}) == 2, 30.0)  # fmt: skip
+        reconcile_sample(k8s, release_ns, lambda: a.logs()[-2000:] + "\n----\n" + b.logs()[-2000:], timeout=30.0)
+        priorities = {p["priority"] for p in (get(k8s, "kopfpeering", peering, release_ns) or {})["status"].values()}
+        assert len(priorities) == 2, "replicas must not tie (kopf pauses every peer on a tie)"
+        active = [pod for pod in (a, b) if _peering_state(pod.logs()) == "active"]
+        assert len(active) == 1, "exactly one replica is active; the other waits (kopf peering)"
+        standby = b if active[0] is a else a
+        active[0].stop()  # fail over: the standby resumes and handles the deletion (finalizer)
+        eventually("the standby to take over", lambda: "Resuming operations after the pause" in standby.logs(), 90.0)
+        k8s.kubectl("delete", "servingendpoint", NAME, "-n", release_ns, "--timeout=60s")
+        assert get(k8s, "deployment", render.child_name(NAME), release_ns) is None
+    helm.run("uninstall", RELEASE, "-n", release_ns, "--wait")
