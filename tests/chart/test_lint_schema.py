@@ -115,5 +115,6 @@ def test_docs_table_covers_every_chart_value() -> None:
                 out.append(path)
         return out
 
-    docs = (REPO_ROOT / "docs" / "install.md").read_text()
-    assert [k for k in keys(values, "") if f"| `{k}` |" not in docs] == []
+    for doc in ("docs/install.md", "README.md"):
+        text = (REPO_ROOT / doc).read_text()
+        assert [k for k in keys(values, "") if f"| `{k}` |" not in text] == [], doc
