@@ -5,22 +5,24 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterable
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..aigateway import GatewayServices, GatewaySettings
 from ..credentials import FileCredentials
 from ..errors import EndpointNotFound, GatewayError, ProviderConfigError
 from ..metrics import CONTENT_TYPE, Metrics
-from ..pipeline import Api
 from ..runtime import build_endpoints
 from ..spec import ServingEndpoint
 from ..upstream import Upstream, UpstreamSettings
 from .body import DEFAULT_MAX_BODY_BYTES
-from .error_shapes import error_body
+from .error_shapes import Shape, error_body
 from .query import OPENAI_PATHS, InvocationsRoute, OpenAIRoute
+from .read_apis import read_routes, shape_for_path
 from .state import GatewayState
 
 _OPENAI_PATH_SET = frozenset(OPENAI_PATHS.values())
@@ -32,25 +34,33 @@ def create_app(
     credentials: FileCredentials | None = None,
     upstream: UpstreamSettings | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    gateway: GatewaySettings | None = None,
 ) -> Starlette:
-    """The proxy app serving ``endpoints``. ``app.state.gateway`` is the :class:`GatewayState`."""
+    """The proxy app serving ``endpoints``. ``app.state.gateway`` is the :class:`GatewayState`.
+    ``gateway`` holds the AI Gateway layers' process-wide options (caller identity headers, rate-limit replicas,
+    record destinations)."""
     client = Upstream(upstream)
     metrics = Metrics()
     creds = credentials or FileCredentials(None)
+    services = GatewayServices(gateway or GatewaySettings(), metrics)
     state = GatewayState(
-        endpoints=build_endpoints(endpoints, creds, client, metrics),
+        endpoints=build_endpoints(endpoints, creds, client, metrics, services),
         upstream=client,
         metrics=metrics,
         credentials=creds,
         max_body_bytes=max_body_bytes,
+        services=services,
     )
+    warnings = gateway_warnings(state)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await client.start()
+        await services.sinks.start()
         try:
             yield
         finally:
+            await services.sinks.stop()
             await client.close()
 
     async def healthz(_request: Request) -> Response:
@@ -63,6 +73,8 @@ def create_app(
                 error_body("databricks", ProviderConfigError("; ".join(problems))), status_code=503,
                 media_type="application/json",
             )
+        if warnings:
+            return Response(orjson.dumps({"status": "ready", "warnings": warnings}), media_type="application/json")
         return Response(b'{"status":"ready"}', media_type="application/json")
 
     async def metrics_route(_request: Request) -> Response:
@@ -74,6 +86,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_route, methods=["GET"]),
+        *read_routes(state),
     ]
     app = Starlette(
         routes=routes,
@@ -82,6 +95,17 @@ def create_app(
     )
     app.state.gateway = state
     return app
+
+
+def gateway_warnings(state: GatewayState) -> list[str]:
+    """Configured AI Gateway features the proxy does not enforce (guardrails that need a classifier model)."""
+    from ..stages.guardrails import unsupported_guardrails
+
+    return [
+        f"endpoint {endpoint.name!r}: {path} is not enforced (it needs a classification model)"
+        for endpoint in state.endpoints.values()
+        for path in unsupported_guardrails(endpoint.spec)
+    ]
 
 
 def readiness_problems(state: GatewayState) -> list[str]:
@@ -103,7 +127,8 @@ def readiness_problems(state: GatewayState) -> list[str]:
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     """Unknown paths and wrong methods, in the error shape of the API the path belongs to."""
-    api: Api = "openai" if request.url.path in _OPENAI_PATH_SET else "databricks"
+    path = request.url.path
+    api: Shape = shape_for_path(path) or ("openai" if path in _OPENAI_PATH_SET else "databricks")
     if exc.status_code == 404:
         err: GatewayError = EndpointNotFound(f"no route for {request.method} {request.url.path[:200]}")
     else:

@@ -14,15 +14,16 @@ from typing import Any
 import orjson
 
 from ..errors import EndpointNotFound, GatewayError, MalformedRequest, UnsupportedTask
-from ..pipeline import Api, Completed, Exchange
+from ..pipeline import Api, BufferedStream, Completed, Exchange, Outcome
 from ..runtime import EndpointRuntime
 from ..spec import Task
+from ..tokens import token_usage
 from .asgi import Receive, Scope, Send, send_bytes
 from .body import ClientGone, read_json_object
 from .error_shapes import error_body
 from .state import GatewayState
-from .streaming import stream_response
-from .validation import check_payload, check_task_field, merge_extra_params
+from .streaming import replay_response, stream_response
+from .validation import check_payload, check_task_field, merge_extra_params, take_tracking_fields
 
 log = logging.getLogger("modelgate.proxy")
 
@@ -53,9 +54,11 @@ class QueryRoute:
             runtime, task = self.resolve(scope, payload)
             endpoint = runtime.name
             merge_extra_params(payload)
+            client_request_id, usage_context = take_tracking_fields(payload)
             check_task_field(task, payload, endpoint)
             stream = check_payload(task, payload)
-            ex = Exchange(runtime, self.api, task, payload, stream, arrived)
+            ex = Exchange(runtime, self.api, task, payload, stream, arrived, headers=scope["headers"],
+                          client_request_id=client_request_id, usage_context=usage_context)
             result = await runtime.pipeline.run(ex)
         except ClientGone:
             return
@@ -69,6 +72,8 @@ class QueryRoute:
         self.state.metrics.count_request(endpoint, 200)
         if isinstance(result, Completed):
             await self.reply(ex, result, send)
+        elif isinstance(result, BufferedStream):
+            await replay_response(ex, result, send)
         else:
             await stream_response(ex, result, receive, send)
 
@@ -81,9 +86,20 @@ class QueryRoute:
             (b"served-model-name", entity.name_header),
             (b"x-modelgate-overhead-ms", f"{overhead * 1000:.3f}".encode()),
         ]
-        await send_bytes(send, 200, body, headers)
-        entity.metrics.duration.observe(perf_counter() - ex.arrived)
-        entity.metrics.overhead.observe(overhead)
+        if ex.response_headers is not None:
+            headers.extend(ex.response_headers)
+        try:
+            await send_bytes(send, 200, body, headers)
+        finally:
+            latency = perf_counter() - ex.arrived
+            entity.metrics.duration.observe(latency)
+            entity.metrics.overhead.observe(overhead)
+            if ex.finishers is not None:
+                ex.finish(Outcome(200, latency, result.body, usage=token_usage(ex.task, ex.payload, result.body)))
+
+    def error_bytes(self, err: GatewayError) -> bytes:
+        """An error answer's body, in this route's error shape (the API's own, unless a subclass says)."""
+        return error_body(self.api, err)
 
     async def fail(self, send: Send, err: GatewayError, endpoint: str, ex: Exchange | None) -> None:
         if err.status >= 500:
@@ -92,8 +108,15 @@ class QueryRoute:
         if ex is not None and ex.entity is not None:
             headers.append((b"served-model-name", ex.entity.name_header))
             ex.entity.metrics.duration.observe(perf_counter() - ex.arrived)
+        if ex is not None and ex.response_headers is not None:
+            headers.extend(ex.response_headers)
         self.state.metrics.count_request(endpoint, err.status)
-        await send_bytes(send, err.status, error_body(self.api, err), headers)
+        try:
+            await send_bytes(send, err.status, self.error_bytes(err), headers)
+        finally:
+            if ex is not None and ex.finishers is not None:
+                usage = token_usage(ex.task, ex.payload, ex.answer) if ex.answer is not None else None
+                ex.finish(Outcome(err.status, perf_counter() - ex.arrived, None, err, usage=usage))
 
 
 class InvocationsRoute(QueryRoute):

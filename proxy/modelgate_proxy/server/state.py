@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..aigateway import GatewayServices
 from ..credentials import FileCredentials
 from ..metrics import Metrics
 from ..runtime import EndpointRuntime
@@ -17,3 +18,4 @@ class GatewayState:
     metrics: Metrics
     credentials: FileCredentials
     max_body_bytes: int
+    services: GatewayServices | None = None

@@ -11,15 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 import aiohttp
 import orjson
 
+from ..aggregate import StreamAggregator
 from ..errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
-from ..pipeline import Exchange, Streaming
+from ..pipeline import BufferedStream, Exchange, Outcome, StreamEnd, Streaming
 from ..providers.base import JSON
 from ..sse import DONE
+from ..tokens import token_usage
 from .asgi import Receive, Send
+
+if TYPE_CHECKING:
+    from ..runtime import EntityRuntime
 from .error_shapes import error_event
 
 log = logging.getLogger("modelgate.proxy")
@@ -32,12 +38,14 @@ SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 
 class _Outcome:
-    __slots__ = ("complete", "first", "usage")
+    __slots__ = ("aggregate", "complete", "error", "first", "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, aggregate: StreamAggregator | None) -> None:
         self.complete = False
         self.first: float | None = None
         self.usage: object = None
+        self.error: GatewayError | None = None
+        self.aggregate = aggregate
 
 
 async def stream_response(ex: Exchange, result: Streaming, receive: Receive, send: Send) -> None:
@@ -49,8 +57,10 @@ async def stream_response(ex: Exchange, result: Streaming, receive: Receive, sen
         (b"served-model-name", entity.name_header),
         (b"x-modelgate-overhead-ms", f"{overhead * 1000:.3f}".encode()),
     ]
+    if ex.response_headers is not None:
+        headers.extend(ex.response_headers)
     entity.metrics.overhead.observe(overhead)
-    outcome = _Outcome()
+    outcome = _Outcome(StreamAggregator(ex.task) if ex.finishers is not None else None)
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         pump = asyncio.ensure_future(_pump(ex, result, send, outcome))
@@ -69,7 +79,42 @@ async def stream_response(ex: Exchange, result: Streaming, receive: Receive, sen
             resp.release()
         else:
             resp.close()
-        _record(ex, result, outcome)
+        _record(ex, result.entity, outcome)
+        if ex.finishers is not None:
+            _finish(ex, outcome, "complete" if outcome.complete else "failed" if outcome.error else "cancelled")
+
+
+async def replay_response(ex: Exchange, result: BufferedStream, send: Send) -> None:
+    """Send a stream that was read to its end before (output guardrails) in one burst."""
+    entity = result.entity
+    overhead = perf_counter() - ex.arrived - ex.upstream_seconds
+    headers = [
+        *SSE_HEADERS,
+        (b"served-model-name", entity.name_header),
+        (b"x-modelgate-overhead-ms", f"{overhead * 1000:.3f}".encode()),
+    ]
+    if ex.response_headers is not None:
+        headers.extend(ex.response_headers)
+    entity.metrics.overhead.observe(overhead)
+    outcome = _Outcome(StreamAggregator(ex.task) if ex.finishers is not None else None)
+    body = _encode(result.chunks, outcome) + DONE
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        outcome.first = perf_counter()
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        outcome.complete = True
+    except OSError:
+        pass
+    finally:
+        _record(ex, entity, outcome)
+        if ex.finishers is not None:
+            _finish(ex, outcome, "complete" if outcome.complete else "cancelled")
+
+
+def _finish(ex: Exchange, outcome: _Outcome, end: StreamEnd) -> None:
+    body = outcome.aggregate.answer() if outcome.aggregate is not None else None
+    usage = token_usage(ex.task, ex.payload, body) if body is not None else None
+    ex.finish(Outcome(200, perf_counter() - ex.arrived, body, outcome.error, stream=end, usage=usage))
 
 
 async def _caller_gone(receive: Receive) -> None:
@@ -78,6 +123,8 @@ async def _caller_gone(receive: Receive) -> None:
 
 
 def _encode(chunks: list[JSON], outcome: _Outcome) -> bytes:
+    if outcome.aggregate is not None:
+        outcome.aggregate.feed(chunks)
     parts = []
     for chunk in chunks:
         usage = chunk.get("usage")
@@ -103,13 +150,16 @@ async def _pump(ex: Exchange, result: Streaming, send: Send, outcome: _Outcome) 
                     await send({"type": "http.response.body", "body": _encode(chunks, outcome), "more_body": True})
             tail = decoder.close()
         except GatewayError as err:
+            outcome.error = err
             await _fail(ex, send, err)
             return
         except TimeoutError:
-            await _fail(ex, send, UpstreamTimeout("the provider stopped sending the stream"))
+            outcome.error = UpstreamTimeout("the provider stopped sending the stream")
+            await _fail(ex, send, outcome.error)
             return
         except aiohttp.ClientError as exc:
-            await _fail(ex, send, UpstreamUnavailable(f"the provider's stream broke off ({type(exc).__name__})"))
+            outcome.error = UpstreamUnavailable(f"the provider's stream broke off ({type(exc).__name__})")
+            await _fail(ex, send, outcome.error)
             return
         outcome.complete = True
         body = _encode(tail, outcome) + DONE if tail else DONE
@@ -125,8 +175,8 @@ async def _fail(ex: Exchange, send: Send, err: GatewayError) -> None:
     await send({"type": "http.response.body", "body": error_event(ex.api, err), "more_body": False})
 
 
-def _record(ex: Exchange, result: Streaming, outcome: _Outcome) -> None:
-    metrics = result.entity.metrics
+def _record(ex: Exchange, entity: EntityRuntime, outcome: _Outcome) -> None:
+    metrics = entity.metrics
     end = perf_counter()
     metrics.duration.observe(end - ex.arrived)
     if outcome.first is not None:

@@ -107,3 +107,21 @@ def merge_extra_params(payload: dict[str, Any]) -> None:
         raise BadRequest("'extra_params' must be an object", param="extra_params")
     for key, value in extra.items():
         payload.setdefault(key, value)
+
+
+MAX_CLIENT_REQUEST_ID = 256
+
+
+def take_tracking_fields(payload: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """Remove Databricks' ``client_request_id`` (a string) and ``usage_context`` (an object of strings) from the
+    body: they are for usage records and payload logs, not for the provider."""
+    client_request_id = payload.pop("client_request_id", None)
+    usage_context = payload.pop("usage_context", None)
+    if client_request_id is not None and (
+            not isinstance(client_request_id, str) or len(client_request_id) > MAX_CLIENT_REQUEST_ID):
+        raise BadRequest(f"'client_request_id' must be a string of at most {MAX_CLIENT_REQUEST_ID} characters",
+                         param="client_request_id")
+    if usage_context is not None and (
+            not isinstance(usage_context, dict) or not all(isinstance(v, str) for v in usage_context.values())):
+        raise BadRequest("'usage_context' must be an object whose values are strings", param="usage_context")
+    return client_request_id, usage_context
