@@ -217,6 +217,14 @@ def proxy_command() -> list[str]:
     ]  # fmt: skip
 
 
+def rate_limit_args(spec: ServingEndpointSpec, replicas: int) -> list[str]:
+    """With rate limits, each proxy replica enforces ceil(limit / replicas) (the proxy keeps counts in memory)."""
+    gateway = spec.ai_gateway
+    if gateway is None or not gateway.rate_limits or replicas <= 1:
+        return []
+    return ["--rate-limit-replicas", str(replicas)]
+
+
 def _mounted_secrets(owner: Owner, fields: list[SecretField]) -> dict[str, list[str]]:
     """Secret name -> the keys the proxy reads from it (only those are projected into the pod)."""
     keys: dict[str, set[str]] = {}
@@ -265,7 +273,7 @@ def render_deployment(
         "name": "proxy",
         "image": defaults.image,
         "imagePullPolicy": defaults.image_pull_policy,
-        "command": proxy_command(),
+        "command": proxy_command() + rate_limit_args(spec, replicas),
         "ports": [{"name": "http", "containerPort": PROXY_PORT, "protocol": "TCP"}],
         "readinessProbe": {
             "httpGet": {"path": "/readyz", "port": "http"},

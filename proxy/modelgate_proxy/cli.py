@@ -4,6 +4,8 @@
     modelgate serve -f endpoint.yaml [-f more.yaml] [--secrets-dir DIR] [--host H] [--port P]
                     [--workers N] [--log-level LEVEL] [--max-body-bytes N]
                     [--connect-timeout S] [--read-timeout S]
+                    [--identity-header H] [--groups-header H] [--service-principal-header H]
+                    [--require-identity] [--rate-limit-replicas N] [--usage-log FILE] [--payload-log FILE]
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from typing import Any
 import orjson
 import uvicorn
 
+from .aigateway import GatewaySettings
 from .config import ConfigError, load_endpoints
 from .credentials import FileCredentials
+from .identity import IdentitySettings
 from .server.body import DEFAULT_MAX_BODY_BYTES
 from .upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, UpstreamSettings
 
@@ -49,6 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds to connect to a provider")
     serve.add_argument("--read-timeout", type=float, default=DEFAULT_READ_TIMEOUT,
                        help="seconds to wait for the next bytes from a provider")
+    gateway = serve.add_argument_group(
+        "AI Gateway", "caller identity (trusted headers: only behind an authenticating proxy), rate limits, records")
+    gateway.add_argument("--identity-header", default=None, metavar="HEADER",
+                         help="request header with the authenticated user (e.g. X-Forwarded-Email); default: none, "
+                              "every caller is anonymous")
+    gateway.add_argument("--groups-header", default=None, metavar="HEADER",
+                         help="request header with the user's groups, comma-separated (e.g. X-Forwarded-Groups)")
+    gateway.add_argument("--service-principal-header", default=None, metavar="HEADER",
+                         help="request header with a service principal's id; wins over --identity-header")
+    gateway.add_argument("--require-identity", action="store_true",
+                         help="answer 401 to requests without an identity header")
+    gateway.add_argument("--rate-limit-replicas", type=int, default=1, metavar="N",
+                         help="proxy replicas sharing the traffic: each enforces ceil(limit / N) (default 1)")
+    gateway.add_argument("--usage-log", default="-", metavar="FILE",
+                         help="where usage records go (default -: standard output)")
+    gateway.add_argument("--payload-log", default="-", metavar="FILE",
+                         help="where payload records go (default -: standard output)")
     serve.set_defaults(func=_serve)
     if importlib.util.find_spec("modelgate_proxy.convert") is not None:
         # Written separately; imported only when present so `serve` never depends on it.
@@ -81,7 +102,32 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_body_bytes": args.max_body_bytes,
         "connect_timeout": args.connect_timeout,
         "read_timeout": args.read_timeout,
+        "identity_header": args.identity_header,
+        "groups_header": args.groups_header,
+        "service_principal_header": args.service_principal_header,
+        "require_identity": args.require_identity,
+        "rate_limit_replicas": args.rate_limit_replicas,
+        "usage_log": args.usage_log,
+        "payload_log": args.payload_log,
     }
+
+
+def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
+    """The AI Gateway options of the ``serve`` settings; raises :class:`ConfigError` when they cannot work."""
+    identity = IdentitySettings(
+        user_header=settings.get("identity_header") or None,
+        groups_header=settings.get("groups_header") or None,
+        service_principal_header=settings.get("service_principal_header") or None,
+        required=bool(settings.get("require_identity")),
+    )
+    if identity.required and not identity.configured:
+        raise ConfigError("--require-identity needs --identity-header or --service-principal-header")
+    replicas = settings.get("rate_limit_replicas")
+    replicas = 1 if replicas is None else int(replicas)
+    if replicas < 1:
+        raise ConfigError("--rate-limit-replicas must be at least 1")
+    return GatewaySettings(identity=identity, rate_limit_replicas=replicas,
+                           usage_log=settings.get("usage_log") or "-", payload_log=settings.get("payload_log") or "-")
 
 
 def app_from_settings(settings: dict[str, Any]) -> Any:
@@ -94,6 +140,7 @@ def app_from_settings(settings: dict[str, Any]) -> Any:
         credentials=FileCredentials(settings["secrets_dir"]),
         upstream=UpstreamSettings(connect_timeout=settings["connect_timeout"], read_timeout=settings["read_timeout"]),
         max_body_bytes=settings["max_body_bytes"],
+        gateway=gateway_settings(settings),
     )
 
 

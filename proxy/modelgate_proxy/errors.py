@@ -132,3 +132,9 @@ class BadUpstreamResponse(GatewayError):
 
     status = 502
     error_code = "BAD_GATEWAY"
+
+
+class GuardrailBlocked(BadRequest):
+    """An AI Gateway guardrail refused the request or the answer; the message names the guardrail, never the text."""
+
+    openai_code = "content_filter"

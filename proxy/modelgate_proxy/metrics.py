@@ -9,6 +9,10 @@ gen_ai.client.token.usage ({token})            | histogram | endpoint, served_en
 modelgate_upstream_responses_total             | counter   | endpoint, served_entity, status_code
 modelgate_requests_total                       | counter   | endpoint, status_code
 modelgate_proxy_overhead_seconds               | histogram | endpoint
+modelgate_usage_tokens_total                   | counter   | endpoint, served_entity, token_type (usage tracking)
+modelgate_rate_limited_total                   | counter   | endpoint (rate limits)
+modelgate_guardrail_blocked_total              | counter   | endpoint, direction, guardrail
+modelgate_records_dropped_total                | counter   | record (``usage``, ``payload``)
 
 Bucket boundaries follow the conventions' advice. Labels are configuration names only (an unknown endpoint
 named by a caller is counted as ``endpoint=""``), never a credential or a caller-chosen string.
@@ -16,6 +20,8 @@ Each app has its own registry; with ``--workers`` above 1 each worker exposes it
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -63,6 +69,21 @@ class Metrics:
             "modelgate_proxy_overhead_seconds", "Time spent in the proxy itself (total minus upstream).",
             ["endpoint"], buckets=OVERHEAD_BUCKETS, registry=r,
         )
+        self.usage_tokens = Counter(
+            "modelgate_usage_tokens", "Tokens of tracked requests (usage tracking), by type (input, output).",
+            [*entity, "token_type"], registry=r,
+        )
+        self.rate_limited = Counter(
+            "modelgate_rate_limited", "Requests refused by the endpoint's rate limits.", ["endpoint"], registry=r,
+        )
+        self.guardrail_blocks = Counter(
+            "modelgate_guardrail_blocked", "Requests or answers refused by a guardrail.",
+            ["endpoint", "direction", "guardrail"], registry=r,
+        )
+        self.records_dropped = Counter(
+            "modelgate_records_dropped", "Usage or payload records dropped because their queue was full.",
+            ["record"], registry=r,
+        )
         self._requests: dict[tuple[str, int], Counter] = {}
         self._overhead: dict[str, Histogram] = {}
 
@@ -81,6 +102,16 @@ class Metrics:
         if child is None:
             child = self._overhead[endpoint] = self.overhead.labels(endpoint)
         return child
+
+    def rate_limited_of(self, endpoint: str) -> Callable[[], None]:
+        child = self.rate_limited.labels(endpoint)
+        return child.inc
+
+    def guardrail_blocked(self, endpoint: str, direction: str, guardrail: str) -> None:
+        self.guardrail_blocks.labels(endpoint, direction, guardrail).inc()
+
+    def record_dropped(self, record: str) -> None:
+        self.records_dropped.labels(record if record in ("usage", "payload") else "other").inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

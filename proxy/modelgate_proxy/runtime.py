@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .credentials import FileCredentials, secret_references
 from .errors import GatewayError, ProviderConfigError
@@ -15,6 +16,9 @@ from .spec import ServedEntity, ServingEndpoint, ServingEndpointSpec, Task
 from .stages.invoke import Invoke
 from .traffic import TrafficSplitter
 from .upstream import Upstream
+
+if TYPE_CHECKING:
+    from .aigateway import GatewayServices
 
 
 class EntityRuntime:
@@ -79,7 +83,8 @@ class EntityRuntimeFactory:
 
 
 def build_endpoints(
-    endpoints: Iterable[ServingEndpoint], credentials: FileCredentials, upstream: Upstream, metrics: Metrics
+    endpoints: Iterable[ServingEndpoint], credentials: FileCredentials, upstream: Upstream, metrics: Metrics,
+    services: GatewayServices | None = None,
 ) -> dict[str, EndpointRuntime]:
     factory = EntityRuntimeFactory(credentials, upstream, metrics)
     terminal = Invoke(upstream)
@@ -101,6 +106,6 @@ def build_endpoints(
             pipeline=Pipeline([], terminal),
             references=tuple(secret_references(spec, "spec")),
         )
-        runtime.pipeline = Pipeline(stages_for(runtime), terminal)
+        runtime.pipeline = Pipeline(stages_for(runtime, services), terminal)
         out[endpoint.name] = runtime
     return out

@@ -1,0 +1,143 @@
+"""Guardrails (``aiGateway.guardrails``): ``invalidKeywords`` and ``pii`` on the request (``input``) and on the
+answer (``output``), with the checks of :mod:`modelgate_proxy.guard`.
+
+- A refusal is a 400 in the caller's error shape naming the guardrail (``invalid_keywords`` or ``pii``, with
+  the PII kinds found), never echoing the text; a request refused for PII is logged masked.
+- ``MASK`` sends the masked request to the provider, and answers the masked response.
+- Output guardrails on a stream: the provider's stream is read to its end before anything is sent (the text
+  cannot be judged, or a PII value spanning two chunks masked, before it is complete), then replayed to the
+  caller as one burst of the same chunks, masked. Streaming callers then wait for the whole answer.
+- ``safety`` and ``validTopics`` need a classification model the proxy does not have: they are not enforced;
+  :func:`unsupported_guardrails` lists them so the operator can report it, and the proxy warns at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import perf_counter
+
+import aiohttp
+
+from ..aggregate import StreamAggregator
+from ..errors import GatewayError, GuardrailBlocked, UpstreamTimeout, UpstreamUnavailable
+from ..guard import TextGuard, answer_content, rewrite_answer, rewrite_chunks, rewrite_request
+from ..pipeline import BufferedStream, Completed, Exchange, Next, Result, Streaming
+from ..providers.base import JSON
+from ..spec import ServingEndpointSpec
+from ..tokens import request_texts
+
+BlockCounter = Callable[[str, str], None]
+"""Called with (direction, guardrail) for every refusal (a metric)."""
+
+
+def unsupported_guardrails(spec: ServingEndpointSpec) -> list[str]:
+    """Field paths of guardrails this proxy cannot enforce (they need a classifier model):
+    ``aiGateway.guardrails.<input|output>.safety`` when true, ``...validTopics`` when not empty."""
+    gateway = spec.ai_gateway
+    if gateway is None or gateway.guardrails is None:
+        return []
+    out: list[str] = []
+    for direction in ("input", "output"):
+        params = getattr(gateway.guardrails, direction)
+        if params is None:
+            continue
+        if params.safety:
+            out.append(f"aiGateway.guardrails.{direction}.safety")
+        if params.valid_topics:
+            out.append(f"aiGateway.guardrails.{direction}.validTopics")
+    return out
+
+
+class Guardrails:
+    __slots__ = ("count", "input", "output")
+
+    def __init__(self, input: TextGuard | None, output: TextGuard | None, count: BlockCounter | None = None) -> None:
+        self.input = input if input is not None and input.active else None
+        self.output = output if output is not None and output.active else None
+        self.count = count
+
+    @property
+    def active(self) -> bool:
+        return self.input is not None or self.output is not None
+
+    async def __call__(self, ex: Exchange, call_next: Next) -> Result:
+        if self.input is not None:
+            self._check_request(ex, self.input)
+        result = await call_next(ex)
+        guard = self.output
+        if guard is None or ex.task == "llm/v1/embeddings":
+            return result
+        if isinstance(result, Completed):
+            result.body = self._check_answer(ex, guard, result.body)
+            return result
+        if isinstance(result, Streaming):
+            chunks = await _buffer(ex, result)
+            return BufferedStream(result.entity, self._check_chunks(ex, guard, chunks))
+        return result
+
+    def _refuse(self, guard: TextGuard, err: GuardrailBlocked, blocked: str) -> GuardrailBlocked:
+        if self.count is not None:
+            self.count(guard.direction, blocked)
+        return err
+
+    def _check_request(self, ex: Exchange, guard: TextGuard) -> None:
+        verdict = guard.review(request_texts(ex.task, ex.payload))
+        if verdict.entities:  # masked for the provider (MASK), or for the payload log (BLOCK)
+            ex.payload = rewrite_request(ex.task, ex.payload, guard.mask)
+        if verdict.blocked is not None:
+            raise self._refuse(guard, guard.refusal(verdict), verdict.blocked)
+
+    def _check_answer(self, ex: Exchange, guard: TextGuard, body: JSON) -> JSON:
+        verdict = guard.review(answer_content(body))
+        if verdict.blocked is not None:
+            ex.answer = body
+            raise self._refuse(guard, guard.refusal(verdict), verdict.blocked)
+        if verdict.masked:
+            return rewrite_answer(body, guard.mask)
+        return body
+
+    def _check_chunks(self, ex: Exchange, guard: TextGuard, chunks: list[JSON]) -> list[JSON]:
+        aggregate = StreamAggregator(ex.task)
+        aggregate.feed(chunks)
+        answer = aggregate.answer()
+        verdict = guard.review(answer_content(answer))
+        if verdict.blocked is not None:
+            ex.answer = answer
+            raise self._refuse(guard, guard.refusal(verdict), verdict.blocked)
+        if not verdict.masked:
+            return chunks
+        masked: dict[int, str] = {}
+        for choice in answer.get("choices") or ():
+            text = choice.get("text") if "text" in choice else (choice.get("message") or {}).get("content")
+            if isinstance(text, str):
+                masked[choice.get("index", 0)] = guard.mask(text)
+        return rewrite_chunks(chunks, masked)
+
+
+async def _buffer(ex: Exchange, result: Streaming) -> list[JSON]:
+    """Read the provider's stream to its end (errors as before the first byte: an ordinary error answer)."""
+    started = perf_counter()
+    response, decoder = result.response, result.decoder
+    chunks: list[JSON] = []
+    complete = False
+    try:
+        while True:
+            data = await response.content.readany()
+            if not data:
+                break
+            chunks.extend(decoder.feed(data))
+        chunks.extend(decoder.close())
+        complete = True
+    except GatewayError:
+        raise
+    except TimeoutError:
+        raise UpstreamTimeout("the provider stopped sending the stream") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(f"the provider's stream broke off ({type(exc).__name__})") from None
+    finally:
+        ex.upstream_seconds += perf_counter() - started
+        if complete:
+            response.release()
+        else:
+            response.close()
+    return chunks

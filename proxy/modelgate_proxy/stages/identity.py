@@ -1,0 +1,19 @@
+"""Caller identity: names the caller (``ex.principal``) from the trusted headers an authenticating proxy sets
+(:mod:`modelgate_proxy.identity`). Added only when identity headers are configured and the endpoint has a layer
+that uses the caller (rate limits, usage records, payload logs), or when ``--require-identity`` is set."""
+
+from __future__ import annotations
+
+from ..identity import IdentityReader
+from ..pipeline import Exchange, Next, Result
+
+
+class Identity:
+    __slots__ = ("reader",)
+
+    def __init__(self, reader: IdentityReader) -> None:
+        self.reader = reader
+
+    async def __call__(self, ex: Exchange, call_next: Next) -> Result:
+        ex.principal = self.reader.read(ex.headers)
+        return await call_next(ex)

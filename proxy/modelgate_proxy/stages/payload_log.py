@@ -1,0 +1,91 @@
+"""Payload logging (``aiGateway.inferenceTableConfig.enabled``): one JSON record per request, ``"record":
+"payload"``, with the request and the response bodies, to the payload sink (standard output unless
+``--payload-log FILE``).
+
+Columns follow Databricks' inference tables where they have a name there (``client_request_id``,
+``status_code``, ``execution_duration_ms``, ``requester``, ``request``, ``response``, ``logging_error_codes``),
+plus ``request_id`` (the ``x-request-id`` answered), and the table the record is meant for:
+``catalog_name``, ``schema_name``, ``table_name_prefix`` (default the endpoint name) and ``table``
+(``<catalog>.<schema>.<prefix>_payload``), so a log shipper can route it.
+
+The request is the body sent to the provider (after input-guardrail masking; ``model`` and ``extra_params``
+folded as the proxy does); a request refused by a PII guardrail is logged masked. A streamed answer is logged
+aggregated into one answer (text and tool calls); an error answer is logged in the caller's error shape. A
+request or response body over 10 MiB is not logged: it is ``null`` and ``logging_error_codes`` says
+``MAX_REQUEST_SIZE_EXCEEDED`` / ``MAX_RESPONSE_SIZE_EXCEEDED``. Encoding happens in the sink's writer thread.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ..pipeline import Exchange, Next, Outcome, Result
+from ..records import RecordSink
+from ..server.error_shapes import error_payload
+from ..spec.gateway import InferenceTableConfig
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+
+
+def encode_payload_record(record: dict[str, Any]) -> bytes:
+    """Encode, leaving out a request or response whose JSON is over 10 MiB."""
+    codes: list[str] = record["logging_error_codes"]
+    for field, code in (("request", "MAX_REQUEST_SIZE_EXCEEDED"), ("response", "MAX_RESPONSE_SIZE_EXCEEDED")):
+        value = record[field]
+        if value is None:
+            continue
+        data = orjson.dumps(value)
+        if len(data) > MAX_PAYLOAD_BYTES:
+            record[field] = None
+            codes.append(code)
+        else:
+            record[field] = orjson.Fragment(data)
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
+
+class PayloadLog:
+    __slots__ = ("catalog", "prefix", "schema", "sink", "table")
+
+    def __init__(self, endpoint: str, config: InferenceTableConfig, sink: RecordSink) -> None:
+        self.sink = sink
+        self.catalog, self.schema = config.catalog_name, config.schema_name
+        self.prefix = config.table_name_prefix or endpoint
+        self.table = f"{self.catalog}.{self.schema}.{self.prefix}_payload"
+
+    async def __call__(self, ex: Exchange, call_next: Next) -> Result:
+        ex.ensure_request_id()
+        ex.on_finish(self.record)
+        return await call_next(ex)
+
+    def record(self, ex: Exchange, outcome: Outcome) -> None:
+        response: Any = outcome.body
+        if response is None and outcome.error is not None:
+            response = error_payload(ex.api, outcome.error)
+        principal = ex.principal
+        record: dict[str, Any] = {
+            "record": "payload",
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "request_id": ex.request_id,
+            "client_request_id": ex.client_request_id,
+            "endpoint": ex.endpoint.name,
+            "catalog_name": self.catalog,
+            "schema_name": self.schema,
+            "table_name_prefix": self.prefix,
+            "table": self.table,
+            "served_entity": ex.entity.name if ex.entity is not None else None,
+            "status_code": outcome.status,
+            "execution_duration_ms": round(outcome.latency * 1000, 3),
+            "requester": principal.name if principal is not None else "anonymous",
+            "api": ex.api,
+            "stream": outcome.stream,
+            "request": ex.payload,
+            "response": response,
+            "stream_error": (error_payload(ex.api, outcome.error)
+                             if outcome.stream == "failed" and outcome.error is not None else None),
+            "usage_context": ex.usage_context,
+            "logging_error_codes": [],
+        }
+        self.sink.put(record, encode_payload_record)

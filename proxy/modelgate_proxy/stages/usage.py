@@ -1,0 +1,68 @@
+"""Usage tracking (``aiGateway.usageTrackingConfig.enabled``): one JSON record per request, ``"record": "usage"``,
+to the usage sink (standard output unless ``--usage-log``), and ``modelgate_usage_tokens_total``.
+
+Tokens are the provider's ``usage`` (for streams, the chunk that carries it) or Databricks' estimate
+``(text length + 1) / 4`` where it gave none (``tokens_estimated``); requests that got no provider answer have
+``null`` tokens. Records carry configuration names, the caller's principal and the caller's own
+``client_request_id`` / ``usage_context``; never a credential or a header.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..pipeline import Exchange, Next, Outcome, Result
+from ..records import RecordSink
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
+
+
+class UsageTracking:
+    __slots__ = ("_children", "counter", "sink")
+
+    def __init__(self, sink: RecordSink, counter: Counter) -> None:
+        self.sink, self.counter = sink, counter
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    async def __call__(self, ex: Exchange, call_next: Next) -> Result:
+        ex.ensure_request_id()
+        ex.on_finish(self.record)
+        return await call_next(ex)
+
+    def record(self, ex: Exchange, outcome: Outcome) -> None:
+        entity = ex.entity
+        usage = outcome.usage
+        principal = ex.principal
+        record: dict[str, Any] = {
+            "record": "usage",
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "request_id": ex.request_id,
+            "endpoint": ex.endpoint.name,
+            "served_entity": entity.name if entity is not None else None,
+            "provider": entity.spec.external_model.provider if entity is not None else None,
+            "model": entity.spec.external_model.name if entity is not None else None,
+            "principal": principal.name if principal is not None else "anonymous",
+            "principal_type": principal.kind if principal is not None else "anonymous",
+            "api": ex.api,
+            "stream": outcome.stream,
+            "status": outcome.status,
+            "error_code": outcome.error.error_code if outcome.error is not None else None,
+            "input_tokens": usage.input if usage is not None else None,
+            "output_tokens": usage.output if usage is not None else None,
+            "total_tokens": usage.total if usage is not None else None,
+            "tokens_estimated": usage.estimated if usage is not None else False,
+            "latency_ms": round(outcome.latency * 1000, 3),
+            "client_request_id": ex.client_request_id,
+            "usage_context": ex.usage_context,
+        }
+        self.sink.put(record)
+        if usage is not None and entity is not None:
+            key = (ex.endpoint.name, entity.name)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (self.counter.labels(*key, "input"),
+                                                  self.counter.labels(*key, "output"))
+            children[0].inc(usage.input)
+            children[1].inc(usage.output)
