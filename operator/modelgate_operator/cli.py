@@ -19,6 +19,7 @@ import kopf
 
 from . import crdgen
 from .handlers import register
+from .reconcile import CONCURRENCY
 from .render import ProxyDefaults
 from .settings import RuntimeOptions, configure_logging, operator_settings
 
@@ -51,6 +52,14 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     run.add_argument(
         "--cluster-domain", default=os.environ.get("MODELGATE_CLUSTER_DOMAIN", "cluster.local"), help="for endpointUrl"
     )
+    run.add_argument(
+        "--resync-interval", type=float, default=300.0, metavar="SECONDS",
+        help="reconcile every endpoint this often as a safety net (0: never; default 300)",
+    )  # fmt: skip
+    run.add_argument(
+        "--concurrency", type=int, default=CONCURRENCY, metavar="N",
+        help=f"reconciles in flight at once; the rest wait in arrival order (default {CONCURRENCY})",
+    )  # fmt: skip
     run.add_argument("--server-timeout", type=int, default=300, help="watch timeout asked of the API server")
     run.add_argument("--client-timeout", type=float, default=330.0, help="watch timeout enforced by the client")
     run.add_argument("--log-format", choices=("json", "text"), default="json")
@@ -76,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         cluster_domain=args.cluster_domain,
     )
     priority = args.priority if args.priority is not None else random.SystemRandom().randint(1, 2**31 - 1)
-    registry = register(kopf.OperatorRegistry(), defaults)
+    registry = register(kopf.OperatorRegistry(), defaults, args.resync_interval, args.concurrency)
     asyncio.run(
         kopf.operator(
             registry=registry,

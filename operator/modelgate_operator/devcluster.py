@@ -40,9 +40,12 @@ from .devcluster_pki import Pki, write_kubeconfig
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_SCRIPT = REPO_ROOT / "hack" / "k8s-tools.sh"
 
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.0.0.0/16"
+"""Room for 65k ClusterIPs: one Service per ServingEndpoint (a /24 runs out after 253, e.g. in the benchmark)."""
 _PR_SET_PDEATHSIG = 1
 _TEMP_PREFIX = "modelgate-k8s-"
+MAX_CN_LENGTH = 64
+"""X.509 ``ub-common-name``: a client certificate's CN (the Kubernetes user name) has at most 64 characters."""
 
 
 class DevClusterError(RuntimeError):
@@ -314,7 +317,18 @@ class DevCluster:
         return res
 
     def create_user_kubeconfig(self, name: str, groups: Sequence[str] = ()) -> Path:
-        """Kubeconfig for a client-cert user ``name`` in ``groups`` (no rights until RBAC grants some)."""
+        """Kubeconfig for a client-cert user ``name`` in ``groups`` (no rights until RBAC grants some).
+
+        The user name is the certificate's CN, which X.509 caps at 64 characters: a longer name (e.g.
+        ``system:serviceaccount:<namespace>:<sa>`` with a long namespace) raises :class:`DevClusterError`."""
+        if len(name) > MAX_CN_LENGTH:
+            raise DevClusterError(
+                f"user name {name!r} is {len(name)} characters; a client certificate's CN holds at most "
+                f"{MAX_CN_LENGTH} (shorten the namespace or ServiceAccount name)"
+            )
+        too_long = [g for g in groups if len(g) > MAX_CN_LENGTH]
+        if too_long:
+            raise DevClusterError(f"group names over {MAX_CN_LENGTH} characters cannot be certified: {too_long}")
         pki = Pki(self.dir / "pki")
         cert, key = pki.client_cert(name, groups)
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
@@ -326,6 +340,27 @@ class DevCluster:
             cert,
             key,
         )
+
+    def install_crds(self, crd_dir: Path, timeout: float = 60.0) -> list[str]:
+        """Server-side apply ``crd_dir/*.yaml``; wait until every CRD in them is Established. Returns their names."""
+        files = sorted(crd_dir.glob("*.yaml"))
+        if not files:
+            return []
+        file_args = [a for f in files for a in ("-f", str(f))]
+        applied = self.kubectl("apply", "--server-side", "--force-conflicts", "-o", "name", *file_args)
+        crds = [n for n in applied.stdout.split() if n.startswith("customresourcedefinition")]
+        deadline = time.monotonic() + timeout
+        for crd in crds:  # `kubectl wait` fails outright while .status.conditions is still unset, so poll
+            while True:
+                got = self.kubectl(
+                    "get", crd, "-o", 'jsonpath={.status.conditions[?(@.type=="Established")].status}', check=False
+                )
+                if got.stdout.strip() == "True":
+                    break
+                if time.monotonic() > deadline:
+                    raise DevClusterError(f"{crd} not Established after {timeout:.0f} s: {got.stderr.strip()}")
+                time.sleep(0.1)
+        return crds
 
     # ----------------------------------------------------------------- internals
     def _read_state(self) -> dict[str, Any]:
@@ -469,7 +504,7 @@ class DevCluster:
 # --------------------------------------------------------------------------------------------- CLI
 
 
-def _link_tools(cluster: DevCluster) -> Path:
+def link_tools(cluster: DevCluster) -> Path:
     bin_link = cluster.dir / "bin"
     bin_link.mkdir(exist_ok=True)
     for tool in ("kubectl", "helm", "etcd", "kube-apiserver"):
@@ -518,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except DevClusterError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
-        _link_tools(cluster)
+        link_tools(cluster)
         print(f"started in {time.monotonic() - started:.1f}s\n{_usage(cluster, args.dir)}")
         return 0
     try:

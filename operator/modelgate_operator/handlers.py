@@ -1,17 +1,22 @@
 """kopf wiring: which events call the reconciler. The handlers themselves are plain async functions.
 
-- ServingEndpoint create / update / resume -> reconcile (level-triggered; returns nothing to kopf, so kopf
-  never writes ``status``).
+- ServingEndpoint events (create, update, the listing at start, and the echoes of the operator's own writes)
+  -> reconcile, unless this process already reconciled that generation (level-triggered; nothing is returned
+  to kopf, and kopf keeps no diff-base, so kopf never writes ``status`` or annotations).
 - ServingEndpoint delete (finalizer) -> delete the children and the owned Secret explicitly (a cluster may
   run without a garbage collector).
 - Index ``endpoints_by_secret``: (namespace, Secret name) -> endpoints referencing it. A Secret event then
   reconciles exactly those endpoints, within the watch latency (sub-second).
-- Deployment events (only the operator's, by label) -> reconcile the owning endpoint, so ProxyAvailable and
-  Ready follow the Deployment's status.
+- Events of the operator's children (by the ``managed-by`` label: Deployments, ConfigMaps, Services, owned
+  Secrets) -> reconcile the owning endpoint when the child was edited or deleted (drift) or, for Deployments,
+  when its rollout state changed (ProxyAvailable and Ready follow it). The echo of the operator's own apply
+  matches what it applied and causes nothing.
+- A periodic resync (``--resync-interval``) reconciles every endpoint once in a while, as a safety net.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Mapping
@@ -21,8 +26,8 @@ import kopf
 
 from modelgate_proxy.spec import GROUP, PLURAL, VERSION, is_secret_ref, parse_secret_ref
 
-from .kube import Kube
-from .reconcile import Reconciler
+from .kube import Kube, KubeError
+from .reconcile import CONCURRENCY, Reconciler
 from .render import ENDPOINT_LABEL, MANAGED_BY, ProxyDefaults
 from .status import proxy_state_from
 
@@ -30,6 +35,7 @@ logger = logging.getLogger("modelgate_operator.handlers")
 
 SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 RETRY_BACKOFF = 2.0
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
 
 def _reconciler(memo: Any) -> Reconciler:
@@ -64,21 +70,36 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return info
 
 
-def make_startup(defaults: ProxyDefaults) -> Any:
+def make_startup(defaults: ProxyDefaults, resync_interval: float = 0.0, concurrency: int = CONCURRENCY) -> Any:
     async def startup(*, memo: Any, **_: Any) -> None:
-        memo.reconciler = Reconciler(Kube.from_env(), defaults)
+        memo.reconciler = Reconciler(Kube.from_env(connections=2 * concurrency + 8), defaults, concurrency)
+        if resync_interval > 0:
+            memo.resync = asyncio.create_task(memo.reconciler.resync_forever(resync_interval))
 
     return startup
 
 
 async def cleanup(*, memo: Any, **_: Any) -> None:
+    resync = getattr(memo, "resync", None)
+    if resync is not None:
+        resync.cancel()
     reconciler = getattr(memo, "reconciler", None)
     if reconciler is not None:
+        await reconciler.close()
         await reconciler.kube.close()
 
 
-async def reconcile_endpoint(*, body: kopf.Body, memo: Any, **_: Any) -> None:
-    await _reconciler(memo).reconcile(body)
+async def endpoint_event(*, type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
+    meta = body.get("metadata") or {}
+    if type == "DELETED":
+        _reconciler(memo).forget(meta.get("namespace", ""), meta.get("name", ""))
+        return
+    if meta.get("deletionTimestamp"):
+        return  # the delete handler cleans up
+    try:
+        await _reconciler(memo).endpoint_event(body)
+    except KubeError as exc:  # already scheduled for a retry; the message never carries a Secret's content
+        logger.warning("reconcile of %s/%s failed: %s", meta.get("namespace"), meta.get("name"), exc)
 
 
 async def delete_endpoint(*, name: str, namespace: str | None, memo: Any, **_: Any) -> None:
@@ -94,9 +115,18 @@ def endpoints_by_secret(
     return {(namespace, secret): name for secret in _references(dict(spec))}
 
 
-async def secret_event(*, type: str | None, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
-    if type is None or namespace is None:  # the initial listing: resume handlers cover existing endpoints
+async def secret_event(
+    *, type: str | None, namespace: str | None, name: str, labels: Mapping[str, str], body: kopf.Body, memo: Any,
+    **kwargs: Any,
+) -> None:
+    if namespace is None:
         return
+    _reconciler(memo).secrets.update(namespace, name, None if type == "DELETED" else (body.get("data") or {}))
+    if type is None:  # the initial listing: the endpoints' first reconciles cover it
+        return
+    owner = labels.get(ENDPOINT_LABEL) if labels.get(MANAGED_BY_LABEL) == MANAGED_BY else None
+    if owner:
+        await _reconciler(memo).child_changed(namespace, owner, "Secret", None if type == "DELETED" else dict(body))
     index: kopf.Index[tuple[str, str], str] = kwargs["endpoints_by_secret"]
     for endpoint in sorted(set(index.get((namespace, name), []))):
         logger.info("Secret %s/%s changed (%s): reconciling %s", namespace, name, type, endpoint)
@@ -109,27 +139,42 @@ async def deployment_event(
     endpoint = labels.get(ENDPOINT_LABEL)
     if type is None or not endpoint or namespace is None:
         return
-    state = proxy_state_from(None if type == "DELETED" else dict(body))
-    await _reconciler(memo).deployment_changed(namespace, endpoint, state)
+    live = None if type == "DELETED" else dict(body)
+    await _reconciler(memo).deployment_changed(namespace, endpoint, proxy_state_from(live), live)
+
+
+async def child_event(
+    *, type: str | None, namespace: str | None, labels: Mapping[str, str], body: kopf.Body, memo: Any, **_: Any
+) -> None:
+    endpoint = labels.get(ENDPOINT_LABEL)
+    if type is None or not endpoint or namespace is None:
+        return
+    kind = str(body.get("kind") or "")
+    await _reconciler(memo).child_changed(namespace, endpoint, kind, None if type == "DELETED" else dict(body))
 
 
 # ------------------------------------------------------------------------------------------------ registry
 
 
-def register(registry: kopf.OperatorRegistry, defaults: ProxyDefaults) -> kopf.OperatorRegistry:
+def register(
+    registry: kopf.OperatorRegistry,
+    defaults: ProxyDefaults,
+    resync_interval: float = 0.0,
+    concurrency: int = CONCURRENCY,
+) -> kopf.OperatorRegistry:
     """Attach every handler to ``registry`` (explicit, so tests and the CLI build the same operator)."""
     kopf.on.login(registry=registry)(login)
-    kopf.on.startup(registry=registry)(make_startup(defaults))
+    kopf.on.startup(registry=registry)(make_startup(defaults, resync_interval, concurrency))
     kopf.on.cleanup(registry=registry)(cleanup)
     resource = (GROUP, VERSION, PLURAL)
-    kopf.on.resume(*resource, registry=registry, id="reconcile-resume", backoff=RETRY_BACKOFF)(reconcile_endpoint)
-    kopf.on.create(*resource, registry=registry, id="reconcile-create", backoff=RETRY_BACKOFF)(reconcile_endpoint)
-    kopf.on.update(*resource, registry=registry, id="reconcile-update", backoff=RETRY_BACKOFF)(reconcile_endpoint)
+    kopf.on.event(*resource, registry=registry, id="endpoint-changed")(endpoint_event)
     kopf.on.delete(*resource, registry=registry, id="cleanup", backoff=RETRY_BACKOFF)(delete_endpoint)
     kopf.index(*resource, registry=registry, id="endpoints_by_secret")(endpoints_by_secret)
     kopf.on.event("", "v1", "secrets", registry=registry, id="secret-changed")(secret_event)
-    kopf.on.event(
-        "apps", "v1", "deployments", registry=registry, id="deployment-changed",
-        labels={"app.kubernetes.io/managed-by": MANAGED_BY},
-    )(deployment_event)  # fmt: skip
+    managed = {MANAGED_BY_LABEL: MANAGED_BY}
+    kopf.on.event("apps", "v1", "deployments", registry=registry, id="deployment-changed", labels=managed)(
+        deployment_event
+    )
+    for plural in ("configmaps", "services"):
+        kopf.on.event("", "v1", plural, registry=registry, id=f"{plural[:-1]}-changed", labels=managed)(child_event)
     return registry

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx2
 from lightkube import ApiError, AsyncClient
+from lightkube.config.client_adapter import verify_cluster
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
@@ -24,9 +25,11 @@ from lightkube.types import PatchType
 
 from modelgate_proxy.spec import GROUP, KIND, PLURAL, VERSION
 
+from .secretcache import digests
 from .status import ProxyState, proxy_state_from
 
 FIELD_MANAGER = "modelgate-operator"
+POOL_SIZE = 64
 COMPONENT = "modelgate-operator"
 
 ServingEndpoint = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
@@ -62,21 +65,34 @@ class Kube:
         self.client = client
 
     @classmethod
-    def from_env(cls, timeout: float = 30.0) -> Kube:
-        """In-cluster service account, else ``$KUBECONFIG`` / ``~/.kube/config``."""
-        config = KubeConfig.from_env()
-        client = AsyncClient(config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(timeout))
+    def from_env(cls, timeout: float = 30.0, connections: int = POOL_SIZE) -> Kube:
+        """In-cluster service account, else ``$KUBECONFIG`` / ``~/.kube/config``.
+
+        The connection pool keeps up to ``connections`` connections alive (httpx keeps only 20 by default, so
+        a burst of concurrent reconciles would close and re-open TLS connections: a handshake per request)."""
+        config = KubeConfig.from_env().get()
+        if config is None or config.user is None:
+            raise KubeError("connect to", "cluster", "-", "-", 0, "no usable context in the kubeconfig")
+        tls = verify_cluster(config.cluster, config.user, config.abs_file)
+        limits = httpx2.Limits(
+            max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=60.0
+        )
+        transport = httpx2.AsyncHTTPTransport(verify=tls, limits=limits)
+        client = AsyncClient(
+            config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(timeout), transport=transport
+        )
         return cls(client)
 
     async def close(self) -> None:
         await self.client.close()
 
     # ------------------------------------------------------------------------------------------- children
-    async def apply(self, manifest: Mapping[str, Any]) -> None:
+    async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply; returns the object as the server now has it."""
         kind = manifest["kind"]
         meta = manifest["metadata"]
         try:
-            await self.client.patch(
+            obj = await self.client.patch(
                 KINDS[kind],
                 meta["name"],
                 dict(manifest),
@@ -87,6 +103,7 @@ class Kube:
             )
         except (ApiError, httpx2.HTTPError) as exc:
             raise _error("apply", kind, meta["namespace"], meta["name"], exc) from None
+        return dict(obj.to_dict())  # type: ignore[attr-defined]
 
     async def delete(self, kind: str, namespace: str, name: str) -> bool:
         """Delete; False when it was already gone."""
@@ -101,7 +118,8 @@ class Kube:
         return True
 
     async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        """A Secret's ``data`` (base64 values), or None when there is no such Secret."""
+        """A Secret's keys with the digests of their values (:func:`.secretcache.digests`), or None when there is
+        no such Secret."""
         try:
             secret = await self.client.get(Secret, name, namespace=namespace)
         except ApiError as exc:
@@ -110,7 +128,7 @@ class Kube:
             raise _error("get", "Secret", namespace, name, exc) from None
         except httpx2.HTTPError as exc:
             raise _error("get", "Secret", namespace, name, exc) from None
-        return dict(secret.data or {})
+        return digests(secret.data or {})
 
     async def proxy_state(self, namespace: str, name: str) -> ProxyState:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +25,18 @@ from modelgate_proxy.spec import ServingEndpointSpec
 from . import render, secrets, status, validation
 from .kube import Kube
 from .render import Owner, ProxyDefaults
+from .secretcache import SecretCache, digests
 
 logger = logging.getLogger("modelgate_operator.reconcile")
 
 OWNED_KINDS = ("Deployment", "Service", "ConfigMap", "Secret")
+CONCURRENCY = 8
+"""Reconciles in flight at once (others wait in FIFO order). A burst of new endpoints is then served roughly in
+arrival order instead of all progressing together and finishing together, and the HTTP pool stays small."""
+RETRY_BASE = 2.0
+RETRY_MAX = 60.0
+QUIET_FIRST_REASONS = frozenset({"Progressing", "DeploymentNotCreated"})
+"""A new endpoint's first Ready=False with these reasons is the normal start of a rollout: no Event for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,36 +66,108 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)[:2000]
 
 
-class Reconciler:
-    """Reconciles endpoints; one at a time per endpoint (kopf's handlers and Secret-triggered runs share it)."""
+def contains(live: Any, wanted: Any) -> bool:
+    """``wanted`` (a rendered manifest) is contained in ``live`` (the object as the server has it): every key we
+    set has our value; fields the server or others added are ignored. Lists must match item by item."""
+    if isinstance(wanted, Mapping):
+        return isinstance(live, Mapping) and all(k in live and contains(live[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(live, list) and len(live) == len(wanted) and all(map(contains, live, wanted))
+    return bool(live == wanted)
 
-    def __init__(self, kube: Kube, defaults: ProxyDefaults) -> None:
+
+def _remembered(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What is kept of an applied child (and compared with a live one): a Secret's values only as digests, so
+    the operator's memory holds no credential between reconciles."""
+    if manifest.get("kind") != "Secret":
+        return dict(manifest)
+    return {**manifest, "data": digests(manifest.get("data") or {})}
+
+
+class Reconciler:
+    """Reconciles endpoints; one at a time per endpoint (endpoint, Secret, child and timer triggers share it).
+
+    It remembers, per endpoint, the (uid, generation) it last reconciled successfully (so the events of its own
+    status write, of kopf's finalizer patch and of re-listings cause no work), what it applied (to tell drift of
+    a child from the echo of its own apply) and the Deployment state it saw. A failed reconcile is retried with
+    a backoff; :meth:`resync_forever` re-reconciles everything now and then as a safety net.
+    """
+
+    def __init__(self, kube: Kube, defaults: ProxyDefaults, concurrency: int = CONCURRENCY) -> None:
         self.kube = kube
         self.defaults = defaults
+        self._slots = asyncio.Semaphore(concurrency)
+        self.secrets = SecretCache()
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._seen: dict[tuple[str, str], status.ProxyState] = {}
+        self._handled: dict[tuple[str, str], tuple[str, int]] = {}
+        self._applied: dict[tuple[str, str], dict[str, render.Manifest]] = {}
+        self._failures: dict[tuple[str, str], int] = {}
+        self._retries: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._last: dict[tuple[str, str], float] = {}
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self._locks.setdefault((namespace, name), asyncio.Lock())
 
     def forget(self, namespace: str, name: str) -> None:
-        self._locks.pop((namespace, name), None)
-        self._seen.pop((namespace, name), None)
+        key = (namespace, name)
+        for memory in (self._locks, self._seen, self._handled, self._applied, self._failures, self._last):
+            memory.pop(key, None)
+        retry = self._retries.pop(key, None)
+        if retry is not None:
+            retry.cancel()
 
-    async def deployment_changed(self, namespace: str, name: str, state: status.ProxyState) -> Outcome | None:
-        """Reconcile after a Deployment event, unless its state is the one the last reconcile already used
-        (e.g. the event of the operator's own apply)."""
-        if self._seen.get((namespace, name)) == state:
-            return None
-        return await self.reconcile_by_name(namespace, name)
+    def known(self) -> list[tuple[str, str]]:
+        """Endpoints this process has reconciled (for the periodic resync)."""
+        return sorted(self._handled)
 
-    async def reconcile_by_name(self, namespace: str, name: str) -> Outcome | None:
-        """Fetch the endpoint and reconcile it (used when a Secret or the Deployment changed)."""
-        async with self.lock(namespace, name):
-            body = await self.kube.get_endpoint(namespace, name)
-            if body is None or body.get("metadata", {}).get("deletionTimestamp"):
+    # ------------------------------------------------------------------------------------------ triggers
+    async def endpoint_event(self, body: Mapping[str, Any]) -> Outcome | None:
+        """An endpoint event (create, update, re-listing, our own status write): reconcile unless this process
+        already reconciled this generation of this object."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        async with self.lock(*key):
+            if self._handled.get(key) == (meta.get("uid"), int(meta.get("generation") or 0)):
                 return None
             return await self._reconcile(body)
+
+    async def deployment_changed(
+        self, namespace: str, name: str, state: status.ProxyState, live: Mapping[str, Any] | None
+    ) -> Outcome | None:
+        """Reconcile after a Deployment event when its rollout state differs from the one the last reconcile
+        used, or it was edited or deleted behind the operator's back (not for the echo of our own apply)."""
+        async with self.lock(namespace, name):  # after a reconcile in flight has recorded what it saw
+            if self._seen.get((namespace, name)) == state and not self.drifted(namespace, name, "Deployment", live):
+                return None
+            return await self._reconcile_by_name(namespace, name)
+
+    def drifted(self, namespace: str, name: str, kind: str, live: Mapping[str, Any] | None) -> bool:
+        """The live child (None: deleted) no longer holds what this process last applied."""
+        wanted = self._applied.get((namespace, name), {}).get(kind)
+        if wanted is None:
+            return False  # nothing applied by this process yet: its first reconcile is still to come
+        return live is None or not contains(_remembered(live), wanted)
+
+    async def child_changed(self, namespace: str, name: str, kind: str, live: Mapping[str, Any] | None) -> Outcome | None:
+        """A ConfigMap, Service or owned Secret of endpoint ``name`` changed or was deleted: put it back if it
+        differs from what was applied."""
+        async with self.lock(namespace, name):
+            if not self.drifted(namespace, name, kind, live):
+                return None
+            logger.info("%s of %s/%s was %s: reconciling", kind, namespace, name, "deleted" if live is None else "edited")
+            return await self._reconcile_by_name(namespace, name)
+
+    async def reconcile_by_name(self, namespace: str, name: str) -> Outcome | None:
+        """Fetch the endpoint and reconcile it (used when a Secret or a child changed, and for retries)."""
+        async with self.lock(namespace, name):
+            return await self._reconcile_by_name(namespace, name)
+
+    async def _reconcile_by_name(self, namespace: str, name: str) -> Outcome | None:
+        body = await self.kube.get_endpoint(namespace, name)
+        if body is None or body.get("metadata", {}).get("deletionTimestamp"):
+            return None
+        return await self._reconcile(body)
 
     async def reconcile(self, body: Mapping[str, Any]) -> Outcome:
         meta = body["metadata"]
@@ -94,6 +175,59 @@ class Reconciler:
             return await self._reconcile(body)
 
     async def _reconcile(self, body: Mapping[str, Any]) -> Outcome:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        try:
+            async with self._slots:
+                outcome = await self._reconcile_now(body)
+        except Exception:
+            self._handled.pop(key, None)
+            self._schedule_retry(key)
+            raise
+        self._handled[key] = (meta.get("uid"), int(meta.get("generation") or 0))
+        self._last[key] = time.monotonic()
+        self._failures.pop(key, None)
+        return outcome
+
+    # ------------------------------------------------------------------------------------------ retries, resync
+    def _schedule_retry(self, key: tuple[str, str]) -> None:
+        failures = self._failures[key] = self._failures.get(key, 0) + 1
+        if key in self._retries:
+            return
+        delay = min(RETRY_BASE * 2 ** (failures - 1), RETRY_MAX)
+        logger.warning("reconcile of %s/%s failed (%d in a row): retrying in %.0fs", *key, failures, delay)
+        self._retries[key] = asyncio.create_task(self._retry(key, delay))
+
+    async def _retry(self, key: tuple[str, str], delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._retries.pop(key, None)
+        try:
+            await self.reconcile_by_name(*key)
+        except Exception as exc:  # already rescheduled by _reconcile
+            logger.warning("retried reconcile of %s/%s failed: %s", *key, exc)
+
+    def due(self, interval: float, now: float | None = None) -> list[tuple[str, str]]:
+        """Known endpoints not reconciled for ``interval`` seconds (those reconciled since are idle-gated out)."""
+        now = time.monotonic() if now is None else now
+        return [key for key in self.known() if now - self._last.get(key, 0.0) >= interval]
+
+    async def resync_forever(self, interval: float) -> None:
+        """Reconcile every endpoint that has gone ``interval`` seconds without a reconcile (a safety net for a
+        missed event); endpoints reconciled in the meantime for any reason are skipped."""
+        while True:
+            await asyncio.sleep(max(1.0, interval / 10))
+            for key in self.due(interval):
+                try:
+                    await self.reconcile_by_name(*key)
+                except Exception as exc:
+                    logger.warning("periodic reconcile of %s/%s failed: %s", *key, exc)
+
+    async def close(self) -> None:
+        for task in self._retries.values():
+            task.cancel()
+        self._retries.clear()
+
+    async def _reconcile_now(self, body: Mapping[str, Any]) -> Outcome:
         meta = body["metadata"]
         owner = Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
         generation = int(meta.get("generation") or 0)
@@ -115,7 +249,7 @@ class Reconciler:
         if spec is not None and config.status == "True":
             fields = secrets.collect(spec)
             fetched = {
-                name: await self.kube.secret_data(owner.namespace, name)
+                name: self.secrets.get(owner.namespace, name) or await self.kube.secret_data(owner.namespace, name)
                 for name in secrets.referenced_secret_names(fields)
             }
             try:
@@ -126,10 +260,16 @@ class Reconciler:
                 n = len(secrets.references(fields))
                 secret_check = status.Check("True", "SecretsResolved", f"{n} secret reference(s) resolved")
                 children = render.render(owner, spec, resolved, self.defaults, fields)
-                for manifest in children.in_apply_order():
-                    await self.kube.apply(manifest)
+                # Concurrently: the API server does not check that mounted Secrets/ConfigMaps exist (the kubelet
+                # waits for them), and every child is applied before the status says so.
+                results = await asyncio.gather(*(self.kube.apply(m) for m in children.in_apply_order()))
+                deployment_obj = results[children.in_apply_order().index(children.deployment)]
+                self._applied[(owner.namespace, owner.name)] = {m["kind"]: _remembered(m) for m in children.in_apply_order()}
                 applied = True
-        deployment = await self.kube.proxy_state(owner.namespace, render.child_name(owner.name))
+        if applied:
+            deployment = status.proxy_state_from(deployment_obj)  # the apply's answer: no extra GET
+        else:
+            deployment = await self.kube.proxy_state(owner.namespace, render.child_name(owner.name))
         self._seen[(owner.namespace, owner.name)] = deployment
         proxy = status.proxy_check(deployment)
         now = _now()
@@ -165,8 +305,11 @@ class Reconciler:
     async def _events(
         self, body: Mapping[str, Any], previous: Mapping[str, Any], desired: Mapping[str, Any], now: datetime.datetime
     ) -> None:
+        first = not (previous.get("conditions") or [])
         for cond in status.transitions(previous, dict(desired)):
             if cond["type"] != status.READY:
+                continue
+            if first and cond["status"] == "False" and cond["reason"] in QUIET_FIRST_REASONS:
                 continue
             kind = "Normal" if cond["status"] == "True" else "Warning"
             reason = cond["reason"]

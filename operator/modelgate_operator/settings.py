@@ -1,7 +1,8 @@
 """kopf settings for running the operator in production (and in tests, with the same code).
 
-- Persistence under our own prefix: the finalizer ``serving.modelgate.io/finalizer``, handler progress and
-  the diff-base in ``serving.modelgate.io/*`` annotations (kopf never writes ``status``: the reconciler owns it).
+- Persistence under our own prefix: the finalizer ``serving.modelgate.io/finalizer`` and the delete handler's
+  progress in ``serving.modelgate.io/*`` annotations; no diff-base (see :class:`NoDiffBaseStorage`). kopf
+  never writes ``status``: the reconciler owns it.
 - Watches with both a server-side and a client-side timeout, so a stream silently stalled behind a load
   balancer is re-established.
 - kopf's own Events are off: the reconciler records Events on Ready transitions itself, with messages it
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import kopf
 
@@ -42,9 +44,7 @@ def operator_settings(options: RuntimeOptions) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBaseStorage()
     settings.posting.enabled = False
     # No cluster-wide list/watch of CRDs and namespaces (least privilege): the served resources are those
     # present at startup (install the CRD before starting the operator).
@@ -67,6 +67,21 @@ def operator_settings(options: RuntimeOptions) -> kopf.OperatorSettings:
     return settings
 
 
+class NoDiffBaseStorage(kopf.DiffBaseStorage):
+    """The operator has no create/update handlers (it is level-triggered and tracks generations itself), so
+    kopf needs no diff-base: none is stored (no annotation PATCH per endpoint) and none is built (kopf would
+    deep-copy every event's body, managedFields included, to build one)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return kopf.BodyEssence()
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 _PLAINTEXT_VALUE = re.compile(r"""(['"]\w*Plaintext['"]\s*:\s*)(['"])(?:\\.|(?!\2).)*\2""")
 _SECRET_DATA = re.compile(r"""(['"](?:data|stringData)['"]\s*:\s*)\{[^{}]*\}""")
 
@@ -86,7 +101,10 @@ class RedactingFilter(logging.Filter):
 class QuietWatchFilter(logging.Filter):
     """Drop kopf's per-event success lines for the Secret/Deployment watches (one per Secret in scope)."""
 
-    NOISE = ("Handler 'secret-changed' succeeded.", "Handler 'deployment-changed' succeeded.")
+    NOISE = frozenset(
+        f"Handler '{name}-changed' succeeded."
+        for name in ("endpoint", "secret", "deployment", "configmap", "service")
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno > logging.INFO or record.getMessage() not in self.NOISE

@@ -2,32 +2,42 @@
 
 Each problem becomes part of ``ConfigValid=False`` (reason ``InvalidConfig``) with a message that says what to
 change. Nothing here looks at a credential's value.
+
+Which provider serves which task is not written down here: it is what the proxy's adapters declare (their
+``tasks`` class variable, found through the proxy's dispatch table), so the operator and the proxy cannot
+disagree. A retired adapter (``retired = True``, e.g. PaLM) serves nothing. On Amazon Bedrock the model family
+also matters: chat and completions go through the Converse API, which every family supports, but embeddings
+only exist for the families the Bedrock embeddings module can call.
 """
 
 from __future__ import annotations
 
+from functools import cache
+
+from modelgate_proxy.errors import ProviderConfigError
+from modelgate_proxy.providers.bedrock_embeddings import EMBEDDING_FAMILIES
+from modelgate_proxy.providers.registry import adapter_class
 from modelgate_proxy.spec import ServingEndpointSpec
 
-PROVIDER_TASKS: dict[str, frozenset[str]] = {
-    "openai": frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"}),
-    "anthropic": frozenset({"llm/v1/chat", "llm/v1/completions"}),
-    "cohere": frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"}),
-    "amazon-bedrock": frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"}),
-    "google-cloud-vertex-ai": frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"}),
-    "databricks-model-serving": frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"}),
-    "ai21labs": frozenset({"llm/v1/chat", "llm/v1/completions"}),
-    "custom": frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"}),
-    "palm": frozenset(),
-}
-"""Which tasks each provider's API offers (the tasks a proxy adapter can serve)."""
+EMBEDDINGS = "llm/v1/embeddings"
 
-BEDROCK_FAMILY_TASKS: dict[str, frozenset[str]] = {
-    "anthropic": frozenset({"llm/v1/chat", "llm/v1/completions"}),
-    "ai21labs": frozenset({"llm/v1/chat", "llm/v1/completions"}),
-    "cohere": frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"}),
-    "amazon": frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"}),
-}
-"""On Amazon Bedrock the model family decides (e.g. Anthropic models have no embeddings)."""
+
+@cache
+def provider_tasks(provider: str) -> frozenset[str]:
+    """The tasks the proxy's adapter for ``provider`` serves (empty when there is none or it is retired)."""
+    try:
+        cls = adapter_class(provider)
+    except ProviderConfigError:
+        return frozenset()
+    if getattr(cls, "retired", False):
+        return frozenset()
+    return frozenset(cls.tasks)
+
+
+def bedrock_family_tasks(family: str) -> frozenset[str]:
+    """The tasks of Amazon Bedrock models of one ``bedrockProvider`` family."""
+    tasks = provider_tasks("amazon-bedrock")
+    return tasks if family in EMBEDDING_FAMILIES else tasks - {EMBEDDINGS}
 
 
 def problems(spec: ServingEndpointSpec) -> list[str]:
@@ -42,10 +52,12 @@ def problems(spec: ServingEndpointSpec) -> list[str]:
                 "(Gemini) instead"
             )
             continue
-        tasks = PROVIDER_TASKS.get(model.provider, frozenset())
+        tasks = provider_tasks(model.provider)
+        family = ""
         if model.provider == "amazon-bedrock" and model.amazon_bedrock_config is not None:
             bedrock = model.amazon_bedrock_config
-            tasks = BEDROCK_FAMILY_TASKS.get(bedrock.bedrock_provider, frozenset())
+            tasks = bedrock_family_tasks(bedrock.bedrock_provider)
+            family = f" ({bedrock.bedrock_provider} models)"
             if bedrock.uc_service_credential_name is not None:
                 out.append(
                     f"{who}: ucServiceCredentialName refers to a Databricks Unity Catalog service credential, "
@@ -53,11 +65,6 @@ def problems(spec: ServingEndpointSpec) -> list[str]:
                     "or instanceProfileArn (the pod's AWS credential chain)"
                 )
         if model.task not in tasks:
-            family = (
-                f" ({model.amazon_bedrock_config.bedrock_provider} models)"
-                if model.provider == "amazon-bedrock" and model.amazon_bedrock_config is not None
-                else ""
-            )
             offered = ", ".join(sorted(tasks)) or "none"
             out.append(f"{who}: provider {model.provider}{family} cannot serve task {model.task} (it offers: {offered})")
     return out

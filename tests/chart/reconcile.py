@@ -69,7 +69,9 @@ def reconcile_sample(k8s: DevCluster, namespace: str, logs: Callable[[], str], t
         obj = get(k8s, "servingendpoint", NAME, namespace)
         cond = ready_condition(obj)
         current = obj and (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]
-        return obj if current and cond and cond["status"] == "True" else None
+        # Ready is already True while a rollout is still in progress (RollingOut); wait for it to finish too.
+        settled = obj and ((obj.get("status") or {}).get("state") or {}).get("configUpdate") == "NOT_UPDATING"
+        return obj if current and settled and cond and cond["status"] == "True" else None
 
     obj: dict[str, Any] = eventually(f"{NAME} Ready", ready, timeout, detail=lambda: logs()[-4000:])
     types = {c["type"] for c in obj["status"]["conditions"]}
@@ -89,7 +91,13 @@ def assert_no_drift(k8s: DevCluster, namespace: str) -> None:
     """After a full reconcile, the user's manifest applied again server-side changes nothing, `kubectl diff`
     (what Argo CD's server-side diff does) finds nothing, and the operator owns no field the user sets."""
     manifest = user_manifest(k8s, namespace)
-    before = get(k8s, "servingendpoint", NAME, namespace)
+
+    def settled() -> dict[str, Any] | None:  # a rollout in progress still moves the status (RollingOut -> done)
+        obj = get(k8s, "servingendpoint", NAME, namespace)
+        state = ((obj or {}).get("status") or {}).get("state") or {}
+        return obj if state.get("configUpdate") == "NOT_UPDATING" else None
+
+    before = eventually(f"{NAME} rolled out", settled, 30.0)
     assert before is not None
     diff = k8s.kubectl("diff", "--server-side", "-f", str(manifest), check=False)
     assert diff.returncode == 0, f"kubectl diff found drift:\n{diff.stdout}{diff.stderr}"

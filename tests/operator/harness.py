@@ -9,6 +9,7 @@ drives ProxyAvailable).
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -23,10 +24,12 @@ import yaml
 from lightkube import ApiError, Client
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
 from modelgate_operator.devcluster import DevCluster
 from modelgate_operator.kube import ServingEndpoint
+from modelgate_operator.localkubelet import mark_rolled_out, materialize
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC_DIR = REPO / "operator" / "config" / "rbac"
@@ -122,12 +125,7 @@ class FakeDeploymentController(threading.Thread):
                     if gen is None or observed == gen or dep.metadata is None or dep.metadata.deletionTimestamp:
                         continue
                     replicas = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1
-                    self.client.patch(
-                        Deployment.Status, dep.metadata.name or "", {"status": {
-                            "observedGeneration": gen, "replicas": replicas, "updatedReplicas": replicas,
-                            "readyReplicas": replicas, "availableReplicas": replicas,
-                        }}, namespace=self.namespace, patch_type=PatchType.MERGE,
-                    )  # fmt: skip
+                    mark_rolled_out(self.client, self.namespace, dep.metadata.name or "", gen, replicas, True)
             except ApiError:
                 pass
 
@@ -164,47 +162,14 @@ def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
 
 
 def materialize_pod(client: Client, namespace: str, deployment: str, root: Path, port: int) -> list[str]:
-    """Play the kubelet for the proxy: write the Deployment's ConfigMap/Secret volumes under ``root`` exactly as
-    mounted (Secret volumes: one file per projected key) and return its container command, rewritten to run
-    here (``python -m modelgate_proxy``, paths under ``root``, 127.0.0.1:<port>)."""
-    import base64
+    """Play the kubelet for the proxy (:func:`modelgate_operator.localkubelet.materialize`): write the
+    Deployment's volumes under ``root`` and return its container command rewritten to run here."""
+    return materialize(client, namespace, deployment, root, port, [sys.executable, "-m", "modelgate_proxy"])
 
-    from lightkube.resources.core_v1 import ConfigMap, Secret
 
-    dep = client.get(Deployment, deployment, namespace=namespace)
-    assert dep.spec is not None
-    assert dep.spec.template.spec is not None
-    pod = dep.spec.template.spec
-    (container,) = pod.containers
-    volumes = {v.name: v for v in pod.volumes or []}
-    for mount in container.volumeMounts or []:
-        vol = volumes[mount.name]
-        target = root / mount.mountPath.lstrip("/")
-        if vol.configMap is not None:
-            cm = client.get(ConfigMap, vol.configMap.name or "", namespace=namespace)
-            assert mount.subPath is not None
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text((cm.data or {})[mount.subPath])
-        elif vol.secret is not None:
-            secret = client.get(Secret, vol.secret.secretName or "", namespace=namespace)
-            target.mkdir(parents=True, exist_ok=True)
-            for item in vol.secret.items or []:
-                (target / item.path).write_bytes(base64.b64decode((secret.data or {})[item.key]))
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-    command = list(container.command or [])
-    assert command[0] == "modelgate"
-    out = [sys.executable, "-m", "modelgate_proxy"]
-    args = iter(command[1:])
-    for arg in args:
-        if arg in ("-f", "--secrets-dir"):
-            out += [arg, str(root / next(args).lstrip("/"))]
-        elif arg == "--host":
-            out += [arg, "127.0.0.1"]
-            next(args)
-        elif arg == "--port":
-            out += [arg, str(port)]
-            next(args)
-        else:
-            out.append(arg)
-    return out
+def put_secret(client: Client, namespace: str, name: str, data: dict[str, str]) -> None:
+    body = {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }  # fmt: skip
+    client.patch(Secret, name, body, namespace=namespace, patch_type=PatchType.APPLY, force=True)

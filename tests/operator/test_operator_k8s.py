@@ -8,7 +8,6 @@ import os
 import secrets as pysecrets
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,11 @@ from .harness import (
     REPO,
     FakeDeploymentController,
     OperatorProcess,
-    admin_client,
     condition,
     endpoint,
     install_rbac,
     materialize_pod,
+    put_secret,
     wait_for,
 )
 from .samples import endpoint as manifest
@@ -42,51 +41,8 @@ CHILD = render.child_name(NAME)
 OWNED = render.owned_secret_name(NAME)
 
 
-@pytest.fixture
-def namespace(k8s: DevCluster) -> Iterator[str]:
-    """A short namespace (the operator's client-certificate CN, system:serviceaccount:<ns>:modelgate-operator,
-    must fit X.509's 64-character limit), cleaned up like the plugin's ``namespace``."""
-    name = f"op-{pysecrets.token_hex(4)}"
-    k8s.kubectl("create", "namespace", name)
-    yield name
-    k8s.kubectl("delete", "servingendpoints", "--all", "-n", name, "--wait=false", "--ignore-not-found")
-    k8s.kubectl("delete", "namespace", name, "--wait=false")
-
-
-@pytest.fixture
-def operator(k8s: DevCluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    kubeconfig = install_rbac(k8s, namespace)
-    with OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log", "--log-format", "json") as op:
-        yield op
-    if "Traceback" in op.logs():
-        print(op.logs()[-5000:])
-
-
-@pytest.fixture
-def client(k8s: DevCluster) -> Iterator[Client]:
-    c = admin_client(k8s)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def kubelet(client: Client, namespace: str) -> Iterator[FakeDeploymentController]:
-    fake = FakeDeploymentController(client, namespace)
-    fake.start()
-    yield fake
-    fake.stop()
-
-
 def apply_endpoint(k8s: DevCluster, namespace: str, spec: dict[str, Any]) -> None:
     k8s.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(manifest(NAME, namespace, spec)))
-
-
-def put_secret(client: Client, namespace: str, name: str, data: dict[str, str]) -> None:
-    body = {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-    }  # fmt: skip
-    client.patch(Secret, name, body, namespace=namespace, patch_type=PatchType.APPLY, force=True)
 
 
 def ready(client: Client, namespace: str, status: str = "True") -> dict[str, Any] | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,30 +92,23 @@ def k8s(k8s_bin: Path, pytestconfig: pytest.Config) -> Iterator[DevCluster]:
 
 def install_crds(cluster: DevCluster, crd_dir: Path) -> list[str]:
     """Server-side apply ``crd_dir/*.yaml`` and wait until every CRD in them is Established."""
-    files = sorted(crd_dir.glob("*.yaml"))
-    if not files:
-        return []
-    file_args = [a for f in files for a in ("-f", str(f))]
-    applied = cluster.kubectl("apply", "--server-side", "--force-conflicts", "-o", "name", *file_args)
-    crds = [n for n in applied.stdout.split() if n.startswith("customresourcedefinition")]
-    deadline = time.monotonic() + 60
-    for crd in crds:  # `kubectl wait` fails outright while .status.conditions is still unset, so poll
-        while True:
-            got = cluster.kubectl(
-                "get", crd, "-o", 'jsonpath={.status.conditions[?(@.type=="Established")].status}', check=False
-            )
-            if got.stdout.strip() == "True":
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{crd} not Established after 60 s: {got.stderr.strip()}")
-            time.sleep(0.1)
-    return crds
+    return cluster.install_crds(crd_dir)
+
+
+NAMESPACE_BASE_MAX = 14
+"""``t-<base>-<6 hex>`` is at most 23 characters, so ``system:serviceaccount:<ns>:modelgate-operator`` (the
+operator's identity in the tests) fits a client certificate's 64-character CN."""
+
+
+def namespace_name(test_name: str) -> str:
+    """A fresh, short namespace name derived from the test's name."""
+    base = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:NAMESPACE_BASE_MAX].strip("-") or "x"
+    return f"t-{base}-{secrets.token_hex(3)}"
 
 
 @pytest.fixture
 def namespace(k8s: DevCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].rstrip("-")
-    name = f"t-{base}-{secrets.token_hex(3)}"
+    name = namespace_name(request.node.name)
     k8s.kubectl("create", "namespace", name)
     yield name
     namespaced_crds = k8s.kubectl(

@@ -5,13 +5,14 @@ the caller."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import openai
+import pytest
 from starlette.applications import Starlette
 
 from modelgate_proxy.spec import ServingEndpoint
@@ -56,3 +57,33 @@ def gateway(tmp_path: Path, standin: Starlette, provider: str, model: str, task:
         manifest = endpoint(ENDPOINT, [entity(provider, model, task, config_field, config)])
         with run_proxy(tmp_path, [manifest], secrets={SECRET: {"api-key": key}}) as proxy:
             yield Gateway(client(proxy.base), standin)
+
+
+def chat_error(gw: Gateway, content: str = "Hi") -> openai.APIStatusError:
+    """The error status the gateway answers a one-message chat with (the test fails on a 2xx)."""
+    with pytest.raises(openai.APIStatusError) as info:
+        gw.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": content}])
+    return info.value
+
+
+def stream_with_usage(gw: Gateway, content: str = "Hi") -> list[Any]:
+    """The chunks of a one-message chat stream that asks for usage in a last chunk."""
+    stream = gw.client.chat.completions.create(
+        model=ENDPOINT, messages=[{"role": "user", "content": content}], stream=True, stream_options={"include_usage": True}
+    )
+    return list(stream)
+
+
+def streamed_text(chunks: Iterable[Any]) -> str:
+    """The text of a chat stream (chunks without choices, such as the usage chunk, add none)."""
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def streamed_tool_calls(chunks: Iterable[Any]) -> list[Any]:
+    """The tool-call deltas of a chat stream, in order."""
+    return [t for c in chunks if c.choices for t in (c.choices[0].delta.tool_calls or [])]
+
+
+def completion_text(chunks: Iterable[Any]) -> str:
+    """The text of a completions stream."""
+    return "".join(c.choices[0].text for c in chunks if c.choices)

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from modelgate_proxy.providers.anthropic_messages import DEFAULT_MAX_TOKENS
+from tests.providers import e2e
 from tests.providers.e2e import ENDPOINT, Gateway, gateway
 from tests.standins import anthropic_api
 
@@ -47,11 +48,8 @@ def test_chat(chat: Gateway) -> None:
 
 
 def test_chat_stream(chat: Gateway) -> None:
-    stream = chat.client.chat.completions.create(
-        model=ENDPOINT, messages=[{"role": "user", "content": "Hi"}], stream=True, stream_options={"include_usage": True}
-    )
-    chunks = list(stream)
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == anthropic_api.REPLY
+    chunks = e2e.stream_with_usage(chat)
+    assert e2e.streamed_text(chunks) == anthropic_api.REPLY
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.total_tokens == 259
@@ -104,10 +102,9 @@ def test_rate_limit_keeps_retry_after(chat: Gateway) -> None:
 
 @pytest.mark.parametrize(("trigger", "status"), [("529", 503), ("500", 500), ("malformed", 502)])
 def test_provider_failures(chat: Gateway, trigger: str, status: int) -> None:
-    with pytest.raises(openai.APIStatusError) as info:
-        chat.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": f"trigger:{trigger}"}])
-    assert info.value.status_code == status
-    assert "Traceback" not in info.value.response.text
+    error = e2e.chat_error(chat, f"trigger:{trigger}")
+    assert error.status_code == status
+    assert "Traceback" not in error.response.text
 
 
 def test_error_event_mid_stream(chat: Gateway) -> None:
@@ -128,13 +125,12 @@ def test_completions(completions: Gateway) -> None:
     assert answer.choices[0].text == anthropic_api.REPLY
     assert completions.requests[-1]["messages"] == [{"role": "user", "content": "Say hi"}]
     stream = completions.client.completions.create(model=ENDPOINT, prompt="Say hi", stream=True)
-    assert "".join(c.choices[0].text for c in stream if c.choices) == anthropic_api.REPLY
+    assert e2e.completion_text(stream) == anthropic_api.REPLY
 
 
 def test_wrong_key_is_refused_by_the_stand_in(tmp_path: Path) -> None:
     for gw in _gateway(tmp_path, "llm/v1/chat", key="sk-ant-wrong"):
-        with pytest.raises(openai.APIStatusError) as info:
-            gw.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": "Hi"}])
-        assert info.value.status_code == 401
-        assert "invalid x-api-key" in str(info.value)
-        assert "sk-ant-wrong" not in info.value.response.text
+        error = e2e.chat_error(gw)
+        assert error.status_code == 401
+        assert "invalid x-api-key" in str(error)
+        assert "sk-ant-wrong" not in error.response.text

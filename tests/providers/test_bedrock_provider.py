@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
-from multidict import CIMultiDict
 
 from modelgate_proxy.errors import BadRequest, ProviderConfigError, UnsupportedTask, UpstreamError
-from modelgate_proxy.providers.base import CallContext, StreamDecoder, UpstreamRequest
 from modelgate_proxy.providers.bedrock import BedrockProvider
 from modelgate_proxy.spec import ExternalModel, Task
+from tests.providers import direct
 from tests.providers.helpers import NoHttp, PlainCredentials, ctx, joined_arguments, joined_content
 from tests.standins.bedrock_api import BedrockStandIn, Key
 from tests.standins.server import serve_app
@@ -38,38 +36,14 @@ def bedrock_model(url: str, name: str, family: str, task: Task = "llm/v1/chat", 
                                          "amazonBedrockConfig": block})
 
 
-async def _send(request: UpstreamRequest) -> tuple[int, Mapping[str, str], bytes]:
-    async with aiohttp.ClientSession() as session, session.post(
-        request.url, data=request.body, headers=request.headers
-    ) as resp:
-        return resp.status, CIMultiDict(resp.headers), await resp.read()
-
-
-def call(provider: BedrockProvider, context: CallContext, payload: dict[str, Any]) -> tuple[int, Mapping[str, str], bytes]:
-    async def run() -> tuple[int, Mapping[str, str], bytes]:
-        return await _send(await provider.build_request(context, payload))
-
-    return asyncio.run(run())
-
-
 def chat(provider: BedrockProvider, payload: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    context = ctx(**kw)
-    status, headers, body = call(provider, context, payload)
-    if status != 200:
-        raise provider.parse_error(status, body, headers)
-    return provider.parse_response(context, payload, body)
+    return direct.answer(provider, ctx(**kw), payload)
 
 
 def stream(provider: BedrockProvider, payload: dict[str, Any], task: Task = "llm/v1/chat") -> list[dict[str, Any]]:
-    context = ctx(task, stream=True)
-    status, headers, body = call(provider, context, {**payload, "stream": True})
-    assert status == 200, body
+    headers, chunks = direct.stream(provider, ctx(task, stream=True), payload, piece=5)
     assert headers["Content-Type"] == "application/vnd.amazon.eventstream"
-    decoder: StreamDecoder = provider.stream_decoder(context, payload)
-    chunks = []
-    for i in range(0, len(body), 5):
-        chunks.extend(decoder.feed(body[i : i + 5]))
-    return chunks + decoder.close()
+    return chunks
 
 
 def test_signed_converse_call_with_colon_model_id(standin: tuple[BedrockStandIn, str]) -> None:
@@ -102,7 +76,7 @@ def test_wrong_secret_is_refused_with_bedrock_error(standin: tuple[BedrockStandI
     _, url = standin
     model = bedrock_model(url, "amazon.nova-lite-v1:0", "amazon", awsSecretAccessKeyPlaintext="not-the-secret")
     provider = BedrockProvider(model, PlainCredentials(), NoHttp())
-    status, headers, body = call(provider, ctx(), {"messages": [{"role": "user", "content": "hi"}]})
+    status, headers, body = direct.call(provider, ctx(), {"messages": [{"role": "user", "content": "hi"}]})
     assert status == 403
     assert headers["x-amzn-ErrorType"].startswith("InvalidSignatureException")
     error = provider.parse_error(status, body, headers)
@@ -116,7 +90,7 @@ def test_unknown_key_and_session_tokens(standin: tuple[BedrockStandIn, str]) -> 
     _, url = standin
     unknown = BedrockProvider(bedrock_model(url, "amazon.nova-lite-v1:0", "amazon", awsAccessKeyIdPlaintext="AKIDNOPE"),
                               PlainCredentials(), NoHttp())
-    status, headers, _ = call(unknown, ctx(), {"messages": [{"role": "user", "content": "hi"}]})
+    status, headers, _ = direct.call(unknown, ctx(), {"messages": [{"role": "user", "content": "hi"}]})
     assert (status, headers["x-amzn-ErrorType"].split(":")[0]) == (403, "UnrecognizedClientException")
     temp = bedrock_model(url, "amazon.nova-lite-v1:0", "amazon", awsAccessKeyIdPlaintext="ASIATEMP",
                          awsSecretAccessKeyPlaintext="tempsecret", awsSessionTokenPlaintext="the-session-token")
@@ -184,10 +158,10 @@ def test_completions_through_converse(standin: tuple[BedrockStandIn, str]) -> No
 def test_provider_errors_map_to_caller_statuses(standin: tuple[BedrockStandIn, str]) -> None:
     _, url = standin
     provider = BedrockProvider(bedrock_model(url, "amazon.nova-lite-v1:0", "amazon"), PlainCredentials(), NoHttp())
-    status, headers, body = call(provider, ctx(), {"messages": [{"role": "user", "content": "[throttle]"}]})
+    status, headers, body = direct.call(provider, ctx(), {"messages": [{"role": "user", "content": "[throttle]"}]})
     error = provider.parse_error(status, body, headers)
     assert (error.status, error.error_type) == (429, "rate_limit_exceeded")
-    status, headers, body = call(provider, ctx(), {"messages": [{"role": "user", "content": "x"}], "temperature": 1.5})
+    status, headers, body = direct.call(provider, ctx(), {"messages": [{"role": "user", "content": "x"}], "temperature": 1.5})
     error = provider.parse_error(status, body, headers)
     assert error.status == 400
     assert "temperature" in error.message
@@ -202,7 +176,7 @@ def test_titan_and_cohere_embeddings(standin: tuple[BedrockStandIn, str]) -> Non
                             PlainCredentials(), NoHttp())
     context = ctx("llm/v1/embeddings")
     payload = {"input": "hello world", "dimensions": 256}
-    status, _, body = call(titan, context, payload)
+    status, _, body = direct.call(titan, context, payload)
     assert status == 200
     answer = titan.parse_response(context, payload, body)
     assert len(answer["data"][0]["embedding"]) == 256
@@ -214,7 +188,7 @@ def test_titan_and_cohere_embeddings(standin: tuple[BedrockStandIn, str]) -> Non
     cohere = BedrockProvider(bedrock_model(url, "cohere.embed-english-v3", "cohere", task="llm/v1/embeddings"),
                              PlainCredentials(), NoHttp())
     payload = {"input": ["a", "b", "c"], "input_type": "search_query", "encoding_format": "base64"}
-    status, _, body = call(cohere, context, payload)
+    status, _, body = direct.call(cohere, context, payload)
     assert status == 200
     answer = cohere.parse_response(context, payload, body)
     assert [d["index"] for d in answer["data"]] == [0, 1, 2]
@@ -238,7 +212,7 @@ def test_signature_covers_the_body(standin: tuple[BedrockStandIn, str]) -> None:
     provider = BedrockProvider(bedrock_model(url, "amazon.nova-lite-v1:0", "amazon"), PlainCredentials(), NoHttp())
     request = asyncio.run(provider.build_request(ctx(), {"messages": [{"role": "user", "content": "pay 10"}]}))
     request.body = request.body.replace(b"pay 10", b"pay 99")
-    status, headers, _ = asyncio.run(_send(request))
+    status, headers, _ = asyncio.run(direct.send(request))
     assert status == 403
     assert headers["x-amzn-ErrorType"].startswith("InvalidSignatureException")
 
@@ -247,7 +221,7 @@ def test_exception_frame_in_the_middle_of_a_stream(standin: tuple[BedrockStandIn
     _, url = standin
     provider = BedrockProvider(bedrock_model(url, "amazon.nova-lite-v1:0", "amazon"), PlainCredentials(), NoHttp())
     context = ctx(stream=True)
-    status, _, body = call(provider, context, {"messages": [{"role": "user", "content": "[stream-error] go"}], "stream": True})
+    status, _, body = direct.call(provider, context, {"messages": [{"role": "user", "content": "[stream-error] go"}], "stream": True})
     assert status == 200
     decoder = provider.stream_decoder(context, {})
     with pytest.raises(UpstreamError) as info:

@@ -10,6 +10,7 @@ import openai
 import orjson
 import pytest
 
+from tests.providers import e2e
 from tests.providers.e2e import ENDPOINT, Gateway, gateway
 from tests.standins import cohere_api
 
@@ -42,11 +43,8 @@ def test_chat_with_renamed_parameters(chat: Gateway) -> None:
 
 
 def test_chat_stream(chat: Gateway) -> None:
-    stream = chat.client.chat.completions.create(
-        model=ENDPOINT, messages=[{"role": "user", "content": "Hi"}], stream=True, stream_options={"include_usage": True}
-    )
-    chunks = list(stream)
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == cohere_api.REPLY
+    chunks = e2e.stream_with_usage(chat)
+    assert e2e.streamed_text(chunks) == cohere_api.REPLY
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == 9
 
@@ -62,7 +60,7 @@ def test_tool_round_trip_and_stream(chat: Gateway) -> None:
     second = chat.client.chat.completions.create(model=ENDPOINT, messages=messages, tools=TOOLS)
     assert second.choices[0].message.content == cohere_api.REPLY
     stream = chat.client.chat.completions.create(model=ENDPOINT, messages=messages[:1], tools=TOOLS, stream=True)
-    calls = [t for c in stream if c.choices for t in (c.choices[0].delta.tool_calls or [])]
+    calls = e2e.streamed_tool_calls(stream)
     assert calls[0].id == cohere_api.TOOL_CALL_ID
     assert orjson.loads("".join(t.function.arguments or "" for t in calls if t.function)) == {"day": "2023-09-29"}
 
@@ -75,11 +73,10 @@ def test_out_of_range_top_p_is_rejected_by_cohere(chat: Gateway) -> None:
 
 @pytest.mark.parametrize(("trigger", "status"), [("429", 429), ("500", 500), ("malformed", 502)])
 def test_provider_failures(chat: Gateway, trigger: str, status: int) -> None:
-    with pytest.raises(openai.APIStatusError) as info:
-        chat.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": f"trigger:{trigger}"}])
-    assert info.value.status_code == status
+    error = e2e.chat_error(chat, f"trigger:{trigger}")
+    assert error.status_code == status
     if status == 429:
-        assert info.value.response.headers["retry-after"] == "3"
+        assert error.response.headers["retry-after"] == "3"
 
 
 def test_error_at_message_end(chat: Gateway) -> None:
@@ -107,7 +104,6 @@ def test_embeddings_float_and_default_base64(tmp_path: Path) -> None:
 
 def test_wrong_key_is_refused_by_the_stand_in(tmp_path: Path) -> None:
     for gw in _gateway(tmp_path, "llm/v1/chat", key="co-wrong"):
-        with pytest.raises(openai.APIStatusError) as info:
-            gw.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": "Hi"}])
-        assert info.value.status_code == 401
-        assert "invalid api token" in str(info.value)
+        error = e2e.chat_error(gw)
+        assert error.status_code == 401
+        assert "invalid api token" in str(error)

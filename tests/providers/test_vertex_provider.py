@@ -6,15 +6,13 @@ import asyncio
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
-from multidict import CIMultiDict
 
 from modelgate_proxy.errors import ProviderConfigError, UnsupportedTask, UpstreamError
-from modelgate_proxy.providers.base import CallContext, UpstreamRequest
 from modelgate_proxy.providers.vertex import VertexProvider
 from modelgate_proxy.spec import ExternalModel, Task
+from tests.providers import direct
 from tests.providers.helpers import NoHttp, PlainCredentials, ctx, joined_arguments, joined_content
 from tests.providers.vertex_keys import EMAIL, ServiceAccountKey, new_key
 from tests.standins.server import serve_app
@@ -48,35 +46,12 @@ def provider_for(standin: tuple[VertexStandIn, str], key: ServiceAccountKey, nam
     return VertexProvider(vertex_model(url, key.key_file(f"{url}/token"), name, task), PlainCredentials(), NoHttp())
 
 
-async def _send(request: UpstreamRequest) -> tuple[int, Mapping[str, str], bytes]:
-    async with aiohttp.ClientSession() as session, session.post(request.url, data=request.body, headers=request.headers) as resp:
-        return resp.status, CIMultiDict(resp.headers), await resp.read()
-
-
-def call(provider: VertexProvider, context: CallContext, payload: dict[str, Any]) -> tuple[int, Mapping[str, str], bytes]:
-    async def run() -> tuple[int, Mapping[str, str], bytes]:
-        return await _send(await provider.build_request(context, payload))
-
-    return asyncio.run(run())
-
-
 def answer(provider: VertexProvider, payload: dict[str, Any], task: Task = "llm/v1/chat") -> dict[str, Any]:
-    context = ctx(task)
-    status, headers, body = call(provider, context, payload)
-    if status != 200:
-        raise provider.parse_error(status, body, headers)
-    return provider.parse_response(context, payload, body)
+    return direct.answer(provider, ctx(task), payload)
 
 
 def stream(provider: VertexProvider, payload: dict[str, Any], task: Task = "llm/v1/chat") -> list[dict[str, Any]]:
-    context = ctx(task, stream=True)
-    status, _, body = call(provider, context, {**payload, "stream": True})
-    assert status == 200, body
-    decoder = provider.stream_decoder(context, payload)
-    chunks = []
-    for i in range(0, len(body), 3):
-        chunks.extend(decoder.feed(body[i : i + 3]))
-    return chunks + decoder.close()
+    return direct.stream(provider, ctx(task, stream=True), payload, piece=3)[1]
 
 
 def test_gemini_chat_with_cached_token(standin: tuple[VertexStandIn, str], key: ServiceAccountKey) -> None:
@@ -87,7 +62,7 @@ def test_gemini_chat_with_cached_token(standin: tuple[VertexStandIn, str], key: 
     async def two_calls() -> list[tuple[int, Mapping[str, str], bytes]]:
         payload = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi there"}]}
         requests = await asyncio.gather(*(provider.build_request(ctx(), payload) for _ in range(5)))
-        return [await _send(r) for r in requests]
+        return [await direct.send(r) for r in requests]
 
     results = asyncio.run(two_calls())
     assert [r[0] for r in results] == [200] * 5
@@ -197,7 +172,7 @@ def test_unissued_token_is_401(standin: tuple[VertexStandIn, str], key: ServiceA
     provider = provider_for(standin, key, "gemini-2.0-flash-001")
     request = asyncio.run(provider.build_request(ctx(), {"messages": [{"role": "user", "content": "x"}]}))
     request.headers["Authorization"] = "Bearer ya29.forged"
-    status, _, body = asyncio.run(_send(request))
+    status, _, body = asyncio.run(direct.send(request))
     assert status == 401
     assert orjson.loads(body)["error"]["status"] == "UNAUTHENTICATED"
 
@@ -226,7 +201,7 @@ def test_token_near_expiry_is_refreshed(key: ServiceAccountKey) -> None:
         provider = VertexProvider(vertex_model(url, key.key_file(f"{url}/token"), "gemini-2.0-flash-001"),
                                   PlainCredentials(), NoHttp())
         for _ in range(2):
-            status, _, _ = call(provider, ctx(), {"messages": [{"role": "user", "content": "x"}]})
+            status, _, _ = direct.call(provider, ctx(), {"messages": [{"role": "user", "content": "x"}]})
             assert status == 200
     # google-auth refreshes a token a few minutes before it expires; a 60 s token is never reused.
     assert stand.token_requests == 2

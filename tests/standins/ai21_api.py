@@ -26,8 +26,10 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
+
+from .replies import bearer_matches, json_response, sse_response, trigger_of
 
 API_KEY = "ai21-standin-key-abcdef"
 REPLY = "Hello! I am Jamba."
@@ -36,7 +38,7 @@ FIELDS = {"model", "messages", "tools", "documents", "response_format", "max_tok
 
 
 def _detail(status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps({"detail": detail}), status_code=status, media_type="application/json", headers=headers)
+    return json_response({"detail": detail}, status, headers)
 
 
 def _invalid(field: str, message: str, kind: str = "value_error") -> Response:
@@ -114,8 +116,7 @@ async def _chunks(answer: dict[str, Any]) -> AsyncIterator[bytes]:
 
 
 async def chat_completions(request: Request) -> Response:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or token != API_KEY:
+    if not bearer_matches(request.headers.get("authorization", ""), API_KEY):
         return _detail(401, "Forbidden: Bad or missing API token.")
     try:
         body = orjson.loads(await request.body())
@@ -125,7 +126,7 @@ async def chat_completions(request: Request) -> Response:
     if problem:
         return problem
     request.app.state.requests.append(body)
-    trigger = _last_user_text(body).removeprefix("trigger:") if _last_user_text(body).startswith("trigger:") else ""
+    trigger = trigger_of(_last_user_text(body))
     if trigger == "429":
         return _detail(429, "Too many requests", {"retry-after": "2"})
     if trigger == "500":
@@ -134,8 +135,8 @@ async def chat_completions(request: Request) -> Response:
         return Response(b'{"id": "chat-1", "choices": "nope"}', media_type="application/json")
     answer = _answer(body)
     if body.get("stream"):
-        return StreamingResponse(_chunks(answer), media_type="text/event-stream")
-    return Response(orjson.dumps(answer), media_type="application/json")
+        return sse_response(_chunks(answer))
+    return json_response(answer)
 
 
 def make_app() -> Starlette:

@@ -28,8 +28,10 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
+
+from .replies import json_response, sse_response, trigger_of, typed_sse
 
 API_KEY = "sk-ant-api03-standin-key"
 MODEL = "claude-sonnet-4-5"
@@ -46,7 +48,7 @@ FIELDS = {
 
 def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Response:
     body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+    return json_response(body, status, headers)
 
 
 def _invalid(message: str) -> Response:
@@ -165,34 +167,30 @@ def _message(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _sse(event: dict[str, Any]) -> bytes:
-    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
-
-
 async def _events(message: dict[str, Any], fail: bool) -> AsyncIterator[bytes]:
     start = {**message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 1}}
-    yield _sse({"type": "message_start", "message": start})
-    yield _sse({"type": "ping"})
+    yield typed_sse({"type": "message_start", "message": start})
+    yield typed_sse({"type": "ping"})
     for index, block in enumerate(message["content"]):
         if block["type"] == "text":
-            yield _sse({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
+            yield typed_sse({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
             words = block["text"].split(" ")
             for n, word in enumerate(words):
                 text = word if n == len(words) - 1 else word + " "
-                yield _sse({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}})
+                yield typed_sse({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}})
                 if fail:
-                    yield _sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+                    yield typed_sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
                     return
         else:
             opening = {**block, "input": {}}
-            yield _sse({"type": "content_block_start", "index": index, "content_block": opening})
+            yield typed_sse({"type": "content_block_start", "index": index, "content_block": opening})
             for fragment in TOOL_JSON_FRAGMENTS:
                 json_delta = {"type": "input_json_delta", "partial_json": fragment}
-                yield _sse({"type": "content_block_delta", "index": index, "delta": json_delta})
-        yield _sse({"type": "content_block_stop", "index": index})
+                yield typed_sse({"type": "content_block_delta", "index": index, "delta": json_delta})
+        yield typed_sse({"type": "content_block_stop", "index": index})
     stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
-    yield _sse({"type": "message_delta", "delta": stop, "usage": {"output_tokens": message["usage"]["output_tokens"]}})
-    yield _sse({"type": "message_stop"})
+    yield typed_sse({"type": "message_delta", "delta": stop, "usage": {"output_tokens": message["usage"]["output_tokens"]}})
+    yield typed_sse({"type": "message_stop"})
 
 
 async def messages(request: Request) -> Response:
@@ -211,7 +209,7 @@ async def messages(request: Request) -> Response:
     if problem:
         return problem
     request.app.state.requests.append(body)
-    trigger = _last_user_text(body).removeprefix("trigger:") if _last_user_text(body).startswith("trigger:") else ""
+    trigger = trigger_of(_last_user_text(body))
     if trigger == "429":
         return _error(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit", {"retry-after": "7"})
     if trigger == "529":
@@ -222,8 +220,8 @@ async def messages(request: Request) -> Response:
         return Response(b'{"id": "msg_01", "content": [', media_type="application/json")
     message = _message(body)
     if body.get("stream"):
-        return StreamingResponse(_events(message, trigger == "stream-error"), media_type="text/event-stream")
-    return Response(orjson.dumps(message), media_type="application/json")
+        return sse_response(_events(message, trigger == "stream-error"))
+    return json_response(message)
 
 
 def make_app() -> Starlette:

@@ -15,9 +15,8 @@ import re
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
-import orjson
-
-from .fake_llm import Receive, Scope, Send, Stats, read_body, send_json
+from .asgi import ASGIStandIn, bearer_token, read_request
+from .fake_llm import Receive, Scope, Send, Stats, send_json
 from .openai_api import OpenAIStandIn
 
 _PATH = re.compile(r"^/openai/deployments/([^/]+)/(chat/completions|completions|embeddings)$")
@@ -27,7 +26,7 @@ def azure_error(code: str, message: str) -> dict[str, object]:
     return {"error": {"code": code, "message": message}}
 
 
-class AzureOpenAIStandIn:
+class AzureOpenAIStandIn(ASGIStandIn):
     def __init__(self, deployments: dict[str, str], *, api_key: str | None = "azure-test-key",
                  tokens: Callable[[], list[str]] | None = None) -> None:
         """``deployments`` maps deployment name -> model; ``tokens`` lists accepted Entra access tokens."""
@@ -37,37 +36,18 @@ class AzureOpenAIStandIn:
         self.stats = Stats()
         self._model = OpenAIStandIn()
 
-    @property
-    def app(self) -> object:
-        """The ASGI app (the stand-in itself)."""
-        return self
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        raw = await read_body(receive)
-        try:
-            body = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            body = None
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers, body = await read_request(scope, receive, self.stats)
         query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
-        self.stats.requests.append({"path": scope["path"], "query": scope["query_string"].decode(),
-                                    "headers": headers, "body": body})
         match = _PATH.match(scope["path"])
         if scope["method"] != "POST" or match is None or "api-version" not in query:
             await send_json(send, 404, azure_error("404", "Resource not found"))
             return
-        bearer = headers.get("authorization", "")
+        token = bearer_token(headers)
         if "api-key" in headers:
             ok = self.api_key is not None and headers["api-key"] == self.api_key
-        elif bearer.startswith("Bearer "):
-            ok = bearer[7:] in self.tokens()
         else:
-            ok = False
+            ok = token is not None and token in self.tokens()
         if not ok:
             await send_json(send, 401, azure_error(
                 "401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "

@@ -28,8 +28,10 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
+
+from .replies import bearer_matches, json_response, sse_response, trigger_of, typed_sse
 
 API_KEY = "co-standin-key-0123456789"
 REPLY = "LLMs stand for Large Language Models."
@@ -46,15 +48,14 @@ INPUT_TYPES = {"search_document", "search_query", "classification", "clustering"
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps({"message": message}), status_code=status, media_type="application/json", headers=headers)
+    return json_response({"message": message}, status, headers)
 
 
 def _auth(request: Request) -> Response | None:
     header = request.headers.get("authorization")
     if not header:
         return _error(401, "no api key supplied")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or token != API_KEY:
+    if not bearer_matches(header, API_KEY):
         return _error(401, "invalid api token")
     return None
 
@@ -126,33 +127,29 @@ def _response(body: dict[str, Any]) -> dict[str, Any]:
     return {"id": "c14c80c3-18eb-4519-9460-6c92edd8cfb4", "message": {"role": "assistant", "content": content}, "finish_reason": "COMPLETE", "usage": _usage(9)}
 
 
-def _sse(event: dict[str, Any]) -> bytes:
-    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
-
-
 async def _events(response: dict[str, Any], fail: bool) -> AsyncIterator[bytes]:
-    yield _sse({"type": "message-start", "id": response["id"], "delta": {"message": {"role": "assistant"}}})
+    yield typed_sse({"type": "message-start", "id": response["id"], "delta": {"message": {"role": "assistant"}}})
     message = response["message"]
     if message.get("tool_calls"):
-        yield _sse({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": message["tool_plan"]}}})
+        yield typed_sse({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": message["tool_plan"]}}})
         call = message["tool_calls"][0]
         opening = {**call, "function": {"name": call["function"]["name"], "arguments": ""}}
-        yield _sse({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": opening}}})
+        yield typed_sse({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": opening}}})
         for fragment in TOOL_ARGUMENT_FRAGMENTS:
             delta = {"message": {"tool_calls": {"function": {"arguments": fragment}}}}
-            yield _sse({"type": "tool-call-delta", "index": 0, "delta": delta})
-        yield _sse({"type": "tool-call-end", "index": 0})
+            yield typed_sse({"type": "tool-call-delta", "index": 0, "delta": delta})
+        yield typed_sse({"type": "tool-call-end", "index": 0})
     else:
-        yield _sse({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}})
+        yield typed_sse({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}})
         words = message["content"][0]["text"].split(" ")
         for n, word in enumerate(words):
             text = word if n == len(words) - 1 else word + " "
-            yield _sse({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": text}}}})
-        yield _sse({"type": "content-end", "index": 0})
+            yield typed_sse({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": text}}}})
+        yield typed_sse({"type": "content-end", "index": 0})
     if fail:
-        yield _sse({"type": "message-end", "delta": {"error": "internal error during generation"}})
+        yield typed_sse({"type": "message-end", "delta": {"error": "internal error during generation"}})
         return
-    yield _sse({"type": "message-end", "delta": {"finish_reason": response["finish_reason"], "usage": response["usage"]}})
+    yield typed_sse({"type": "message-end", "delta": {"finish_reason": response["finish_reason"], "usage": response["usage"]}})
 
 
 async def chat(request: Request) -> Response:
@@ -166,7 +163,7 @@ async def chat(request: Request) -> Response:
     if message:
         return _error(400, message)
     request.app.state.requests.append(body)
-    trigger = _last_user_text(body).removeprefix("trigger:") if _last_user_text(body).startswith("trigger:") else ""
+    trigger = trigger_of(_last_user_text(body))
     if trigger == "429":
         return _error(429, "You are using a Trial key, which is limited to 10 API calls / minute.", {"retry-after": "3"})
     if trigger == "500":
@@ -175,8 +172,8 @@ async def chat(request: Request) -> Response:
         return Response(b"<html>gateway</html>", media_type="application/json")
     response = _response(body)
     if body.get("stream"):
-        return StreamingResponse(_events(response, trigger == "stream-error"), media_type="text/event-stream")
-    return Response(orjson.dumps(response), media_type="application/json")
+        return sse_response(_events(response, trigger == "stream-error"))
+    return json_response(response)
 
 
 def vector(text: str) -> list[float]:
@@ -206,7 +203,7 @@ async def embed(request: Request) -> Response:
         "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": sum(len(t.split()) for t in texts)}},
         "response_type": "embeddings_by_type",
     }
-    return Response(orjson.dumps(answer), media_type="application/json")
+    return json_response(answer)
 
 
 def make_app() -> Starlette:

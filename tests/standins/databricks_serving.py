@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import re
 
-import orjson
-
+from .asgi import ASGIStandIn, bearer_token, read_request
 from .fake_llm import (
     Receive,
     Scope,
@@ -23,7 +22,6 @@ from .fake_llm import (
     chat_answer,
     chat_chunks,
     embedding_answer,
-    read_body,
     send_json,
     send_sse,
     sse_event,
@@ -32,37 +30,21 @@ from .fake_llm import (
 _PATH = re.compile(r"^/serving-endpoints/([^/]+)/invocations$")
 
 
-class DatabricksServingStandIn:
+class DatabricksServingStandIn(ASGIStandIn):
     def __init__(self, endpoints: dict[str, str], token: str = "dapi-test-token") -> None:
         """``endpoints`` maps endpoint name -> task (``llm/v1/chat`` or ``llm/v1/embeddings``)."""
         self.endpoints = endpoints
         self.token = token
         self.stats = Stats()
 
-    @property
-    def app(self) -> object:
-        """The ASGI app (the stand-in itself)."""
-        return self
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        raw = await read_body(receive)
-        try:
-            body = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            body = None
-        self.stats.requests.append({"path": scope["path"], "query": "", "headers": headers, "body": body})
-        auth = headers.get("authorization", "")
-        if not auth.startswith("Bearer "):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers, body = await read_request(scope, receive, self.stats)
+        token = bearer_token(headers)
+        if token is None:
             await send_json(send, 401, {"error_code": "UNAUTHENTICATED",
                                         "message": "Credential was not sent or was of an unsupported type for this API."})
             return
-        if auth[7:] != self.token:
+        if token != self.token:
             await send_json(send, 403, {"error_code": "PERMISSION_DENIED", "message": "Invalid access token."})
             return
         match = _PATH.match(scope["path"])

@@ -15,6 +15,7 @@ import secrets
 from typing import Any
 from urllib.parse import parse_qs
 
+from .asgi import ASGIStandIn, request_headers
 from .fake_llm import Receive, Scope, Send, read_body, send_json
 
 
@@ -23,7 +24,7 @@ def _error(error: str, description: str, code: int) -> dict[str, Any]:
             "timestamp": "2024-01-01 00:00:00Z", "trace_id": "0000", "correlation_id": "0000"}
 
 
-class EntraStandIn:
+class EntraStandIn(ASGIStandIn):
     def __init__(self, tenant: str, client_id: str, client_secret: str, *, expires_in: int = 3599,
                  delay: float = 0.0) -> None:
         self.tenant, self.client_id, self.client_secret = tenant, client_id, client_secret
@@ -32,23 +33,13 @@ class EntraStandIn:
         self.issued: list[str] = []
         """Access tokens issued, oldest first; an Azure stand-in accepts any of them."""
 
-    @property
-    def app(self) -> object:
-        """The ASGI app (the stand-in itself)."""
-        return self
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw = await read_body(receive)
         if scope["method"] != "POST" or scope["path"] != f"/{self.tenant}/oauth2/v2.0/token":
             await send_json(send, 400, _error("invalid_tenant", f"AADSTS90002: Tenant not found. ({scope['path']})",
                                               90002))
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        headers = request_headers(scope)
         if not headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             await send_json(send, 400, _error("invalid_request", "AADSTS900144: The request body must contain the "
                                               "following parameter: 'grant_type'.", 900144))

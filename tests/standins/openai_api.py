@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from .asgi import ASGIStandIn, bearer_token, read_request
 from .fake_llm import (
     Receive,
     Scope,
@@ -27,7 +26,6 @@ from .fake_llm import (
     completion_chunks,
     embedding_answer,
     last_user_text,
-    read_body,
     send_json,
     send_sse,
     sse_event,
@@ -51,7 +49,7 @@ def masked(key: str) -> str:
     return key[:3] + "*" * max(0, len(key) - 7) + key[-4:]
 
 
-class OpenAIStandIn:
+class OpenAIStandIn(ASGIStandIn):
     """``app`` is the ASGI app; ``api_key`` may be changed by a test (key rotation)."""
 
     def __init__(self, api_key: str = "sk-test-key", organization: str | None = None) -> None:
@@ -59,38 +57,21 @@ class OpenAIStandIn:
         self.organization = organization
         self.stats = Stats()
 
-    @property
-    def app(self) -> object:
-        """The ASGI app (the stand-in itself)."""
-        return self
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        raw = await read_body(receive)
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers, body = await read_request(scope, receive, self.stats)
         path = scope["path"]
-        try:
-            body = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            body = None
-        self.stats.requests.append({"path": path, "query": scope["query_string"].decode(), "headers": headers,
-                                    "body": body})
         if scope["method"] != "POST" or path not in REQUIRED:
             await send_json(send, 404, openai_error(f"Invalid URL ({scope['method']} {path})"))
             return
-        auth = headers.get("authorization", "")
-        if not auth.startswith("Bearer "):
+        token = bearer_token(headers)
+        if token is None:
             await send_json(send, 401, openai_error(
                 "You didn't provide an API key. You need to provide your API key in an Authorization header using "
                 "Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."))
             return
-        if auth[7:] != self.api_key:
+        if token != self.api_key:
             await send_json(send, 401, openai_error(
-                f"Incorrect API key provided: {masked(auth[7:])}. You can find your API key at "
+                f"Incorrect API key provided: {masked(token)}. You can find your API key at "
                 "https://platform.openai.com/account/api-keys.", code="invalid_api_key"))
             return
         if self.organization is not None and headers.get("openai-organization") != self.organization:

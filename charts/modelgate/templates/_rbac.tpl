@@ -11,10 +11,10 @@
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, patch, delete]
-# Children: server-side applied (create + patch), deleted with their endpoint.
+# Children: server-side applied (create + patch), deleted with their endpoint, watched to repair drift.
 - apiGroups: [""]
   resources: [configmaps, services]
-  verbs: [get, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # Deployments are also watched: their status drives ProxyAvailable.
 - apiGroups: [apps]
   resources: [deployments]

@@ -18,7 +18,7 @@ from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask
 from ..spec import Ai21LabsConfig, Task
 from .ai21labs_chat import AI21StreamDecoder, chat_body, chat_completion_from_response
 from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, loads
-from .completions_via_chat import CompletionsStreamDecoder, chat_payload_from_prompt, text_completion_from_chat
+from .completions_via_chat import answer_for, chat_payload_for, stream_for
 
 DEFAULT_API_BASE = "https://api.ai21.com"
 
@@ -37,7 +37,7 @@ class AI21LabsProvider(Provider):
     async def build_request(self, ctx: CallContext, payload: JSON) -> UpstreamRequest:
         if ctx.task == "llm/v1/embeddings":
             raise UnsupportedTask("ai21labs has no embeddings API; serve llm/v1/embeddings from another provider")
-        chat = chat_payload_from_prompt(payload, self.name) if ctx.task == "llm/v1/completions" else payload
+        chat = chat_payload_for(ctx.task, payload, self.name)
         body = {"model": self.model.name, **chat_body(chat)}
         key = self.credentials.resolve(
             self.config.ai21labs_api_key, self.config.ai21labs_api_key_plaintext, field="ai21labsApiKey"
@@ -56,8 +56,8 @@ class AI21LabsProvider(Provider):
             chat = chat_completion_from_response(response, self.model.name)
         except (KeyError, TypeError, AttributeError):
             raise BadUpstreamResponse("ai21labs returned a response that could not be read") from None
-        return text_completion_from_chat(chat) if ctx.task == "llm/v1/completions" else chat
+        return answer_for(ctx.task, chat)
 
     def stream_decoder(self, ctx: CallContext, payload: JSON) -> StreamDecoder:
         decoder = AI21StreamDecoder(self.model.name, include_usage=ctx.include_usage)
-        return CompletionsStreamDecoder(decoder) if ctx.task == "llm/v1/completions" else decoder
+        return stream_for(ctx.task, decoder)

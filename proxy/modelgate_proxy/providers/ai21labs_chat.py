@@ -17,7 +17,8 @@ from ..errors import BadRequest, BadUpstreamResponse
 from ..sse import SSEEvent, SSEParser
 from . import openai_objects as oa
 from .base import StreamDecoder
-from .params import drop_unsupported, rename, text_of
+from .messages import text_of
+from .params import drop_unsupported, rename
 
 JSON = dict[str, Any]
 

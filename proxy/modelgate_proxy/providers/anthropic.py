@@ -17,7 +17,7 @@ from ..spec import AnthropicConfig, Task
 from .anthropic_messages import ERROR_STATUS, chat_completion_from_message, messages_body
 from .anthropic_stream import AnthropicStreamDecoder
 from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, loads
-from .completions_via_chat import CompletionsStreamDecoder, chat_payload_from_prompt, text_completion_from_chat
+from .completions_via_chat import answer_for, chat_payload_for, stream_for
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -36,7 +36,7 @@ class AnthropicProvider(Provider):
 
     async def build_request(self, ctx: CallContext, payload: JSON) -> UpstreamRequest:
         _check_task(ctx.task)
-        chat = chat_payload_from_prompt(payload, self.name) if ctx.task == "llm/v1/completions" else payload
+        chat = chat_payload_for(ctx.task, payload, self.name)
         body = {"model": self.model.name, **messages_body(chat)}
         key = self.credentials.resolve(
             self.config.anthropic_api_key, self.config.anthropic_api_key_plaintext, field="anthropicApiKey"
@@ -56,11 +56,11 @@ class AnthropicProvider(Provider):
             chat = chat_completion_from_message(message, self.model.name)
         except (KeyError, TypeError, AttributeError):
             raise BadUpstreamResponse("anthropic returned a message that could not be read") from None
-        return text_completion_from_chat(chat) if ctx.task == "llm/v1/completions" else chat
+        return answer_for(ctx.task, chat)
 
     def stream_decoder(self, ctx: CallContext, payload: JSON) -> StreamDecoder:
         decoder = AnthropicStreamDecoder(self.model.name, include_usage=ctx.include_usage)
-        return CompletionsStreamDecoder(decoder) if ctx.task == "llm/v1/completions" else decoder
+        return stream_for(ctx.task, decoder)
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         """Anthropic's ``{"type": "error", "error": {"type", "message"}}``; its 529 (overloaded) becomes 503."""

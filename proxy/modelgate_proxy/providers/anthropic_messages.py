@@ -15,7 +15,9 @@ import orjson
 
 from ..errors import BadRequest
 from . import openai_objects as oa
-from .params import drop_unsupported, rename, stop_sequences, text_of
+from .messages import text_of
+from .params import drop_unsupported, rename, stop_sequences
+from .tool_calls import call_arguments, tool_function
 
 JSON = dict[str, Any]
 
@@ -162,18 +164,10 @@ def _assistant_blocks(message: JSON) -> list[JSON]:
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not isinstance(call.get("id"), str):
             raise BadRequest("assistant tool_calls need an id and a function", param="messages")
-        blocks.append({"type": "tool_use", "id": call["id"], "name": function.get("name"), "input": _arguments(function)})
+        blocks.append({"type": "tool_use", "id": call["id"], "name": function.get("name"), "input": call_arguments(function)})
     if not blocks:
         blocks.append({"type": "text", "text": ""})
     return blocks
-
-
-def _arguments(function: JSON) -> Any:
-    raw = function.get("arguments") or "{}"
-    try:
-        return orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
-        raise BadRequest("tool call arguments must be a JSON object in a string", param="messages") from None
 
 
 def _tool_result(message: JSON) -> JSON:
@@ -183,9 +177,7 @@ def _tool_result(message: JSON) -> JSON:
 
 
 def _tool(tool: Any) -> JSON:
-    function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
-    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-        raise BadRequest("tools must be function tools with a name", param="tools")
+    function = tool_function(tool)
     out: JSON = {"name": function["name"], "input_schema": function.get("parameters") or {"type": "object", "properties": {}}}
     if function.get("description"):
         out["description"] = function["description"]

@@ -22,7 +22,7 @@ from .aws_eventstream import EXCEPTION_STATUS
 from .aws_signing import AwsCredentialSource, sign
 from .base import JSON, CallContext, Credentials, HttpClient, Provider, StreamDecoder, UpstreamRequest, loads
 from .bedrock_embeddings import embeddings_from_answer, embeddings_request
-from .completions_via_chat import CompletionsStreamDecoder, chat_payload_from_prompt, text_completion_from_chat
+from .completions_via_chat import answer_for, chat_payload_for, stream_for
 from .converse import ConverseStreamDecoder, chat_from_converse, converse_request
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -59,7 +59,7 @@ class BedrockProvider(Provider):
                 raise UnsupportedTask("embeddings cannot be streamed")
             body, operation, accept = embeddings_request(payload, self.family), "invoke", "application/json"
         else:
-            chat = chat_payload_from_prompt(payload, self.name) if ctx.task == "llm/v1/completions" else payload
+            chat = chat_payload_for(ctx.task, payload, self.name)
             body = converse_request(chat, self.family)
             operation, accept = ("converse-stream", EVENT_STREAM) if ctx.stream else ("converse", "application/json")
         data = orjson.dumps(body)
@@ -73,13 +73,13 @@ class BedrockProvider(Provider):
         if ctx.task == "llm/v1/embeddings":
             return embeddings_from_answer(answer, self.family, self.model.name, payload.get("encoding_format"))
         chat = chat_from_converse(answer, self.model.name)
-        return text_completion_from_chat(chat) if ctx.task == "llm/v1/completions" else chat
+        return answer_for(ctx.task, chat)
 
     def stream_decoder(self, ctx: CallContext, payload: JSON) -> StreamDecoder:
         if ctx.task == "llm/v1/embeddings":
             raise UnsupportedTask("embeddings cannot be streamed")
         decoder = ConverseStreamDecoder(self.model.name, include_usage=ctx.include_usage)
-        return CompletionsStreamDecoder(decoder) if ctx.task == "llm/v1/completions" else decoder
+        return stream_for(ctx.task, decoder)
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         """Bedrock errors: ``{"message": ...}`` with the exception name in ``x-amzn-ErrorType``

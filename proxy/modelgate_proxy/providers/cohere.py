@@ -18,7 +18,7 @@ from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, l
 from .cohere_chat import chat_body, chat_completion_from_response
 from .cohere_embed import embed_body, embeddings_from_response
 from .cohere_stream import CohereStreamDecoder
-from .completions_via_chat import CompletionsStreamDecoder, chat_payload_from_prompt, text_completion_from_chat
+from .completions_via_chat import answer_for, chat_payload_for, stream_for
 
 DEFAULT_API_BASE = "https://api.cohere.com"
 
@@ -38,7 +38,7 @@ class CohereProvider(Provider):
         if ctx.task == "llm/v1/embeddings":
             path, body = "/v2/embed", embed_body(payload)
         else:
-            chat = chat_payload_from_prompt(payload, self.name) if ctx.task == "llm/v1/completions" else payload
+            chat = chat_payload_for(ctx.task, payload, self.name)
             path, body = "/v2/chat", chat_body(chat)
         key = self.credentials.resolve(self.config.cohere_api_key, self.config.cohere_api_key_plaintext, field="cohereApiKey")
         headers = {
@@ -57,13 +57,13 @@ class CohereProvider(Provider):
             chat = chat_completion_from_response(response, self.model.name)
         except (KeyError, TypeError, AttributeError):
             raise BadUpstreamResponse("cohere returned a response that could not be read") from None
-        return text_completion_from_chat(chat) if ctx.task == "llm/v1/completions" else chat
+        return answer_for(ctx.task, chat)
 
     def stream_decoder(self, ctx: CallContext, payload: JSON) -> StreamDecoder:
         if ctx.task == "llm/v1/embeddings":
             raise UnsupportedTask("embeddings cannot be streamed")
         decoder = CohereStreamDecoder(self.model.name, include_usage=ctx.include_usage)
-        return CompletionsStreamDecoder(decoder) if ctx.task == "llm/v1/completions" else decoder
+        return stream_for(ctx.task, decoder)
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         """Cohere answers ``{"message": ...}``; its non-standard 498 (invalid token) becomes 401."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadRequest
+from ..spec import Task
 from .base import StreamDecoder
 from .params import drop_unsupported
 
@@ -81,3 +82,19 @@ class CompletionsStreamDecoder(StreamDecoder):
     @staticmethod
     def _convert(chunks: list[JSON]) -> list[JSON]:
         return [c for c in map(completion_chunk_from_chat, chunks) if c is not None]
+
+
+def chat_payload_for(task: Task, payload: JSON, provider: str) -> JSON:
+    """The chat payload to translate for ``task``: the payload itself, or for completions the prompt as chat."""
+    return chat_payload_from_prompt(payload, provider) if task == "llm/v1/completions" else payload
+
+
+def answer_for(task: Task, chat: JSON) -> JSON:
+    """The answer to ``task`` from a ``chat.completion``: itself, or for completions a ``text_completion``."""
+    return text_completion_from_chat(chat) if task == "llm/v1/completions" else chat
+
+
+def stream_for(task: Task, chat: StreamDecoder) -> StreamDecoder:
+    """The stream decoder for ``task`` from a chat stream decoder: itself, or for completions one that rewrites
+    its chunks as ``text_completion`` chunks."""
+    return CompletionsStreamDecoder(chat) if task == "llm/v1/completions" else chat

@@ -19,7 +19,9 @@ from ..errors import BadRequest, BadUpstreamResponse
 from . import openai_objects as oai
 from .aws_eventstream import EventStreamReader
 from .base import StreamDecoder
-from .params import drop_unsupported, stop_sequences
+from .messages import split_turns, text_of, user_content
+from .params import NOT_FORWARDED, discard, drop_unsupported, pass_through, refuse_rest, sampling_config
+from .tool_calls import call_arguments, tool_choice, tool_function
 
 JSON = dict[str, Any]
 
@@ -45,28 +47,22 @@ TOP_K_FIELD: dict[str, tuple[str, ...]] = {
 
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
 
-_IGNORED = ("stream", "stream_options", "user", "parallel_tool_calls", "store", "metadata", "service_tier")
-
 
 def converse_request(payload: JSON, family: str) -> JSON:
     """The Converse request body for an OpenAI chat payload (``payload`` is not modified)."""
     body = dict(payload)
-    for name in _IGNORED:
-        body.pop(name, None)
+    discard(body, NOT_FORWARDED)
     drop_unsupported(
         body,
         ("n", "seed", "frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs",
          "response_format"),
         PROVIDER,
     )
-    messages = body.pop("messages", None)
-    if not isinstance(messages, list) or not messages:
-        raise BadRequest("messages must be a non-empty list", param="messages")
-    system, turns = _messages(messages)
+    system, turns = _messages(body.pop("messages", None))
     out: JSON = {"messages": turns}
     if system:
         out["system"] = system
-    inference = _inference_config(body)
+    inference = sampling_config(body, max_tokens="maxTokens", names={"temperature": "temperature", "top_p": "topP"})
     if inference:
         out["inferenceConfig"] = inference
     tool_config = _tool_config(body.pop("tools", None), body.pop("tool_choice", None), turns)
@@ -75,31 +71,9 @@ def converse_request(payload: JSON, family: str) -> JSON:
     extra = _additional_fields(body, family)
     if extra:
         out["additionalModelRequestFields"] = extra
-    for name in ("guardrailConfig", "performanceConfig", "requestMetadata", "additionalModelResponseFieldPaths"):
-        if name in body:
-            out[name] = body.pop(name)
-    if body:
-        name = sorted(body)[0]
-        raise BadRequest(f"{PROVIDER} does not support the parameter {name!r}", param=name)
+    pass_through(body, out, ("guardrailConfig", "performanceConfig", "requestMetadata", "additionalModelResponseFieldPaths"))
+    refuse_rest(body, PROVIDER)
     return out
-
-
-def _inference_config(body: JSON) -> JSON:
-    config: JSON = {}
-    max_tokens = body.pop("max_completion_tokens", None)
-    legacy = body.pop("max_tokens", None)
-    if max_tokens is None:
-        max_tokens = legacy
-    if max_tokens is not None:
-        config["maxTokens"] = max_tokens
-    for ours, theirs in (("temperature", "temperature"), ("top_p", "topP")):
-        value = body.pop(ours, None)
-        if value is not None:
-            config[theirs] = value
-    stop = body.pop("stop", None)
-    if stop is not None:
-        config["stopSequences"] = stop_sequences(stop)
-    return config
 
 
 def _additional_fields(body: JSON, family: str) -> JSON:
@@ -119,28 +93,12 @@ def _additional_fields(body: JSON, family: str) -> JSON:
     return fields
 
 
-def _messages(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
-    system: list[JSON] = []
+def _messages(messages: Any) -> tuple[list[JSON], list[JSON]]:
+    system, pieces = split_turns(messages, user=_user_blocks, assistant=_assistant_blocks, tool_result=_tool_result)
     turns: list[JSON] = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise BadRequest(f"messages[{i}] must be an object", param="messages")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            text = _plain_text(message.get("content"), role)
-            if text:
-                system.append({"text": text})
-        elif role == "user":
-            _append(turns, "user", _user_blocks(message.get("content")))
-        elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(message))
-        elif role == "tool":
-            _append(turns, "user", [_tool_result(message)])
-        else:
-            raise BadRequest(f"messages[{i}] has an unsupported role {role!r}", param="messages")
-    if not turns:
-        raise BadRequest("messages must contain at least one user message", param="messages")
-    return system, turns
+    for role, blocks in pieces:
+        _append(turns, role, blocks)
+    return [{"text": text} for text in system], turns
 
 
 def _append(turns: list[JSON], role: str, blocks: list[JSON]) -> None:
@@ -162,39 +120,8 @@ def _append(turns: list[JSON], role: str, blocks: list[JSON]) -> None:
     turns.append({"role": role, "content": blocks})
 
 
-def _plain_text(content: Any, role: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(_part_text(part, role) for part in content)
-    if content is None:
-        return ""
-    raise BadRequest(f"{role} message content must be a string or a list of parts", param="messages")
-
-
-def _part_text(part: Any, role: str) -> str:
-    if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
-        return str(part["text"])
-    raise BadRequest(f"{role} message content may only hold text parts", param="messages")
-
-
 def _user_blocks(content: Any) -> list[JSON]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    if not isinstance(content, list):
-        raise BadRequest("user message content must be a string or a list of parts", param="messages")
-    blocks: list[JSON] = []
-    for part in content:
-        if not isinstance(part, dict):
-            raise BadRequest("user message parts must be objects", param="messages")
-        kind = part.get("type")
-        if kind == "text" and isinstance(part.get("text"), str):
-            blocks.append({"text": part["text"]})
-        elif kind == "image_url":
-            blocks.append(_image_block(part.get("image_url")))
-        else:
-            raise BadRequest(f"{PROVIDER} does not support {kind!r} message parts", param="messages")
-    return blocks
+    return user_content(content, image=_image_block, provider=PROVIDER)
 
 
 def _image_block(image: Any) -> JSON:
@@ -219,7 +146,7 @@ def _image_block(image: Any) -> JSON:
 
 def _assistant_blocks(message: JSON) -> list[JSON]:
     blocks: list[JSON] = []
-    text = _plain_text(message.get("content"), "assistant")
+    text = text_of(message.get("content"), role="assistant")
     if text:
         blocks.append({"text": text})
     calls = message.get("tool_calls") or []
@@ -230,24 +157,16 @@ def _assistant_blocks(message: JSON) -> list[JSON]:
         if not isinstance(function, dict) or not isinstance(call.get("id"), str):
             raise BadRequest("each tool call needs an id and a function", param="messages")
         blocks.append(
-            {"toolUse": {"toolUseId": call["id"], "name": function.get("name"), "input": _arguments(function)}}
+            {"toolUse": {"toolUseId": call["id"], "name": function.get("name"), "input": call_arguments(function)}}
         )
     return blocks
-
-
-def _arguments(function: JSON) -> Any:
-    raw = function.get("arguments") or "{}"
-    try:
-        return orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
-        raise BadRequest("tool call arguments must be a JSON string", param="messages") from None
 
 
 def _tool_result(message: JSON) -> JSON:
     call_id = message.get("tool_call_id")
     if not isinstance(call_id, str) or not call_id:
         raise BadRequest("tool messages need a tool_call_id", param="messages")
-    text = _plain_text(message.get("content"), "tool")
+    text = text_of(message.get("content"), role="tool")
     return {"toolResult": {"toolUseId": call_id, "content": [{"text": text}], "status": "success"}}
 
 
@@ -260,24 +179,21 @@ def _tool_config(tools: Any, choice: Any, turns: list[JSON]) -> JSON | None:
         raise BadRequest("tools must be a list", param="tools")
     specs = [{"toolSpec": _tool_spec(tool)} for tool in tools]
     config: JSON = {"tools": specs}
-    if choice is None or choice == "auto":
-        config["toolChoice"] = {"auto": {}}
-    elif choice == "required":
-        config["toolChoice"] = {"any": {}}
-    elif choice == "none":
+    mode, name = tool_choice(choice)
+    if mode == "none":
         # Converse has no "none": leave the tools out unless the history needs them.
         return config if _has_tool_blocks(turns) else None
-    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        config["toolChoice"] = {"tool": {"name": choice["function"].get("name")}}
+    if mode == "auto":
+        config["toolChoice"] = {"auto": {}}
+    elif mode == "required":
+        config["toolChoice"] = {"any": {}}
     else:
-        raise BadRequest("tool_choice must be none, auto, required or a function", param="tool_choice")
+        config["toolChoice"] = {"tool": {"name": name}}
     return config
 
 
 def _tool_spec(tool: Any) -> JSON:
-    function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
-    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-        raise BadRequest("each tool must be a function with a name", param="tools")
+    function = tool_function(tool)
     spec: JSON = {
         "name": function["name"],
         "inputSchema": {"json": function.get("parameters") or {"type": "object", "properties": {}}},

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..spec import CustomProviderConfig, ExternalModel, Task
 from .base import Credentials, HttpClient
-from .openai_wire import TASK_PATHS, OpenAICompatibleProvider, join_url
+from .openai_wire import TASK_PATHS, OpenAICompatibleProvider, bearer_headers, join_url
 
 
 class CustomProvider(OpenAICompatibleProvider):
@@ -29,7 +29,7 @@ class CustomProvider(OpenAICompatibleProvider):
             token = self.credentials.resolve(
                 bearer.token, bearer.token_plaintext, field="customProviderConfig.bearerTokenAuth.token"
             )
-            return {"Content-Type": "application/json", "Authorization": "Bearer " + token}
+            return bearer_headers(token)
         assert api_key is not None
         value = self.credentials.resolve(
             api_key.value, api_key.value_plaintext, field="customProviderConfig.apiKeyAuth.value"

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from ..spec import DatabricksModelServingConfig, ExternalModel, Task
 from .base import Credentials, HttpClient
-from .openai_wire import OpenAICompatibleProvider, join_url
+from .openai_wire import OpenAICompatibleProvider, bearer_headers, join_url
 
 
 class DatabricksProvider(OpenAICompatibleProvider):
@@ -42,4 +42,4 @@ class DatabricksProvider(OpenAICompatibleProvider):
             self.config.databricks_api_token_plaintext,
             field="databricksModelServingConfig.databricksApiToken",
         )
-        return {"Content-Type": "application/json", "Authorization": "Bearer " + token}
+        return bearer_headers(token)

@@ -20,7 +20,9 @@ from ..errors import BadRequest, BadUpstreamResponse, UpstreamError
 from ..sse import SSEParser
 from . import openai_objects as oai
 from .base import StreamDecoder
-from .params import drop_unsupported, stop_sequences
+from .messages import split_turns, text_of, user_content
+from .params import NOT_FORWARDED, discard, drop_unsupported, pass_through, refuse_rest, sampling_config
+from .tool_calls import call_arguments, tool_choice, tool_function
 
 JSON = dict[str, Any]
 
@@ -48,15 +50,13 @@ _GENERATION = {
     "n": "candidateCount",
 }
 _PASS_THROUGH = ("safetySettings", "labels", "cachedContent")
-_IGNORED = ("stream", "stream_options", "user", "parallel_tool_calls", "store", "metadata", "service_tier")
 _SCHEMA_DROP = ("$schema", "additionalProperties", "strict")
 """JSON-schema keywords Gemini's OpenAPI-subset ``Schema`` rejects; removed from tool parameters."""
 
 
 def generate_content_request(payload: JSON) -> JSON:
     body = dict(payload)
-    for name in _IGNORED:
-        body.pop(name, None)
+    discard(body, NOT_FORWARDED)
     drop_unsupported(body, ("logit_bias", "logprobs", "top_logprobs"), PROVIDER)
     system, contents = _contents(body.pop("messages", None))
     out: JSON = {"contents": contents}
@@ -72,12 +72,8 @@ def generate_content_request(payload: JSON) -> JSON:
         config = _tool_config(choice)
         if config:
             out["toolConfig"] = config
-    for name in _PASS_THROUGH:
-        if name in body:
-            out[name] = body.pop(name)
-    if body:
-        name = sorted(body)[0]
-        raise BadRequest(f"{PROVIDER} does not support the parameter {name!r}", param=name)
+    pass_through(body, out, _PASS_THROUGH)
+    refuse_rest(body, PROVIDER)
     return out
 
 
@@ -86,19 +82,7 @@ def _generation_config(body: JSON) -> JSON:
     extra = body.pop("generationConfig", None)
     if isinstance(extra, dict):
         config.update(extra)
-    max_tokens = body.pop("max_completion_tokens", None)
-    legacy = body.pop("max_tokens", None)
-    if max_tokens is None:
-        max_tokens = legacy
-    if max_tokens is not None:
-        config["maxOutputTokens"] = max_tokens
-    for ours, theirs in _GENERATION.items():
-        value = body.pop(ours, None)
-        if value is not None:
-            config[theirs] = value
-    stop = body.pop("stop", None)
-    if stop is not None:
-        config["stopSequences"] = stop_sequences(stop)
+    config.update(sampling_config(body, max_tokens="maxOutputTokens", names=_GENERATION))
     fmt = body.pop("response_format", None)
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
@@ -111,30 +95,17 @@ def _generation_config(body: JSON) -> JSON:
 
 
 def _contents(messages: Any) -> tuple[list[str], list[JSON]]:
-    if not isinstance(messages, list) or not messages:
-        raise BadRequest("messages must be a non-empty list", param="messages")
-    system: list[str] = []
-    contents: list[JSON] = []
     names: dict[str, str] = {}
     """tool_call_id → function name (functionResponse parts are matched by name)."""
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise BadRequest(f"messages[{i}] must be an object", param="messages")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            text = _text(message.get("content"), role)
-            if text:
-                system.append(text)
-        elif role == "user":
-            _append(contents, "user", _user_parts(message.get("content")))
-        elif role == "assistant":
-            _append(contents, "model", _model_parts(message, names))
-        elif role == "tool":
-            _append(contents, "user", [_function_response(message, names)])
-        else:
-            raise BadRequest(f"messages[{i}] has an unsupported role {role!r}", param="messages")
-    if not contents:
-        raise BadRequest("messages must contain at least one user message", param="messages")
+    system, turns = split_turns(
+        messages,
+        user=_user_parts,
+        assistant=lambda message: _model_parts(message, names),
+        tool_result=lambda message: _function_response(message, names),
+    )
+    contents: list[JSON] = []
+    for role, parts in turns:
+        _append(contents, "model" if role == "assistant" else "user", parts)
     return system, contents
 
 
@@ -147,36 +118,8 @@ def _append(contents: list[JSON], role: str, parts: list[JSON]) -> None:
         contents.append({"role": role, "parts": parts})
 
 
-def _text(content: Any, role: str) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        out = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise BadRequest(f"{role} message content may only hold text parts", param="messages")
-            out.append(part["text"])
-        return "".join(out)
-    raise BadRequest(f"{role} message content must be a string or a list of parts", param="messages")
-
-
 def _user_parts(content: Any) -> list[JSON]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    if not isinstance(content, list):
-        raise BadRequest("user message content must be a string or a list of parts", param="messages")
-    parts: list[JSON] = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            parts.append({"text": part["text"]})
-        elif kind == "image_url":
-            parts.append(_image_part(part.get("image_url")))
-        else:
-            raise BadRequest(f"{PROVIDER} does not support {kind!r} message parts", param="messages")
-    return parts
+    return user_content(content, image=_image_part, provider=PROVIDER)
 
 
 def _image_part(image: Any) -> JSON:
@@ -197,17 +140,14 @@ def _image_part(image: Any) -> JSON:
 
 def _model_parts(message: JSON, names: dict[str, str]) -> list[JSON]:
     parts: list[JSON] = []
-    text = _text(message.get("content"), "assistant")
+    text = text_of(message.get("content"), role="assistant")
     if text:
         parts.append({"text": text})
     for call in message.get("tool_calls") or []:
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise BadRequest("each tool call needs a function name", param="messages")
-        try:
-            args = orjson.loads(function.get("arguments") or "{}")
-        except orjson.JSONDecodeError:
-            raise BadRequest("tool call arguments must be a JSON string", param="messages") from None
+        args = call_arguments(function)
         if isinstance(call.get("id"), str):
             names[call["id"]] = function["name"]
         parts.append({"functionCall": {"name": function["name"], "args": args}})
@@ -218,7 +158,7 @@ def _function_response(message: JSON, names: dict[str, str]) -> JSON:
     name = names.get(str(message.get("tool_call_id")))
     if name is None:
         raise BadRequest("a tool message answers a tool_call_id that no assistant message made", param="messages")
-    text = _text(message.get("content"), "tool")
+    text = text_of(message.get("content"), role="tool")
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -228,9 +168,7 @@ def _function_response(message: JSON, names: dict[str, str]) -> JSON:
 
 
 def _declaration(tool: Any) -> JSON:
-    function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
-    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-        raise BadRequest("each tool must be a function with a name", param="tools")
+    function = tool_function(tool)
     declaration: JSON = {"name": function["name"]}
     if function.get("description"):
         declaration["description"] = function["description"]
@@ -248,16 +186,14 @@ def _schema(schema: Any) -> Any:
 
 
 def _tool_config(choice: Any) -> JSON | None:
-    if choice is None or choice == "auto":
+    mode, name = tool_choice(choice)
+    if mode == "auto":
         return None
-    if choice == "none":
+    if mode == "none":
         return {"functionCallingConfig": {"mode": "NONE"}}
-    if choice == "required":
+    if mode == "required":
         return {"functionCallingConfig": {"mode": "ANY"}}
-    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        name = choice["function"].get("name")
-        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
-    raise BadRequest("tool_choice must be none, auto, required or a function", param="tool_choice")
+    return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
 
 
 # --- answers -------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from ..spec import ExternalModel, OpenAIConfig, Task
 from .base import Credentials, HttpClient
 from .entra import EntraTokenSource
-from .openai_wire import TASK_PATHS, OpenAICompatibleProvider, join_url
+from .openai_wire import TASK_PATHS, OpenAICompatibleProvider, bearer_headers, join_url
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 
@@ -57,13 +57,13 @@ class OpenAIProvider(OpenAICompatibleProvider):
 
     async def headers(self) -> dict[str, str]:
         if self.entra is not None:
-            return {"Content-Type": "application/json", "Authorization": "Bearer " + await self.entra.token()}
+            return bearer_headers(await self.entra.token())
         key = self.credentials.resolve(
             self.config.openai_api_key, self.config.openai_api_key_plaintext, field="openaiConfig.openaiApiKey"
         )
         if self.api_type == "azure":
             return {"Content-Type": "application/json", "api-key": key}
-        headers = {"Content-Type": "application/json", "Authorization": "Bearer " + key}
+        headers = bearer_headers(key)
         if self.config.openai_organization:
             headers["OpenAI-Organization"] = self.config.openai_organization
         return headers

@@ -124,3 +124,8 @@ class OpenAICompatibleProvider(Provider):
 
 def join_url(base: str, path: str) -> str:
     return base.rstrip("/") + "/" + path
+
+
+def bearer_headers(token: str) -> dict[str, str]:
+    """JSON request headers authenticated with ``Authorization: Bearer <token>``."""
+    return {"Content-Type": "application/json", "Authorization": "Bearer " + token}

@@ -7,7 +7,7 @@ parameter otherwise, rather than silently ignored. Parameters OpenAI does not de
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import BadRequest
@@ -34,6 +34,9 @@ _DEFAULTS: dict[str, tuple[Any, ...]] = {
     "store": (None, False),
     "metadata": (None,),
 }
+
+NOT_FORWARDED = ("stream", "stream_options", "user", "parallel_tool_calls", "store", "metadata", "service_tier")
+"""OpenAI parameters the translators that build a closed body (Converse, Gemini) drop whatever their value."""
 
 
 def drop_unsupported(body: JSON, names: Iterable[str], provider: str) -> None:
@@ -62,17 +65,43 @@ def rename(body: JSON, old: str, new: str) -> None:
         body.setdefault(new, value)
 
 
-def text_of(content: Any, *, role: str) -> str:
-    """The text of an OpenAI message content (a string or a list of text parts); 400 for other parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts: list[str] = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise BadRequest(f"{role} message content may only hold text parts here", param="messages")
-            texts.append(part["text"])
-        return "".join(texts)
-    raise BadRequest(f"{role} message content must be a string or a list of parts", param="messages")
+def discard(body: JSON, names: Iterable[str]) -> None:
+    """Remove ``names`` from ``body`` whatever their value."""
+    for name in names:
+        body.pop(name, None)
+
+
+def sampling_config(body: JSON, *, max_tokens: str, names: Mapping[str, str]) -> JSON:
+    """Take the output limit (``max_completion_tokens``, else the legacy ``max_tokens``, as ``max_tokens``),
+    the parameters in ``names`` (OpenAI's name → the provider's) and ``stop`` (as ``stopSequences``) out of
+    ``body`` into one config object, the shape of Converse's ``inferenceConfig`` and Gemini's
+    ``generationConfig``. Parameters that are absent or null are left out."""
+    config: JSON = {}
+    limit = body.pop("max_completion_tokens", None)
+    legacy = body.pop("max_tokens", None)
+    if limit is None:
+        limit = legacy
+    if limit is not None:
+        config[max_tokens] = limit
+    for ours, theirs in names.items():
+        value = body.pop(ours, None)
+        if value is not None:
+            config[theirs] = value
+    stop = body.pop("stop", None)
+    if stop is not None:
+        config["stopSequences"] = stop_sequences(stop)
+    return config
+
+
+def pass_through(body: JSON, out: JSON, names: Iterable[str]) -> None:
+    """Move the provider's own parameters ``names`` that ``body`` holds into ``out`` as they are."""
+    for name in names:
+        if name in body:
+            out[name] = body.pop(name)
+
+
+def refuse_rest(body: JSON, provider: str) -> None:
+    """400 naming a parameter left in ``body`` (the first by name): one the translator did not take."""
+    if body:
+        name = sorted(body)[0]
+        raise BadRequest(f"{provider} does not support the parameter {name!r}", param=name)

@@ -24,7 +24,7 @@ from ..spec.providers import GoogleCloudVertexAiConfig
 from .anthropic_messages import chat_completion_from_message, messages_body
 from .anthropic_stream import AnthropicStreamDecoder
 from .base import JSON, CallContext, Credentials, HttpClient, Provider, StreamDecoder, UpstreamRequest, loads
-from .completions_via_chat import CompletionsStreamDecoder, chat_payload_from_prompt, text_completion_from_chat
+from .completions_via_chat import answer_for, chat_payload_for, stream_for
 from .gemini import GeminiStreamDecoder, chat_from_gemini, generate_content_request
 from .google_oauth import ServiceAccountTokens
 from .vertex_embeddings import embeddings_from_predictions, predict_request
@@ -71,7 +71,7 @@ class VertexProvider(Provider):
                 raise UnsupportedTask("embeddings cannot be streamed")
             body = predict_request(payload)
         else:
-            chat = chat_payload_from_prompt(payload, self.name) if ctx.task == "llm/v1/completions" else payload
+            chat = chat_payload_for(ctx.task, payload, self.name)
             body = self._claude_body(chat, ctx.stream) if self.claude else generate_content_request(chat)
         key = self.credentials.resolve(
             self.config.private_key, self.config.private_key_plaintext, field="googleCloudVertexAiConfig.privateKey"
@@ -105,7 +105,7 @@ class VertexProvider(Provider):
                 raise BadUpstreamResponse(f"{self.name} returned a Claude message that could not be read") from None
         else:
             chat = chat_from_gemini(answer, self.model.name)
-        return text_completion_from_chat(chat) if ctx.task == "llm/v1/completions" else chat
+        return answer_for(ctx.task, chat)
 
     def stream_decoder(self, ctx: CallContext, payload: JSON) -> StreamDecoder:
         if ctx.task == "llm/v1/embeddings":
@@ -115,7 +115,7 @@ class VertexProvider(Provider):
             decoder = AnthropicStreamDecoder(self.model.name, include_usage=ctx.include_usage)
         else:
             decoder = GeminiStreamDecoder(self.model.name, include_usage=ctx.include_usage)
-        return CompletionsStreamDecoder(decoder) if ctx.task == "llm/v1/completions" else decoder
+        return stream_for(ctx.task, decoder)
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
         """Google's ``{"error": {"code", "message", "status", "details"}}`` (Claude models may answer with
