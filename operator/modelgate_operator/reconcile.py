@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelgate_proxy.spec import ServingEndpointSpec
+from modelgate_proxy.stages.guardrails import unsupported_guardrails
 
 from . import render, secrets, status, validation
 from .kube import Kube
@@ -246,6 +247,13 @@ class Reconciler:
             issues = validation.problems(spec)
             if issues:
                 config = status.Check("False", "InvalidConfig", "; ".join(issues))
+            elif unenforced := unsupported_guardrails(spec):
+                config = status.Check(
+                    "True",
+                    "GuardrailsNotEnforced",
+                    "the configuration is valid, but these guardrails need a classification model that modelgate "
+                    "does not bundle and are NOT enforced: " + ", ".join(unenforced),
+                )
         if spec is not None and config.status == "True":
             fields = secrets.collect(spec)
             fetched = {

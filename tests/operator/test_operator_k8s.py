@@ -229,6 +229,29 @@ def test_invalid_config_is_reported_and_nothing_deployed(
         client.get(ConfigMap, CHILD, namespace=namespace)
 
 
+def test_unenforceable_guardrails_are_reported_without_failing(
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
+) -> None:
+    """safety / validTopics cannot be enforced (no bundled classifier): ConfigValid stays True, and says so."""
+    put_secret(client, namespace, "a", {"k": "key"})
+    spec = {
+        "servedEntities": [
+            {"name": "e", "externalModel": {"name": "claude", "provider": "anthropic", "task": "llm/v1/chat",
+                                            "anthropicConfig": {"anthropicApiKey": "{{secrets/a/k}}"}}}
+        ],
+        "aiGateway": {"guardrails": {"input": {"safety": True, "validTopics": ["billing"],
+                                               "invalidKeywords": ["secret-project"]}}},
+    }  # fmt: skip
+    apply_endpoint(k8s, namespace, spec)
+    obj = wait_for("Ready=True", lambda: ready(client, namespace, "True"), timeout=20)
+    valid = condition(obj, "ConfigValid")
+    assert valid is not None
+    assert (valid["status"], valid["reason"]) == ("True", "GuardrailsNotEnforced")
+    assert "aiGateway.guardrails.input.safety" in valid["message"]
+    assert "aiGateway.guardrails.input.validTopics" in valid["message"]
+    assert "invalidKeywords" not in valid["message"]
+
+
 @pytest.mark.slow
 def test_killed_during_100_reconciles_converges(
     k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
