@@ -4,7 +4,7 @@
 up:
 	bash hack/up.sh
 down:
-	bash hack/down.sh
+	bash hack/down.sh $(ARGS)
 test:
 	bash hack/test.sh
 crd: venv
