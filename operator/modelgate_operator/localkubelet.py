@@ -52,6 +52,18 @@ READY_TIMEOUT = 60.0
 """Seconds a started proxy may take to answer ``/readyz`` before it is restarted."""
 
 
+
+def terminate(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; returns once the process is reaped."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
 class LocalKubeletError(Exception):
     """The Deployment cannot be run locally (e.g. a volume type this stand-in does not support)."""
 
@@ -260,13 +272,8 @@ class LocalPod:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            terminate(self.proc)
         self.proc = None
         self.ready = False
         self.write_info()

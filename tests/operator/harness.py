@@ -29,7 +29,7 @@ from lightkube.types import PatchType
 
 from modelgate_operator.devcluster import DevCluster
 from modelgate_operator.kube import ServingEndpoint
-from modelgate_operator.localkubelet import mark_rolled_out, materialize
+from modelgate_operator.localkubelet import mark_rolled_out, materialize, terminate
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC_DIR = REPO / "operator" / "config" / "rbac"
@@ -77,13 +77,8 @@ class OperatorProcess:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            terminate(self.proc)
         self.proc = None
 
     def kill(self) -> None:

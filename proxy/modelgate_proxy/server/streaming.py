@@ -48,9 +48,8 @@ class _Outcome:
         self.aggregate = aggregate
 
 
-async def stream_response(ex: Exchange, result: Streaming, receive: Receive, send: Send) -> None:
-    resp = result.response
-    entity = result.entity
+def _start_headers(ex: Exchange, entity: EntityRuntime) -> list[tuple[bytes, bytes]]:
+    """The SSE response's headers (served entity, proxy overhead, stage headers); records the overhead."""
     overhead = perf_counter() - ex.arrived - ex.upstream_seconds
     headers = [
         *SSE_HEADERS,
@@ -60,6 +59,13 @@ async def stream_response(ex: Exchange, result: Streaming, receive: Receive, sen
     if ex.response_headers is not None:
         headers.extend(ex.response_headers)
     entity.metrics.overhead.observe(overhead)
+    return headers
+
+
+async def stream_response(ex: Exchange, result: Streaming, receive: Receive, send: Send) -> None:
+    resp = result.response
+    entity = result.entity
+    headers = _start_headers(ex, entity)
     outcome = _Outcome(StreamAggregator(ex.task) if ex.finishers is not None else None)
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -87,15 +93,7 @@ async def stream_response(ex: Exchange, result: Streaming, receive: Receive, sen
 async def replay_response(ex: Exchange, result: BufferedStream, send: Send) -> None:
     """Send a stream that was read to its end before (output guardrails) in one burst."""
     entity = result.entity
-    overhead = perf_counter() - ex.arrived - ex.upstream_seconds
-    headers = [
-        *SSE_HEADERS,
-        (b"served-model-name", entity.name_header),
-        (b"x-modelgate-overhead-ms", f"{overhead * 1000:.3f}".encode()),
-    ]
-    if ex.response_headers is not None:
-        headers.extend(ex.response_headers)
-    entity.metrics.overhead.observe(overhead)
+    headers = _start_headers(ex, entity)
     outcome = _Outcome(StreamAggregator(ex.task) if ex.finishers is not None else None)
     body = _encode(result.chunks, outcome) + DONE
     try:
