@@ -25,6 +25,7 @@ from lightkube.types import PatchType
 
 from modelgate_proxy.spec import GROUP, KIND, PLURAL, VERSION
 
+from . import kubehttp
 from .secretcache import digests
 from .status import ProxyState, proxy_state_from
 
@@ -40,6 +41,7 @@ KINDS: dict[str, type[NamespacedResource]] = {
     "Deployment": Deployment,
     "Service": Service,
 }
+PLURALS = {"Secret": "secrets", "ConfigMap": "configmaps", "Deployment": "deployments", "Service": "services"}
 
 
 class KubeError(Exception):
@@ -58,11 +60,20 @@ def _error(action: str, kind: str, namespace: str, name: str, exc: Exception) ->
     return KubeError(action, kind, namespace, name, 0, type(exc).__name__)
 
 
-class Kube:
-    """Async API access for the reconciler."""
+def _http_error(action: str, kind: str, namespace: str, name: str, exc: kubehttp.HttpError) -> KubeError:
+    if exc.code == 0:
+        return KubeError(action, kind, namespace, name, 0, exc.reason)
+    detail = exc.reason if kind == "Secret" else (exc.message or exc.reason)
+    return KubeError(action, kind, namespace, name, exc.code, detail)
 
-    def __init__(self, client: AsyncClient) -> None:
+
+class Kube:
+    """Async API access for the reconciler. Children's applies and status patches go over ``fast`` (aiohttp,
+    :mod:`.kubehttp`) when the kubeconfig allows it, everything else over lightkube."""
+
+    def __init__(self, client: AsyncClient, fast: kubehttp.FastPath | None = None) -> None:
         self.client = client
+        self.fast = fast
 
     @classmethod
     def from_env(cls, timeout: float = 30.0, connections: int = POOL_SIZE) -> Kube:
@@ -81,9 +92,11 @@ class Kube:
         client = AsyncClient(
             config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(timeout), transport=transport
         )
-        return cls(client)
+        return cls(client, kubehttp.from_config(config, tls, connections=connections, timeout=timeout))
 
     async def close(self) -> None:
+        if self.fast is not None:
+            await self.fast.close()
         await self.client.close()
 
     # ------------------------------------------------------------------------------------------- children
@@ -91,6 +104,13 @@ class Kube:
         """Server-side apply; returns the object as the server now has it."""
         kind = manifest["kind"]
         meta = manifest["metadata"]
+        if self.fast is not None:
+            path = kubehttp.object_path(manifest["apiVersion"], PLURALS[kind], meta["namespace"], meta["name"])
+            params = {"fieldManager": FIELD_MANAGER, "force": "true"}
+            try:
+                return await self.fast.patch(path, manifest, PatchType.APPLY.value, params)
+            except kubehttp.HttpError as exc:
+                raise _http_error("apply", kind, meta["namespace"], meta["name"], exc) from None
         try:
             obj = await self.client.patch(
                 KINDS[kind],
@@ -155,6 +175,15 @@ class Kube:
 
     async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch ``status`` on the status subresource (None values remove fields)."""
+        if self.fast is not None:
+            path = kubehttp.object_path(f"{GROUP}/{VERSION}", PLURAL, namespace, name, "status")
+            try:
+                await self.fast.patch(path, {"status": dict(status)}, PatchType.MERGE.value)
+            except kubehttp.HttpError as exc:
+                if exc.code == 404:
+                    return
+                raise _http_error("patch status of", KIND, namespace, name, exc) from None
+            return
         try:
             await self.client.patch(
                 ServingEndpoint.Status,
