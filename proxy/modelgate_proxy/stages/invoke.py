@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 from time import perf_counter
+from typing import TypeVar
 
-from ..errors import UpstreamError
+from ..errors import BadUpstreamResponse, GatewayError, UpstreamError
 from ..pipeline import Completed, Exchange, Result, Streaming
-from ..providers.base import CallContext
+from ..providers.base import JSON, CallContext, Provider, StreamDecoder
 from ..upstream import Upstream
+
+log = logging.getLogger("modelgate.proxy")
+T = TypeVar("T")
 
 
 class Invoke:
@@ -35,13 +41,46 @@ class Invoke:
         if resp.status >= 300:
             body = await self.upstream.read(resp)
             ex.upstream_seconds += perf_counter() - started
-            raise _redacted(provider.parse_error(resp.status, body, resp.headers))
+            raise _redacted(_readable(provider, provider.parse_error, resp.status, body, resp.headers))
         if ex.stream:
             ex.upstream_seconds += perf_counter() - started
-            return Streaming(entity, resp, provider.stream_decoder(ctx, ex.payload), ctx)
+            return Streaming(entity, resp, _GuardedDecoder(provider, provider.stream_decoder(ctx, ex.payload)), ctx)
         body = await self.upstream.read(resp)
         ex.upstream_seconds += perf_counter() - started
-        return Completed(entity, provider.parse_response(ctx, ex.payload, body))
+        return Completed(entity, _readable(provider, provider.parse_response, ctx, ex.payload, body))
+
+
+def _readable(provider: Provider, translate: Callable[..., T], *args: object) -> T:
+    """Run one translation of a provider's answer. A translator that trips over an answer of an unexpected
+    shape (a string where a number belongs, a list where an object does) raises whatever Python raises; the
+    caller gets a 502 that says the provider's answer could not be read, never a 500. The answer itself is not
+    quoted or logged: it may echo the caller's data."""
+    try:
+        return translate(*args)
+    except GatewayError:
+        raise
+    except Exception as exc:
+        log.warning("provider %s: unreadable answer (%s in %s)", provider.name, type(exc).__name__, translate.__name__)
+        raise BadUpstreamResponse(
+            f"{provider.name} returned a response that could not be read ({type(exc).__name__})"
+        ) from None
+
+
+class _GuardedDecoder(StreamDecoder):
+    """A provider's stream decoder whose unexpected failures become :class:`BadUpstreamResponse`, which the
+    streaming response ends with an error event (see ``_readable``)."""
+
+    __slots__ = ("_inner", "_provider")
+
+    def __init__(self, provider: Provider, inner: StreamDecoder) -> None:
+        self._provider = provider
+        self._inner = inner
+
+    def feed(self, data: bytes) -> list[JSON]:
+        return _readable(self._provider, self._inner.feed, data)
+
+    def close(self) -> list[JSON]:
+        return _readable(self._provider, self._inner.close)
 
 
 _MASKED = re.compile(r"\S*\*{3,}\S*")
