@@ -109,8 +109,8 @@ def build_crd() -> dict[str, Any]:
                 "properties": {
                     "name": {
                         "type": "string",
-                        "maxLength": 63,
-                        "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                        "maxLength": spec.ENDPOINT_NAME_MAX_LENGTH,
+                        "pattern": spec.ENDPOINT_NAME_PATTERN,
                     }
                 },
             },

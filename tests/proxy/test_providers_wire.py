@@ -52,6 +52,21 @@ def test_azure_api_key(tmp_path: Path) -> None:
             assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "You said: hello azure"
 
 
+@pytest.mark.parametrize(("version", "query"), [("v1", ""), ("preview", "api-version=preview")])
+def test_azure_v1_api(tmp_path: Path, version: str, query: str) -> None:
+    standin = AzureOpenAIStandIn({"gpt4o": "gpt-4o-2024-08-06"}, api_key="azure-secret-1")
+    with serve_app(standin.app) as url:
+        entity = azure_entity(url, api_type="azure", openaiApiKey="{{secrets/az/key}}", openaiApiVersion=version)
+        with run_proxy(tmp_path, [endpoint("az", [entity])], secrets={"az": {"key": "azure-secret-1"}}) as proxy:
+            client = openai.OpenAI(base_url=proxy.base, api_key="x", max_retries=0)
+            chat = client.chat.completions.create(model="az", messages=MSG)
+            assert chat.model == "gpt-4o-2024-08-06"
+            sent = standin.stats.last
+            assert (sent["path"], sent["query"]) == ("/openai/v1/chat/completions", query)
+            assert sent["body"]["model"] == "gpt4o"  # the deployment, not the model's name
+            assert sent["headers"]["api-key"] == "azure-secret-1"
+
+
 def test_azure_stand_in_requires_api_version_and_key() -> None:
     standin = AzureOpenAIStandIn({"gpt4o": "gpt-4o"}, api_key="k")
     with serve_app(standin.app) as url:

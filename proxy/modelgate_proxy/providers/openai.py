@@ -5,6 +5,9 @@
 - Azure OpenAI (https://learn.microsoft.com/azure/ai-services/openai/reference):
   ``{resource}/openai/deployments/{deployment}/chat/completions?api-version=<version>``; the deployment picks
   the model, so no ``model`` is sent; auth ``api-key: <key>`` or ``Authorization: Bearer <Entra token>``.
+- Azure OpenAI v1 API (https://learn.microsoft.com/azure/foundry/openai/api-version-lifecycle), chosen by
+  ``openaiApiVersion: v1`` (or the v1 preview versions ``preview`` / ``latest``, sent as ``api-version``):
+  ``{resource}/openai/v1/chat/completions`` etc. with the deployment name as ``model``; same auth.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from .entra import EntraTokenSource
 from .openai_wire import TASK_PATHS, OpenAICompatibleProvider, bearer_headers, join_url
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
+AZURE_V1_VERSIONS = frozenset({"v1", "preview", "latest"})
+"""``openaiApiVersion`` values that select Azure's v1 API instead of the dated deployment paths."""
 
 
 class OpenAIProvider(OpenAICompatibleProvider):
@@ -48,12 +53,19 @@ class OpenAIProvider(OpenAICompatibleProvider):
         assert config.openai_api_base
         assert config.openai_deployment_name
         assert config.openai_api_version
+        version = config.openai_api_version
+        if version in AZURE_V1_VERSIONS:
+            url = join_url(config.openai_api_base, f"openai/v1/{TASK_PATHS[task]}")
+            return url if version == "v1" else f"{url}?api-version={version}"
         deployment = quote(config.openai_deployment_name, safe="")
         path = f"openai/deployments/{deployment}/{TASK_PATHS[task]}"
-        return join_url(config.openai_api_base, path) + "?api-version=" + quote(config.openai_api_version)
+        return join_url(config.openai_api_base, path) + "?api-version=" + quote(version)
 
     def body_model(self) -> str | None:
-        return self.model.name if self.api_type == "openai" else None
+        if self.api_type == "openai":
+            return self.model.name
+        # Azure: the dated paths name the deployment in the URL; the v1 API takes it as the model.
+        return self.config.openai_deployment_name if self.config.openai_api_version in AZURE_V1_VERSIONS else None
 
     async def headers(self) -> dict[str, str]:
         if self.entra is not None:

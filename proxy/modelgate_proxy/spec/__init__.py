@@ -5,6 +5,8 @@ This package imports nothing but pydantic (an import-linter contract checks it).
 
 from .endpoint import (
     API_VERSION,
+    ENDPOINT_NAME_MAX_LENGTH,
+    ENDPOINT_NAME_PATTERN,
     GROUP,
     KIND,
     PLURAL,
@@ -44,7 +46,7 @@ from .secrets import SecretRef, is_secret_ref, parse_secret_ref
 from .status import Condition, EndpointState, EntityState, ServedEntityStatus, ServingEndpointStatus
 
 __all__ = [
-    "API_VERSION", "GROUP", "KIND", "PLURAL", "PROVIDER_CONFIG_FIELDS", "SHORT_NAMES", "SINGULAR", "TASKS", "VERSION",
+    "API_VERSION", "ENDPOINT_NAME_MAX_LENGTH", "ENDPOINT_NAME_PATTERN", "GROUP", "KIND", "PLURAL", "PROVIDER_CONFIG_FIELDS", "SHORT_NAMES", "SINGULAR", "TASKS", "VERSION",
     "Ai21LabsConfig", "AiGatewayConfig", "AmazonBedrockConfig", "AnthropicConfig", "ApiKeyAuth", "BearerTokenAuth",
     "CohereConfig", "Condition", "CustomProviderConfig", "DatabricksModelServingConfig", "EndpointState",
     "EndpointTag", "EntityState", "ExternalModel", "FallbackConfig", "GoogleCloudVertexAiConfig", "Guardrails",

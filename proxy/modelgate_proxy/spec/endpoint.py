@@ -282,14 +282,19 @@ class ServingEndpointSpec(SpecModel):
         return self.served_entities[0].external_model.task
 
 
+ENDPOINT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+"""An endpoint's name is a DNS label (no dots): it is a path segment of the query API and names the proxy's
+Service. The CRD enforces the same rule (``crdgen``), so a manifest the proxy's standalone mode accepts is one
+the API server accepts."""
+ENDPOINT_NAME_MAX_LENGTH = 63
+
+
 class ObjectMeta(BaseModel):
     """The parts of Kubernetes object metadata the proxy and the converter use; the rest is kept as is."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    name: Annotated[
-        str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-    ]
+    name: Annotated[str, Field(min_length=1, max_length=ENDPOINT_NAME_MAX_LENGTH, pattern=ENDPOINT_NAME_PATTERN)]
     namespace: str | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None

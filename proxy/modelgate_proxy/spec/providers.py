@@ -33,8 +33,10 @@ class OpenAIConfig(SpecModel):
     """``openai`` (default), ``azure`` (Azure OpenAI with an API key) or ``azuread`` (Microsoft Entra ID)."""
     openai_api_base: HttpUrl | None = None
     """Base URL of the API. Default ``https://api.openai.com/v1``; required for Azure (the resource URL)."""
-    openai_api_version: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}(-preview)?$", max_length=32)] | None = None
-    """Azure OpenAI API version (``api-version`` query parameter), e.g. ``2024-10-21``; required for Azure."""
+    openai_api_version: Annotated[str, Field(pattern=r"^(\d{4}-\d{2}-\d{2}(-preview)?|v1|preview|latest)$", max_length=32)] | None = None
+    """Azure OpenAI API version (``api-version`` query parameter), e.g. ``2024-10-21``; required for Azure.
+    ``v1`` selects Azure's v1 API (``/openai/v1/...``, the deployment name sent as ``model``); ``preview`` and
+    ``latest`` select it with that ``api-version``."""
     openai_deployment_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$", max_length=64)] | None = None
     """Azure OpenAI deployment name; required for Azure."""
     openai_organization: ShortText | None = None
