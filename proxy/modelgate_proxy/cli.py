@@ -26,6 +26,7 @@ from .config import ConfigError, load_endpoints
 from .credentials import FileCredentials
 from .identity import IdentitySettings
 from .server.body import DEFAULT_MAX_BODY_BYTES
+from .server.http_protocol import protocol_settings
 from .upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, UpstreamSettings
 
 ENV_SERVE_ARGS = "MODELGATE_SERVE_ARGS"
@@ -162,7 +163,7 @@ def uvicorn_config(args: argparse.Namespace) -> uvicorn.Config:
         "access_log": False,
         "lifespan": "on",
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        **protocol_settings(),
         "server_header": False,
         "backlog": 2048,
     }

@@ -138,3 +138,38 @@ def test_chunked_oversized_body_is_413(proxy: Proxy) -> None:
     resp = httpx.post(f"{proxy.url}/serving-endpoints/chat/invocations", content=gen(), headers=JSON)
     assert resp.status_code == 413
     assert databricks_shape(resp)["error_code"] == "REQUEST_TOO_LARGE"
+
+
+def _raw_exchange(base: str, request: bytes, chunk: int = 64 * 1024) -> bytes:
+    """Send ``request`` in ``chunk``-sized writes over one connection; return all the proxy answered."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        try:
+            for start in range(0, len(request), chunk):
+                sock.sendall(request[start:start + chunk])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the proxy answered and closed before the head was complete
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    return answer
+
+
+def test_oversized_request_head_is_a_431_and_bounded(proxy: Proxy) -> None:
+    from modelgate_proxy.server.http_protocol import MAX_HEAD_BYTES
+
+    # A head just under the bound, with a body behind it in the same writes, is served.
+    body = b'{"messages": [{"role": "user", "content": "hi"}]}'
+    big = b"x" * (MAX_HEAD_BYTES - 1024)
+    ok = (b"POST /serving-endpoints/chat/invocations HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n"
+          b"x-big: " + big + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+    assert _raw_exchange(proxy.base, ok).startswith(b"HTTP/1.1 200 ")
+    # One header of 8 MiB: refused once the head passes the bound, long before all of it is sent.
+    huge = b"GET /healthz HTTP/1.1\r\nhost: t\r\nx-huge: " + b"y" * (8 * 1024 * 1024) + b"\r\n\r\n"
+    answer = _raw_exchange(proxy.base, huge)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
+    # The proxy still serves.
+    assert httpx.get(f"{proxy.url}/healthz").status_code == 200
