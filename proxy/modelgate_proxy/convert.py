@@ -3,6 +3,16 @@
     modelgate convert databricks.json > endpoint.yaml      # Databricks body (JSON or YAML) -> manifest
     modelgate convert endpoint.yaml > databricks.json      # manifest -> Databricks body
     modelgate convert --to k8s -n team-a - < body.json     # force the direction, set the namespace
+    modelgate convert --name chat config.json              # a document without a name
+
+Input shapes. The REST body ``{name, config: {served_entities, traffic_config, ...}, ai_gateway, tags, ...}``
+(``POST /api/2.0/serving-endpoints``); a bare endpoint config ``{served_entities, traffic_config?,
+auto_capture_config?, tags?, rate_limits?}`` (the ``config=`` of MLflow's legacy
+``get_deploy_client("databricks").create_endpoint(name=..., config=...)``); or a flat body, ``name`` beside
+``served_entities``. In the last two, ``served_entities``, ``served_models``, ``traffic_config`` and
+``auto_capture_config`` are the config and every other key is read at the top of the REST body, as MLflow sends
+``tags`` and ``rate_limits`` (:func:`rest_body`). Without a ``name`` the endpoint takes ``--name``, else the file
+name's stem mapped by the name rule below (said on stderr). Converting back always writes the REST body.
 
 Field names are the same words: Databricks' snake_case becomes camelCase (``openai_api_key`` ->
 ``openaiApiKey``); ``config.served_entities`` / ``config.traffic_config`` become ``spec.servedEntities`` /
@@ -17,10 +27,15 @@ endpoint while differing from its own original. Secret keys need no mapping (bot
 ``[A-Za-z0-9._-]``).
 
 Nothing is lost. Originals that changed are kept in annotations, and everything the ServingEndpoint does not
-model (``route_optimized``, ``budget_policy_id``, ``email_notifications``, legacy ``rate_limits``,
-``config.auto_capture_config``, custom-model fields, a ``bedrock_provider`` spelt in capitals, explicit
-``null`` s...) is kept in :data:`EXTRA_ANNOTATION` as ``{"<databricks path>": <original value>}``; converting
-back restores all of it, so databricks -> manifest -> databricks gives the body back unchanged.
+model (``route_optimized``, ``budget_policy_id``, ``email_notifications``, ``config.auto_capture_config``,
+custom-model fields, a ``bedrock_provider`` spelt in capitals, explicit ``null`` s...) is kept in
+:data:`EXTRA_ANNOTATION` as ``{"<databricks path>": <original value>}``; converting back restores all of it, so
+databricks -> manifest -> databricks gives the (REST) body back unchanged.
+
+Legacy rate limits. Databricks' top-level ``rate_limits`` (calls per minute per ``user`` or ``endpoint``) become
+``spec.aiGateway.rateLimits`` (the same semantics) when ``ai_gateway.rate_limits`` is absent; the annotation
+records the move (``"$moved"``) and converting back writes them at the top level again. When both are set,
+ai_gateway's are enforced and the legacy ones are only kept in the annotation (with a warning).
 """
 
 from __future__ import annotations
@@ -40,7 +55,7 @@ from typing import Any, Literal, TextIO
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .spec import API_VERSION, KIND, ServingEndpoint, ServingEndpointSpec
+from .spec import API_VERSION, KIND, AiGatewayConfig, ServingEndpoint, ServingEndpointSpec
 from .spec.base import SpecModel
 
 ANNOTATION_PREFIX = "serving.modelgate.io/"
@@ -50,18 +65,29 @@ SCOPES_ANNOTATION = ANNOTATION_PREFIX + "databricks-secret-scopes"
 """JSON ``{"<Kubernetes Secret name>": "<Databricks secret scope>"}`` for every scope that was renamed."""
 EXTRA_ANNOTATION = ANNOTATION_PREFIX + "databricks-extra"
 """JSON ``{"<databricks path>": <value>}`` of what the ServingEndpoint does not model; ``"$absent"`` lists paths
-the converter writes that the original body did not have."""
+the converter writes that the original body did not have; ``"$moved"`` is ``{"<original path>": "<path the
+converter writes>"}`` for values the way back moves home, and ``"$created"`` lists objects such a move created
+(dropped on the way back when the move leaves them empty)."""
 OUR_ANNOTATIONS = (NAME_ANNOTATION, SCOPES_ANNOTATION, EXTRA_ANNOTATION)
 
 ENDPOINT_NAME_MAX = 63
 SECRET_NAME_MAX = 253
 _HASH_LEN = 6
 _ABSENT = "$absent"
+_MOVED = "$moved"
+_CREATED = "$created"
+_LEGACY_RATE_LIMITS = "rate_limits"
+_GATEWAY_RATE_LIMITS = "ai_gateway.rate_limits"
 _LOOSE_SECRET_REF = re.compile(r"^\{\{\s*secrets/(?P<scope>[^/\s{}]+)/(?P<key>[^/\s{}]+)\s*\}\}$")
 _SPEC_KEYS_AT_TOP = ("ai_gateway", "tags", "description")
 _SPEC_KEYS_IN_CONFIG = ("served_entities", "traffic_config")
+_CONFIG_KEYS = ("served_entities", "served_models", "traffic_config", "auto_capture_config")
+"""The keys of a flat document (bare config or flat body) that belong in the REST body's ``config``."""
 
 Direction = Literal["k8s", "databricks"]
+Shape = Literal["body", "config", "flat"]
+"""``body``: the REST body; ``config``: a bare endpoint config (MLflow's ``config=``); ``flat``: ``name`` beside
+``served_entities``."""
 Json = Any
 
 
@@ -88,6 +114,8 @@ class ConversionResult:
     manifest: dict[str, Any]
     secrets: list[RequiredSecret]
     warnings: list[str] = field(default_factory=list)
+    shape: Shape = "body"
+    """The shape of the input document."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,14 +258,21 @@ def _path(loc: Iterable[int | str]) -> str:
     return out
 
 
-def _databricks_path(k8s_path: str) -> str:
-    path = re.sub(r"^spec\.(servedEntities|trafficConfig)", r"config.\1", k8s_path)
+def _databricks_path(k8s_path: str, *, shape: Shape = "body", legacy_rate_limits: bool = False) -> str:
+    """The path in the input document of a manifest path."""
+    path = k8s_path
+    if legacy_rate_limits:
+        path = re.sub(r"^spec\.aiGateway\.rateLimits", "rateLimits", path)
+    path = re.sub(r"^spec\.(servedEntities|trafficConfig)", r"config.\1" if shape == "body" else r"\1", path)
     path = re.sub(r"^spec\.", "", path).replace("metadata.name", "name")
     return re.sub(r"[A-Za-z0-9]+", lambda m: _to_snake(m.group(0)), path)
 
 
-def validate_manifest(manifest: dict[str, Any], *, databricks_paths: bool = False) -> ServingEndpoint:
-    """The manifest as a :class:`ServingEndpoint`; :class:`ConversionError` names each invalid field."""
+def validate_manifest(
+    manifest: dict[str, Any], *, databricks_paths: bool = False, shape: Shape = "body", legacy_rate_limits: bool = False
+) -> ServingEndpoint:
+    """The manifest as a :class:`ServingEndpoint`; :class:`ConversionError` names each invalid field (with
+    ``databricks_paths``, also where it was in an input of that ``shape``)."""
     try:
         return ServingEndpoint.model_validate(manifest)
     except ValidationError as exc:
@@ -245,7 +280,8 @@ def validate_manifest(manifest: dict[str, Any], *, databricks_paths: bool = Fals
         for err in exc.errors(include_url=False, include_input=False):
             where = _path(p for p in err["loc"] if isinstance(p, int) or not p.startswith(("function-", "json-")))
             if databricks_paths:
-                where = f"{where} (Databricks: {_databricks_path(where)})"
+                source = _databricks_path(where, shape=shape, legacy_rate_limits=legacy_rate_limits)
+                where = f"{where} (Databricks: {source})"
             problems.append(f"  {where}: {err['msg']}")
         raise ConversionError("the ServingEndpoint is invalid:\n" + "\n".join(problems)) from None
 
@@ -253,20 +289,53 @@ def validate_manifest(manifest: dict[str, Any], *, databricks_paths: bool = Fals
 # --------------------------------------------------------------------------------------------- Databricks -> k8s
 
 
-def databricks_to_manifest(body: dict[str, Any], *, namespace: str | None = None) -> ConversionResult:
-    """A ServingEndpoint manifest for a Databricks create-endpoint body (as ``POST /api/2.0/serving-endpoints``
-    and MLflow's ``create_endpoint(config=...)`` take it), the Secrets it needs, and warnings."""
-    if not isinstance(body, dict):
+def input_shape(document: dict[str, Any]) -> Shape:
+    """Which of the accepted shapes a Databricks document has (``body`` unless it is a flat one)."""
+    if "config" not in document and "served_entities" in document:
+        return "flat" if "name" in document else "config"
+    return "body"
+
+
+def rest_body(document: dict[str, Any], *, name: str | None = None) -> dict[str, Any]:
+    """The create-endpoint REST body a document of any accepted shape stands for, as MLflow's
+    ``create_endpoint(name=name, config=document)`` sends it: the config keys (:data:`_CONFIG_KEYS`) of a flat
+    document under ``config``, every other key (``tags``, ``rate_limits``, ``ai_gateway``...) at the top.
+    ``name`` is used when the document has none; a different name in the document is an error."""
+    if input_shape(document) == "body":
+        body = dict(document)
+    else:
+        config = {k: v for k, v in document.items() if k in _CONFIG_KEYS}
+        top = {k: v for k, v in document.items() if k not in _CONFIG_KEYS and k != "name"}
+        body = {**({"name": document["name"]} if "name" in document else {}), "config": config, **top}
+    if name is not None:
+        if "name" not in body:
+            body = {"name": name, **body}
+        elif body["name"] != name:
+            raise ConversionError(f"name: the input names the endpoint {body['name']!r}, not {name!r}")
+    return body
+
+
+def databricks_to_manifest(
+    document: dict[str, Any], *, namespace: str | None = None, name: str | None = None
+) -> ConversionResult:
+    """A ServingEndpoint manifest for a Databricks create-endpoint document (the REST body of
+    ``POST /api/2.0/serving-endpoints``, a bare endpoint config as MLflow's legacy ``create_endpoint(config=...)``
+    takes it, or a flat body: see :func:`rest_body`), the Secrets it needs, and warnings. ``name`` is the
+    endpoint name when the document has none."""
+    if not isinstance(document, dict):
         raise ConversionError("a Databricks create-endpoint body must be a JSON object")
-    name, config = body.get("name"), body.get("config")
-    if not isinstance(name, str) or not name:
+    shape = input_shape(document)
+    body = rest_body(document, name=name)
+    endpoint_name, config = body.get("name"), body.get("config")
+    if not isinstance(endpoint_name, str) or not endpoint_name:
         raise ConversionError("name: the endpoint name is required")
     if not isinstance(config, dict) or "served_entities" not in config:
         raise ConversionError("config.served_entities: required (only served_entities with external_model convert)")
     walk = _FromDatabricks()
     spec: dict[str, Any] = {}
+    legacy_limits = _legacy_rate_limits_apply(body)
     for key, value in body.items():
-        if key in ("name", "config"):
+        if key in ("name", "config") or (key == _LEGACY_RATE_LIMITS and legacy_limits):
             continue
         if key in _SPEC_KEYS_AT_TOP and value is not None:
             alias, annotation = _spec_field(key)
@@ -279,20 +348,54 @@ def databricks_to_manifest(body: dict[str, Any], *, namespace: str | None = None
             spec[alias] = walk.value(value, annotation, f"config.{key}")
         else:
             walk.extras[f"config.{key}"] = value
+    moved: dict[str, str] = {}
+    created: list[str] = []
+    if legacy_limits:
+        if "aiGateway" not in spec:
+            spec["aiGateway"] = {}
+            created.append("ai_gateway")
+        info = AiGatewayConfig.model_fields["rate_limits"]
+        spec["aiGateway"][info.alias or "rate_limits"] = walk.value(
+            body[_LEGACY_RATE_LIMITS], info.annotation, _LEGACY_RATE_LIMITS
+        )
+        moved[_LEGACY_RATE_LIMITS] = _GATEWAY_RATE_LIMITS
     spec = {k: spec[k] for k in ("servedEntities", "trafficConfig", "aiGateway", "tags", "description") if k in spec}
     secrets = _rename_scopes(walk.refs)
-    annotations = _annotations(name, walk, secrets)
-    metadata: dict[str, Any] = {"name": kubernetes_name(name, fallback="endpoint")}
+    annotations = _annotations(endpoint_name, walk, secrets, moved, created)
+    metadata: dict[str, Any] = {"name": kubernetes_name(endpoint_name, fallback="endpoint")}
     if namespace:
         metadata["namespace"] = namespace
     if annotations:
         metadata["annotations"] = annotations
     manifest = {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
-    validate_manifest(manifest, databricks_paths=True)
-    warnings = [*walk.warnings, *(f"{p}: not part of the ServingEndpoint API; kept in the {EXTRA_ANNOTATION} "
-                                  "annotation for the way back, ignored by modelgate" for p in walk.extras
-                                  if p not in walk.legacy and not _is_case_only(p, walk.extras[p]))]  # fmt: skip
-    return ConversionResult(manifest=manifest, secrets=secrets, warnings=warnings)
+    validate_manifest(manifest, databricks_paths=True, shape=shape, legacy_rate_limits=legacy_limits)
+    legacy = body.get(_LEGACY_RATE_LIMITS)
+    shadowed = not legacy_limits and isinstance(legacy, list) and bool(legacy)  # ai_gateway.rate_limits is set
+    warnings = []
+    if shape != "body":
+        what = "a bare endpoint config (MLflow's create_endpoint(config=...))" if shape == "config" else "a flat body"
+        warnings.append(f"the input is {what}: read as the REST body {{name, config: {{served_entities, ...}}, "
+                        "tags, rate_limits, ...}, which converting back writes")  # fmt: skip
+    if legacy_limits:
+        warnings.append(f"{_LEGACY_RATE_LIMITS}: Databricks' legacy endpoint rate limits; enforced as "
+                        f"spec.aiGateway.rateLimits (written back as {_LEGACY_RATE_LIMITS})")  # fmt: skip
+    if shadowed:
+        warnings.append(f"{_LEGACY_RATE_LIMITS}: legacy rate limits are not enforced because ai_gateway.rate_limits "
+                        f"is set; kept in the {EXTRA_ANNOTATION} annotation for the way back")  # fmt: skip
+    warnings += walk.warnings
+    warnings += [f"{p}: not part of the ServingEndpoint API; kept in the {EXTRA_ANNOTATION} annotation for the way "
+                 "back, ignored by modelgate" for p in walk.extras if p not in walk.legacy
+                 and not _is_case_only(p, walk.extras[p]) and not (shadowed and p == _LEGACY_RATE_LIMITS)]  # fmt: skip
+    return ConversionResult(manifest=manifest, secrets=secrets, warnings=warnings, shape=shape)
+
+
+def _legacy_rate_limits_apply(body: dict[str, Any]) -> bool:
+    """Whether the top-level (legacy) ``rate_limits`` become ``aiGateway.rateLimits``: there are some, and
+    ``ai_gateway.rate_limits`` is absent."""
+    legacy, gateway = body.get(_LEGACY_RATE_LIMITS), body.get("ai_gateway")
+    if not isinstance(legacy, list) or not legacy:
+        return False
+    return gateway is None or (isinstance(gateway, dict) and gateway.get("rate_limits") is None)
 
 
 def _is_case_only(path: str, value: Json) -> bool:
@@ -310,7 +413,9 @@ def _rename_scopes(refs: list[tuple[dict[str, Any], str, re.Match[str]]]) -> lis
     return [RequiredSecret(mapping[s], tuple(sorted(keys[s])), s) for s in sorted(keys, key=lambda s: mapping[s])]
 
 
-def _annotations(name: str, walk: _FromDatabricks, secrets: list[RequiredSecret]) -> dict[str, str]:
+def _annotations(
+    name: str, walk: _FromDatabricks, secrets: list[RequiredSecret], moved: dict[str, str], created: list[str]
+) -> dict[str, str]:
     out: dict[str, str] = {}
     if kubernetes_name(name, fallback="endpoint") != name:
         out[NAME_ANNOTATION] = name
@@ -320,6 +425,10 @@ def _annotations(name: str, walk: _FromDatabricks, secrets: list[RequiredSecret]
     extras = dict(walk.extras)
     if walk.absent:
         extras[_ABSENT] = walk.absent
+    if moved:
+        extras[_MOVED] = moved
+    if created:
+        extras[_CREATED] = created
     if extras:
         out[EXTRA_ANNOTATION] = json.dumps(extras, separators=(",", ":"), ensure_ascii=False)
     return out
@@ -351,6 +460,7 @@ def convert_manifest(manifest: dict[str, Any]) -> DatabricksConversion:
     body: dict[str, Any] = {"name": annotations.get(NAME_ANNOTATION, meta.name)}
     body["config"] = {k: spec[k] for k in _SPEC_KEYS_IN_CONFIG if k in spec}
     body.update({k: spec[k] for k in _SPEC_KEYS_AT_TOP if k in spec})
+    _move_home(body, extras)
     _restore(body, extras)
     return DatabricksConversion(body=body, warnings=warnings)
 
@@ -407,10 +517,42 @@ def _segments(path: str) -> list[str | int]:
     return [int(index) if index else key for key, index in _SEGMENT.findall(path)]
 
 
+def _move_home(body: dict[str, Any], extras: dict[str, Any]) -> None:
+    """Move what the converter moved (legacy ``rate_limits``) back to its original path; drop an object the move
+    created when it is left empty."""
+    moved, created = extras.get(_MOVED, {}), extras.get(_CREATED, [])
+    if not isinstance(moved, dict) or not all(isinstance(v, str) for v in moved.values()):
+        raise ConversionError(f'metadata.annotations[{EXTRA_ANNOTATION}]: "{_MOVED}" must map paths to paths')
+    if not isinstance(created, list) or not all(isinstance(p, str) for p in created):
+        raise ConversionError(f'metadata.annotations[{EXTRA_ANNOTATION}]: "{_CREATED}" must be a list of paths')
+    for original, converted in moved.items():
+        value = _pop(body, converted)
+        if value is not None:
+            parent, key = _parent(body, original)
+            parent[key] = value
+    for path in created:
+        parent, key = _parent(body, path)
+        if parent.get(key) == {}:
+            del parent[key]
+
+
+def _pop(body: dict[str, Any], path: str) -> Any:
+    """Remove and return the value at ``path``; ``None`` when there is none."""
+    node: Any = body
+    segments = _segments(path)
+    for seg in segments[:-1]:
+        if isinstance(seg, int):
+            node = node[seg] if isinstance(node, list) and seg < len(node) else None
+        else:
+            node = node.get(seg) if isinstance(node, dict) else None
+    last = segments[-1] if segments else None
+    return node.pop(last, None) if isinstance(node, dict) and isinstance(last, str) else None
+
+
 def _restore(body: dict[str, Any], extras: dict[str, Any]) -> None:
     """Put back what the annotation kept: values at their paths, and remove what the original did not have."""
     for path, value in extras.items():
-        if path != _ABSENT:
+        if not path.startswith("$"):
             parent, key = _parent(body, path)
             parent[key] = value
     for path in extras.get(_ABSENT, []):
@@ -444,11 +586,12 @@ def detect_direction(document: Any) -> Direction:
     """``databricks`` for a ServingEndpoint manifest (convert it to Databricks), ``k8s`` for a Databricks body."""
     if isinstance(document, dict) and document.get("kind") == KIND and "apiVersion" in document:
         return "databricks"
-    if isinstance(document, dict) and "config" in document:
+    if isinstance(document, dict) and ("config" in document or "served_entities" in document):
         return "k8s"
     raise ConversionError(
         "cannot tell what the input is: expected a ServingEndpoint manifest (apiVersion, kind) or a Databricks "
-        "create-endpoint body (name, config); use --to to say which way to convert"
+        "create-endpoint body (name, config) or endpoint config (served_entities); use --to to say which way "
+        "to convert"
     )
 
 
@@ -476,9 +619,28 @@ def add_convert_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("input", help="a JSON or YAML file, or - for stdin")
     parser.add_argument("--to", choices=["k8s", "databricks"], help="the output format (default: the other one)")
     parser.add_argument("-n", "--namespace", help="metadata.namespace of the manifest (Databricks -> k8s)")
+    parser.add_argument(
+        "--name",
+        help="the endpoint name when the Databricks input has none (default: the file name's stem, made a "
+        "Kubernetes name)",
+    )
     parser.add_argument("-o", "--output", help="write here instead of stdout")
     parser.set_defaults(func=run_convert)
     return parser
+
+
+def _default_name(document: Any, name: str | None, source: str) -> tuple[str | None, list[str]]:
+    """The endpoint name for a document without one (``--name``, else the input file's stem by the name rule),
+    and what to say about it."""
+    if not isinstance(document, dict) or "name" in document:
+        return name, []
+    if name is not None:
+        return name, [f"name: not in the input; the endpoint is named {name!r} (--name)"]
+    if source == "-":
+        raise ConversionError("name: the input has no endpoint name; pass --name")
+    stem = Path(source).stem
+    name = kubernetes_name(stem, fallback="endpoint")
+    return name, [f"name: not in the input; the endpoint is named {name!r} after the file {stem!r} (--name to choose)"]
 
 
 def run_convert(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -488,9 +650,10 @@ def run_convert(args: argparse.Namespace, *, stdout: TextIO | None = None, stder
         document = yaml.safe_load(text)
         direction: Direction = args.to or detect_direction(document)
         if direction == "k8s":
-            result = databricks_to_manifest(document, namespace=args.namespace)
+            name, name_note = _default_name(document, args.name, args.input)
+            result = databricks_to_manifest(document, namespace=args.namespace, name=name)
             rendered = yaml.safe_dump(result.manifest, sort_keys=False, allow_unicode=True, width=120)
-            warnings, note = result.warnings, secrets_instructions(result.secrets, args.namespace)
+            warnings, note = [*name_note, *result.warnings], secrets_instructions(result.secrets, args.namespace)
         else:
             conversion = convert_manifest(document)
             rendered = json.dumps(conversion.body, indent=2, ensure_ascii=False) + "\n"

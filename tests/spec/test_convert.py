@@ -1,16 +1,24 @@
-"""modelgate convert: Databricks create-endpoint bodies <-> ServingEndpoint manifests, losslessly."""
+"""modelgate convert: Databricks create-endpoint bodies <-> ServingEndpoint manifests, losslessly.
+
+Besides the REST bodies, tests/spec/databricks/ holds the other accepted shapes: `mlflow-config.json`, a bare
+endpoint config as MLflow's legacy `create_endpoint(name=..., config=...)` takes it (no name: the endpoint is named
+after the file; `tags` and legacy `rate_limits` inside it); `flat-body.json`, `name` beside `served_entities`
+(with legacy `rate_limits` next to an `ai_gateway` without rate limits); and `legacy-rate-limits.json`, a REST
+body whose only limits are the legacy top-level `rate_limits`."""
 
 from __future__ import annotations
 
 import copy
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from modelgate_operator.devcluster import DevCluster
 from modelgate_proxy import cli, convert, spec
 
 from .corpus import DATABRICKS, REPO_ROOT, SAMPLES
@@ -19,6 +27,15 @@ from .corpus import DATABRICKS, REPO_ROOT, SAMPLES
 def load_json(path: Path) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return load_json(DATABRICKS[0].parent / name)
+
+
+def fixture_name(path: Path) -> str | None:
+    """The endpoint name a fixture without one gets (as the CLI names it: after the file)."""
+    return None if "name" in load_json(path) else convert.kubernetes_name(path.stem)
 
 
 def run_cli(*argv: str, stdin: str | None = None, monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[int, str, str]:
@@ -46,14 +63,31 @@ def test_every_sample_round_trips(path: Path) -> None:
 
 @pytest.mark.parametrize("path", DATABRICKS, ids=lambda p: p.stem)
 def test_every_databricks_body_round_trips(path: Path) -> None:
-    body = load_json(path)
-    result = convert.databricks_to_manifest(body, namespace="team-a")
+    document = load_json(path)
+    name = fixture_name(path)
+    result = convert.databricks_to_manifest(document, namespace="team-a", name=name)
     spec.ServingEndpoint.model_validate(result.manifest)
     assert result.manifest["metadata"]["namespace"] == "team-a"
+    # the way back writes the REST body: the document itself, or the REST body a flat document stands for
+    body = convert.rest_body(document, name=name)
+    assert (body == document) == (result.shape == "body")
     assert convert.manifest_to_databricks(result.manifest) == body
     # and through YAML text, as the CLI writes it
     text = yaml.safe_dump(result.manifest, sort_keys=False)
     assert convert.manifest_to_databricks(yaml.safe_load(text)) == body
+    # the manifest does not depend on the shape the endpoint was written in
+    assert convert.databricks_to_manifest(body, namespace="team-a").manifest == result.manifest
+
+
+@pytest.mark.parametrize("path", DATABRICKS, ids=lambda p: p.stem)
+def test_every_converted_body_is_accepted_by_the_api_server(
+    path: Path, k8s: DevCluster, dry_run_namespace: str
+) -> None:
+    manifest = convert.databricks_to_manifest(load_json(path), name=fixture_name(path)).manifest
+    text = yaml.safe_dump(manifest, sort_keys=False)
+    res = k8s.kubectl("apply", "--dry-run=server", "-n", dry_run_namespace, "-f", "-", input=text, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "created (server dry run)" in res.stdout
 
 
 def test_docs_style_anthropic_completions() -> None:
@@ -117,6 +151,9 @@ def test_everything_keeps_unmodelled_fields_and_warns() -> None:
     warned = " ".join(result.warnings)
     for unmodelled in ("route_optimized", "budget_policy_id", "email_notifications", "rate_limits", "auto_capture"):
         assert unmodelled in warned
+    # ai_gateway.rate_limits is set: the legacy ones stay in the annotation, and the warning says they do nothing
+    assert "rate_limits: legacy rate limits are not enforced because ai_gateway.rate_limits is set" in warned
+    assert len(result.manifest["spec"]["aiGateway"]["rateLimits"]) == len(body["ai_gateway"]["rate_limits"])
     bedrock = result.manifest["spec"]["servedEntities"][1]["externalModel"]["amazonBedrockConfig"]
     assert bedrock["bedrockProvider"] == "anthropic"  # Databricks is case-insensitive; the CRD is not
     assert result.manifest["spec"]["aiGateway"]["rateLimits"][2] == {
@@ -135,6 +172,140 @@ def test_legacy_served_model_name_routes() -> None:
         {"servedEntityName": "served_model_name_2", "trafficPercentage": 50},
     ]
     assert convert.manifest_to_databricks(result.manifest)["config"]["traffic_config"] == body["config"]["traffic_config"]
+
+
+# ------------------------------------------------------------------------------------ input shapes
+
+
+def test_bare_config_as_mlflow_takes_it() -> None:
+    config = fixture("mlflow-config.json")
+    result = convert.databricks_to_manifest(config, name="chat")
+    assert result.shape == "config"
+    endpoint = spec.ServingEndpoint.model_validate(result.manifest)
+    assert endpoint.name == "chat"
+    manifest_spec = result.manifest["spec"]
+    assert manifest_spec["tags"] == config["tags"]  # applied, not only kept
+    assert manifest_spec["aiGateway"] == {"rateLimits": [{"calls": 100, "key": "user", "renewalPeriod": "minute"}]}
+    assert [r["trafficPercentage"] for r in manifest_spec["trafficConfig"]["routes"]] == [80, 20]
+    extra = json.loads(result.manifest["metadata"]["annotations"][convert.EXTRA_ANNOTATION])
+    assert extra == {"$moved": {"rate_limits": "ai_gateway.rate_limits"}, "$created": ["ai_gateway"]}
+    assert any("bare endpoint config" in w for w in result.warnings)
+    assert convert.manifest_to_databricks(result.manifest) == {
+        "name": "chat",
+        "config": {"served_entities": config["served_entities"], "traffic_config": config["traffic_config"]},
+        "tags": config["tags"],
+        "rate_limits": config["rate_limits"],
+    }
+
+
+def test_bare_config_reads_as_the_body_mlflow_sends() -> None:
+    from mlflow.deployments.databricks import DatabricksDeploymentClient
+
+    client = DatabricksDeploymentClient("databricks")
+    sent: list[dict[str, Any]] = []
+    client._call_endpoint = lambda **kw: sent.append(kw["json_body"])  # type: ignore[method-assign]
+    config = fixture("mlflow-config.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow deprecates this calling convention
+        client.create_endpoint(name="chat", config=copy.deepcopy(config))
+    payload = sent[0]
+    assert payload.pop("route_optimized") is False  # MLflow's default, Databricks' too
+    assert convert.rest_body(config, name="chat") == payload
+    from_config = convert.databricks_to_manifest(config, name="chat")
+    assert convert.databricks_to_manifest(payload).manifest == from_config.manifest
+
+
+def test_flat_body_with_a_name() -> None:
+    flat = fixture("flat-body.json")
+    result = convert.databricks_to_manifest(flat)
+    assert result.shape == "flat"
+    spec.ServingEndpoint.model_validate(result.manifest)
+    meta = result.manifest["metadata"]
+    assert meta["name"] == "cohere-chat"
+    assert meta["annotations"][convert.NAME_ANNOTATION] == "Cohere_Chat"
+    gateway = result.manifest["spec"]["aiGateway"]
+    assert gateway["usageTrackingConfig"] == {"enabled": True}
+    assert gateway["rateLimits"] == [
+        {"calls": 1000, "key": "endpoint", "renewalPeriod": "minute"},
+        {"calls": 20, "key": "user", "renewalPeriod": "minute"},
+    ]
+    extra = json.loads(meta["annotations"][convert.EXTRA_ANNOTATION])
+    assert extra == {"route_optimized": False, "$moved": {"rate_limits": "ai_gateway.rate_limits"}}
+    body = convert.manifest_to_databricks(result.manifest)
+    assert body["config"] == {"served_entities": flat["served_entities"]}
+    assert body["ai_gateway"] == flat["ai_gateway"]
+    assert body == convert.rest_body(flat)
+
+
+def test_a_name_that_disagrees_with_the_document_is_refused() -> None:
+    with pytest.raises(convert.ConversionError, match="name: the input names the endpoint 'Cohere_Chat', not 'x'"):
+        convert.databricks_to_manifest(fixture("flat-body.json"), name="x")
+    assert convert.databricks_to_manifest(fixture("flat-body.json"), name="Cohere_Chat").shape == "flat"
+    with pytest.raises(convert.ConversionError, match="name: the endpoint name is required"):
+        convert.databricks_to_manifest(fixture("mlflow-config.json"))
+
+
+def test_flat_input_errors_name_the_field_where_it_is() -> None:
+    config = fixture("mlflow-config.json")
+    del config["served_entities"][0]["external_model"]["task"]
+    with pytest.raises(convert.ConversionError) as info:
+        convert.databricks_to_manifest(config, name="chat")
+    assert "(Databricks: served_entities[0].external_model.task)" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------ legacy rate limits
+
+
+def test_legacy_rate_limits_are_enforced_as_ai_gateway_rate_limits() -> None:
+    body = fixture("legacy-rate-limits.json")
+    result = convert.databricks_to_manifest(body)
+    endpoint = spec.ServingEndpoint.model_validate(result.manifest)
+    assert endpoint.spec.ai_gateway
+    limits = endpoint.spec.ai_gateway.rate_limits or []
+    assert [(r.calls, r.key, r.renewal_period) for r in limits] == [(600, "endpoint", "minute"), (10, "user", "minute")]
+    assert any(w.startswith("rate_limits: Databricks' legacy endpoint rate limits; enforced") for w in result.warnings)
+    assert not any("ignored by modelgate" in w for w in result.warnings)
+    # edits to the limits in the manifest come back at the top level
+    manifest = copy.deepcopy(result.manifest)
+    manifest["spec"]["aiGateway"]["rateLimits"][1]["calls"] = 5
+    back = convert.manifest_to_databricks(manifest)
+    assert "ai_gateway" not in back
+    assert back["rate_limits"][1] == {"calls": 5, "key": "user", "renewal_period": "minute"}
+    # and features added beside them stay in ai_gateway
+    manifest["spec"]["aiGateway"]["fallbackConfig"] = {"enabled": True}
+    back = convert.manifest_to_databricks(manifest)
+    assert back["ai_gateway"] == {"fallback_config": {"enabled": True}}
+    assert len(back["rate_limits"]) == 2
+
+
+@pytest.mark.parametrize(
+    "gateway",
+    [{}, None, {"rate_limits": None}, {"guardrails": {"input": {"invalid_keywords": ["x"]}}}],
+    ids=["empty", "null", "null-rate-limits", "guardrails"],
+)
+def test_legacy_rate_limits_round_trip_beside_any_ai_gateway(gateway: Any) -> None:
+    body = fixture("legacy-rate-limits.json")
+    body["ai_gateway"] = gateway
+    result = convert.databricks_to_manifest(body)
+    assert len(result.manifest["spec"]["aiGateway"]["rateLimits"]) == 2
+    spec.ServingEndpoint.model_validate(result.manifest)
+    assert convert.manifest_to_databricks(result.manifest) == body
+
+
+def test_legacy_rate_limits_that_do_not_fit_are_named_where_they_are() -> None:
+    body = fixture("legacy-rate-limits.json")
+    body["rate_limits"][1]["renewal_period"] = "hour"
+    with pytest.raises(convert.ConversionError) as info:
+        convert.databricks_to_manifest(body)
+    assert "spec.aiGateway.rateLimits[1].renewalPeriod (Databricks: rate_limits[1].renewal_period)" in str(info.value)
+
+
+def test_empty_legacy_rate_limits_stay_in_the_annotation() -> None:
+    body = fixture("legacy-rate-limits.json")
+    body["rate_limits"] = []
+    result = convert.databricks_to_manifest(body)
+    assert "aiGateway" not in result.manifest["spec"]
+    assert convert.manifest_to_databricks(result.manifest) == body
 
 
 # ------------------------------------------------------------------------------------ names and secrets
@@ -284,6 +455,27 @@ def test_cli_reads_stdin_yaml_and_honours_to(monkeypatch: pytest.MonkeyPatch) ->
     code, out, _ = run_cli("-", "--to", "k8s", stdin=yaml.safe_dump(body), monkeypatch=monkeypatch)
     assert code == 0
     assert yaml.safe_load(out)["spec"]["servedEntities"][0]["externalModel"]["provider"] == "custom"
+
+
+def test_cli_names_an_endpoint_after_its_file_or_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "My_Chat.v2.json"
+    source.write_text(json.dumps(fixture("mlflow-config.json")))
+    code, out, err = run_cli(str(source))
+    assert code == 0
+    assert yaml.safe_load(out)["metadata"]["name"] == "my-chat-v2"
+    assert "warning: name: not in the input; the endpoint is named 'my-chat-v2' after the file 'My_Chat.v2'" in err
+    code, out, err = run_cli(str(source), "--name", "Team_Chat")
+    assert code == 0
+    manifest = yaml.safe_load(out)
+    assert manifest["metadata"]["name"] == "team-chat"
+    assert "'Team_Chat' (--name)" in err
+    (tmp_path / "endpoint.yaml").write_text(out)
+    code, out, _ = run_cli(str(tmp_path / "endpoint.yaml"))
+    assert code == 0
+    assert json.loads(out) == convert.rest_body(fixture("mlflow-config.json"), name="Team_Chat")
+    code, out, err = run_cli("-", stdin=source.read_text(), monkeypatch=monkeypatch)
+    assert (code, out) == (1, "")
+    assert "name: the input has no endpoint name; pass --name" in err
 
 
 def test_cli_reports_errors_without_a_traceback(tmp_path: Path) -> None:
