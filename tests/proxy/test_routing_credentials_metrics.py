@@ -75,6 +75,11 @@ def test_fallbacks_on_429_and_5xx(tmp_path: Path) -> None:
             r = httpx.post(f"{proxy.url}/serving-endpoints/nofb/invocations",
                            json={"messages": [{"role": "user", "content": "__rate_limit__"}]})
             assert r.status_code == 429
+            # errors carry the proxy's own overhead too, and it is measured
+            assert r.headers["served-model-name"] == "only"
+            assert 0 <= float(r.headers["x-modelgate-overhead-ms"]) < 1000
+            metrics = httpx.get(f"{proxy.url}/metrics").text
+            assert 'modelgate_proxy_overhead_seconds_count{endpoint="nofb"} 1.0' in metrics
 
 
 def test_fallback_reaches_a_healthy_entity(tmp_path: Path) -> None:

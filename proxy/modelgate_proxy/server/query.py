@@ -105,9 +105,14 @@ class QueryRoute:
         if err.status >= 500:
             log.warning("endpoint %r: %s %s", endpoint, err.status, err.message)
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
-        if ex is not None and ex.entity is not None:
-            headers.append((b"served-model-name", ex.entity.name_header))
-            ex.entity.metrics.duration.observe(perf_counter() - ex.arrived)
+        if ex is not None:
+            # The proxy's own share of a failed call, too: a slow error path is overhead a caller pays.
+            overhead = perf_counter() - ex.arrived - ex.upstream_seconds
+            headers.append((b"x-modelgate-overhead-ms", f"{overhead * 1000:.3f}".encode()))
+            if ex.entity is not None:
+                headers.append((b"served-model-name", ex.entity.name_header))
+                ex.entity.metrics.duration.observe(perf_counter() - ex.arrived)
+                ex.entity.metrics.overhead.observe(overhead)
         if ex is not None and ex.response_headers is not None:
             headers.extend(ex.response_headers)
         self.state.metrics.count_request(endpoint, err.status)
