@@ -126,6 +126,16 @@ def test_unknown_paths_and_methods(proxy: Proxy) -> None:
     resp = httpx.post(f"{proxy.url}/somewhere/else", json={})
     assert resp.status_code == 404
     assert databricks_shape(resp)
+    # An OpenAI client operation the gateway does not serve (base_url=<proxy>/serving-endpoints): OpenAI's shape.
+    resp = httpx.post(f"{proxy.url}/serving-endpoints/responses", json={"model": "chat", "input": "hi"})
+    assert resp.status_code == 404
+    assert "/serving-endpoints/chat/completions" in openai_shape(resp)["message"]
+    resp = httpx.post(f"{proxy.url}/serving-endpoints/chat/predict", json={})
+    assert resp.status_code == 404
+    assert openai_shape(resp)
+    resp = httpx.post(f"{proxy.url}/serving-endpoints/nope/invocations", json={"messages": MSG})
+    assert resp.status_code == 404
+    assert databricks_shape(resp)["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
 
 def test_chunked_oversized_body_is_413(proxy: Proxy) -> None:
@@ -173,3 +183,22 @@ def test_oversized_request_head_is_a_431_and_bounded(proxy: Proxy) -> None:
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
     # The proxy still serves.
     assert httpx.get(f"{proxy.url}/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("messages", [{"role": "wizard", "content": "hi"}]),
+    ("messages", [{"role": "user", "content": [5]}]),
+    ("tools", [5]),
+    ("tools", [{"type": "function", "function": {}}]),
+    ("n", -1),
+])  # fmt: skip
+def test_bodies_the_provider_refuses_are_its_400_never_a_500(proxy: Proxy, field: str, value: Any) -> None:
+    """What the proxy does not judge itself reaches the provider, whose 400 the caller gets in the route's shape."""
+    body = {"model": "chat", "messages": MSG, field: value}
+    r = httpx.post(f"{proxy.base}/chat/completions", json=body)
+    assert r.status_code == 400, r.text
+    error = openai_shape(r)
+    assert error["type"] == "invalid_request_error"
+    r = httpx.post(f"{proxy.base}/chat/invocations", json={k: v for k, v in body.items() if k != "model"})
+    assert r.status_code == 400, r.text
+    databricks_shape(r)

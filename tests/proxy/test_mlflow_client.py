@@ -13,7 +13,7 @@ from .harness import endpoint, openai_entity, run_proxy
 
 
 def test_predict_and_predict_stream(tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     from mlflow.deployments import get_deploy_client
 
     standin, url = openai_standin
@@ -39,6 +39,8 @@ def test_predict_and_predict_stream(tmp_path: Path, openai_standin: tuple[OpenAI
 
         emb = client.predict(endpoint="embed", inputs={"input": ["hello"]})
         assert emb["data"][0]["embedding"] == [5.0, 0.5, -0.25]
+    # The Databricks SDK under the client probes /.well-known/databricks-config and warns when that fails.
+    assert not [r for r in caplog.records if "host metadata" in r.getMessage()]
 
 
 def test_predict_error_is_raised(tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str],

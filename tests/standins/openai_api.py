@@ -6,7 +6,10 @@ https://platform.openai.com/docs/api-reference/chat-streaming (``chat.completion
 https://platform.openai.com/docs/api-reference/completions, https://platform.openai.com/docs/api-reference/embeddings
 (``encoding_format: base64`` = packed little-endian float32), and the error body
 ``{"error": {"message", "type", "param", "code"}}`` (https://platform.openai.com/docs/guides/error-codes):
-a wrong key is 401 ``invalid_api_key``, a missing required parameter 400 ``missing_required_parameter``.
+a wrong key is 401 ``invalid_api_key``, a missing required parameter 400 ``missing_required_parameter``, a
+value of the wrong type 400 ``invalid_type`` ("Invalid type for 'tools[0]': expected an object, but got an
+integer instead."), a role outside the enum 400 ``invalid_value``, ``n`` below 1 400 ``integer_below_min_value``;
+``param`` names the offending field by its path.
 Auth: ``Authorization: Bearer <key>``; ``OpenAI-Organization`` is checked when the stand-in is given one.
 """
 
@@ -43,6 +46,54 @@ def required_field(path: str) -> str:
 def openai_error(message: str, type_: str = "invalid_request_error", param: str | None = None,
                  code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+               dict: "an object", type(None): "null"}
+
+
+def _wrong_type(param: str, expected: str, value: Any) -> dict[str, Any]:
+    got = _TYPE_NAMES.get(type(value), "another type")
+    return openai_error(f"Invalid type for '{param}': expected {expected}, but got {got} instead.",
+                        param=param, code="invalid_type")
+
+
+def invalid_body(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The 400 body OpenAI answers for the shape errors a gateway may pass on (roles, content parts, tools, n)."""
+    n = body.get("n")
+    if n is not None:
+        if not isinstance(n, int) or isinstance(n, bool):
+            return _wrong_type("n", "an integer", n)
+        if n < 1:
+            return openai_error(f"Invalid 'n': integer below minimum value. Expected a value >= 1, but got {n} "
+                                "instead.", param="n", code="integer_below_min_value")
+    for i, message in enumerate(body.get("messages") or []):
+        if not isinstance(message, dict):
+            return _wrong_type(f"messages[{i}]", "an object", message)
+        if message.get("role") not in ROLES:
+            supported = ", ".join(f"'{r}'" for r in ROLES[:-1]) + f", and '{ROLES[-1]}'"
+            return openai_error(f"Invalid value: '{message.get('role')}'. Supported values are: {supported}.",
+                                param=f"messages[{i}].role", code="invalid_value")
+        content = message.get("content")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    return _wrong_type(f"messages[{i}].content[{j}]", "an object", part)
+        elif content is not None and not isinstance(content, str):
+            return _wrong_type(f"messages[{i}].content", "one of a string or array of objects", content)
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            return _wrong_type("tools", "an array", tools)
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                return _wrong_type(f"tools[{i}]", "an object", tool)
+            function = tool.get("function")
+            if tool.get("type") == "function" and not (isinstance(function, dict) and isinstance(function.get("name"), str)):
+                return openai_error(f"Missing required parameter: 'tools[{i}].function.name'.",
+                                    param=f"tools[{i}].function.name", code="missing_required_parameter")
+    return None
 
 
 def masked(key: str) -> str:
@@ -101,6 +152,10 @@ class OpenAIStandIn(ASGIStandIn):
         if required == "messages" and (not isinstance(body["messages"], list) or not body["messages"]):
             await send_json(send, 400, openai_error(
                 "Invalid type for 'messages': expected an array of objects.", param="messages", code="invalid_type"))
+            return
+        invalid = invalid_body(body)
+        if invalid is not None:
+            await send_json(send, 400, invalid)
             return
         text = last_user_text(body) if required != "input" else ""
         if "__fail_500__" in text:

@@ -125,12 +125,22 @@ def readiness_problems(state: GatewayState) -> list[str]:
     return problems
 
 
+def _is_openai_path(path: str) -> bool:
+    """The OpenAI client's paths: ``<base_url>/<operation>`` under ``/serving-endpoints/`` (responses, audio,
+    images, ...), as opposed to the Databricks query path ``/serving-endpoints/{name}/invocations``."""
+    return path in _OPENAI_PATH_SET or (path.startswith("/serving-endpoints/") and not path.endswith("/invocations"))
+
+
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     """Unknown paths and wrong methods, in the error shape of the API the path belongs to."""
     path = request.url.path
-    api: Shape = shape_for_path(path) or ("openai" if path in _OPENAI_PATH_SET else "databricks")
+    api: Shape = shape_for_path(path) or ("openai" if _is_openai_path(path) else "databricks")
     if exc.status_code == 404:
-        err: GatewayError = EndpointNotFound(f"no route for {request.method} {request.url.path[:200]}")
+        message = f"no route for {request.method} {path[:200]}"
+        if api == "openai":
+            served = ", ".join(OPENAI_PATHS.values())
+            message += f" (this gateway serves the OpenAI API's {served} and /serving-endpoints/models)"
+        err: GatewayError = EndpointNotFound(message)
     else:
         err = GatewayError(exc.detail or "request refused", status=exc.status_code)
         err.error_code = "BAD_REQUEST" if exc.status_code != 405 else "METHOD_NOT_ALLOWED"

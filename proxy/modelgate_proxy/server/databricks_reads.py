@@ -5,6 +5,10 @@ call it:
   ``{"endpoints": [<ServingEndpoint summary>]}``;
 - ``GET /api/2.0/serving-endpoints/{name}`` → ``ServingEndpointDetailed`` (404 ``RESOURCE_DOES_NOT_EXIST``).
 
+- ``GET /.well-known/databricks-config`` → ``{"oidc_endpoint": ""}``: the host-metadata document the Databricks
+  SDK (under MLflow's client) probes on start; an empty ``oidc_endpoint`` says there is no OAuth discovery here,
+  so the SDK keeps the token it was given, without the warning a 404 makes it log.
+
 Writes (create, update config/tags/rate limits/AI Gateway, delete: ``POST``/``PUT``/``PATCH``/``DELETE``) answer
 501 ``NOT_IMPLEMENTED``: endpoints are ``ServingEndpoint`` resources, changed with kubectl or GitOps. Errors are
 in the Databricks shape.
@@ -24,6 +28,7 @@ from .read_common import error_response, read_route
 from .state import GatewayState
 
 BASE = "/api/2.0/serving-endpoints"
+HOST_METADATA = "/.well-known/databricks-config"
 WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -57,8 +62,12 @@ def databricks_read_routes(state: GatewayState) -> list[BaseRoute]:
             return error_response("databricks", EndpointNotFound(f"no route for GET {request.url.path[:200]}"))
         return error_response("databricks", read_only_error(request.method))
 
+    async def host_metadata(_request: Request) -> Response:
+        return Response(b'{"oidc_endpoint":""}', media_type="application/json")
+
     listing = read_route(state, "databricks", list_endpoints)
     return [
+        Route(HOST_METADATA, host_metadata, methods=["GET"]),
         Route(BASE, listing, methods=["GET"]),
         Route(BASE + "/", listing, methods=["GET"]),
         Route(BASE + "/{name}", read_route(state, "databricks", get_endpoint), methods=["GET"]),
