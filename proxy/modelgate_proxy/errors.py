@@ -5,6 +5,8 @@ Messages must never contain a credential: they are shown to callers and logged.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class GatewayError(Exception):
     """Base of every error the proxy turns into an HTTP response."""
@@ -25,6 +27,9 @@ class GatewayError(Exception):
         super().__init__(message)
         self.message = message
         self.param = param
+        self.chunks_before: list[dict[str, Any]] = []
+        """In a stream: the OpenAI-format chunks decoded before the error, from the same provider bytes; they
+        are sent to the caller ahead of the error event."""
         if status is not None:
             self.status = status
         self.headers: dict[str, str] = headers or {}

@@ -74,6 +74,12 @@ def stream_with_usage(gw: Gateway, content: str = "Hi") -> list[Any]:
     return list(stream)
 
 
+def drain(stream: Iterable[Any], into: list[Any]) -> None:
+    """Read ``stream`` into ``into``, so what came before an error raised mid-stream stays inspectable."""
+    for chunk in stream:
+        into.append(chunk)
+
+
 def streamed_text(chunks: Iterable[Any]) -> str:
     """The text of a chat stream (chunks without choices, such as the usage chunk, add none)."""
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)

@@ -112,6 +112,8 @@ def test_errors_read_fastapi_detail() -> None:
     error = provider().parse_error(401, b'{"detail": "Forbidden: Bad or missing API token."}', {})
     assert error.status == 401
     assert error.message == "ai21labs error: Forbidden: Bad or missing API token."
+    invalid = provider().parse_error(422, b'{"detail": [{"loc": ["body", "n"], "msg": "n must be 1 when stream is true", "type": "value_error"}]}', {})
+    assert (invalid.status, invalid.message) == (422, "ai21labs error: body.n: n must be 1 when stream is true")
 
 
 # Shape as recorded (Bedrock, same API): the first chunk carries the role and running usage.

@@ -68,6 +68,14 @@ def test_unsupported_parameter_is_a_clear_400(chat: Gateway) -> None:
     assert "seed" in str(info.value)
 
 
+def test_several_choices_cannot_be_streamed(chat: Gateway) -> None:
+    with pytest.raises(openai.UnprocessableEntityError, match="n must be 1 when stream is true"):
+        list(chat.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": "Hi"}], n=2, stream=True))
+    answer = chat.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": "Hi"}], n=2)
+    assert answer.choices[0].message.content == ai21_api.REPLY
+    assert chat.requests[-1]["n"] == 2
+
+
 @pytest.mark.parametrize(("trigger", "status"), [("429", 429), ("500", 500), ("malformed", 502)])
 def test_provider_failures(chat: Gateway, trigger: str, status: int) -> None:
     error = e2e.chat_error(chat, f"trigger:{trigger}")

@@ -324,3 +324,114 @@ def test_stream_options_are_not_forwarded() -> None:
     _, body = build(provider(), ctx(stream=True), payload)
     assert "stream_options" not in body
     assert body["stream"] is True
+
+
+# --- extended thinking ------------------------------------------------------------------------------------------
+# Shapes from https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking (response, streaming,
+# redacted thinking, preserving thinking blocks during tool use).
+
+THINKING_BLOCK = {"type": "thinking", "thinking": "Let me analyze this step by step...", "signature": "WaUjzkypQ2mUEVM36O2TxuC06KN8xyfbJwyem2dw3URve/op91XWHOEBLLqIOMfFG/UvLEczmEsUjavL...."}
+REDACTED_BLOCK = {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj"}
+
+
+def test_thinking_blocks_are_exposed_and_sent_back_first() -> None:
+    message = dict(MESSAGE, stop_reason="tool_use", content=[
+        THINKING_BLOCK, REDACTED_BLOCK,
+        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Paris"}}])
+    answer = provider().parse_response(ctx(), {}, orjson.dumps(message))["choices"][0]["message"]
+    assert answer["reasoning_content"] == THINKING_BLOCK["thinking"]
+    assert answer["thinking_blocks"] == [THINKING_BLOCK, REDACTED_BLOCK]
+    payload = {"thinking": {"type": "enabled", "budget_tokens": 2048}, "max_tokens": 4096, "messages": [
+        {"role": "user", "content": "Weather?"}, answer, {"role": "tool", "tool_call_id": "toolu_1", "content": "15C"}]}
+    _, body = build(provider(), ctx(), payload)
+    assert body["messages"][1] == {"role": "assistant", "content": [
+        THINKING_BLOCK, REDACTED_BLOCK, {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Paris"}}]}
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+
+
+@pytest.mark.parametrize("blocks", [{"type": "thinking"}, [{"type": "thinking", "thinking": "x"}], [{"type": "other"}]])
+def test_malformed_thinking_blocks_are_a_400(blocks: object) -> None:
+    payload = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "thinking_blocks": blocks},
+                            {"role": "user", "content": "c"}]}
+    with pytest.raises(BadRequest, match="thinking_blocks"):
+        build(provider(), ctx(), payload)
+
+
+THINKING_STREAM = b"".join(
+    b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in [  # type: ignore[attr-defined]
+        {"type": "message_start", "message": {"id": "msg_01", "model": "claude-sonnet-4-5", "usage": {"input_tokens": 10, "output_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Let me analyze "}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "this step by step..."}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": THINKING_BLOCK["signature"]}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": REDACTED_BLOCK},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "27 * 453 = 12,231"}},
+        {"type": "content_block_stop", "index": 2},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 20}},
+        {"type": "message_stop"},
+    ]
+)
+
+
+def test_stream_thinking_deltas_and_whole_signed_blocks() -> None:
+    chunks = feed_bytewise(provider().stream_decoder(ctx(stream=True), {}), THINKING_STREAM)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert "".join(d.get("reasoning_content") or "" for d in deltas) == THINKING_BLOCK["thinking"]
+    assert [b for d in deltas for b in d.get("thinking_blocks") or []] == [THINKING_BLOCK, REDACTED_BLOCK]
+    assert joined_content(chunks) == "27 * 453 = 12,231"
+    completions = feed_bytewise(provider("llm/v1/completions").stream_decoder(ctx("llm/v1/completions", stream=True), {}), THINKING_STREAM)
+    assert "".join(c["choices"][0]["text"] for c in completions if c["choices"]) == "27 * 453 = 12,231"
+
+
+# --- empty content, metadata, service_tier, max_tokens ----------------------------------------------------------
+
+
+def test_empty_system_texts_and_assistant_turns_are_left_out() -> None:
+    _, body = build(provider(), ctx(), {"messages": [
+        {"role": "system", "content": ""}, {"role": "developer", "content": [{"type": "text", "text": ""}]},
+        {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": ""}]},
+        {"role": "assistant", "content": ""}, {"role": "assistant", "content": None, "tool_calls": []},
+        {"role": "user", "content": "Again"},
+        {"role": "assistant", "content": [{"type": "text", "text": ""}]},
+    ]})
+    assert "system" not in body
+    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": "Again"}]}]
+
+
+@pytest.mark.parametrize("content", ["", [], [{"type": "text", "text": ""}]])
+def test_empty_user_message_is_a_400_naming_it(content: object) -> None:
+    with pytest.raises(BadRequest, match=r"messages\[2\] is a user message with empty content"):
+        build(provider(), ctx(), {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                                               {"role": "user", "content": content}]})
+
+
+@pytest.mark.parametrize(("metadata", "user", "expected"), [
+    ({"user_id": "m-1", "team": "search"}, "u-1", {"user_id": "m-1"}),
+    ({"team": "search"}, "u-1", {"user_id": "u-1"}),
+    ({"team": "search"}, None, None),
+    (None, None, None),
+])  # fmt: skip
+def test_metadata_is_only_user_id(metadata: object, user: object, expected: object) -> None:
+    _, body = build(provider(), ctx(), {"messages": [{"role": "user", "content": "x"}], "metadata": metadata, "user": user})
+    assert body.get("metadata") == expected
+
+
+@pytest.mark.parametrize(("tier", "expected"), [
+    ("auto", "auto"), ("priority", "auto"), ("default", "standard_only"), ("standard_only", "standard_only"),
+    ("flex", None), ("scale", None), (None, None),
+])  # fmt: skip
+def test_service_tier_is_mapped_or_dropped(tier: object, expected: object) -> None:
+    _, body = build(provider(), ctx(), {"messages": [{"role": "user", "content": "x"}], "service_tier": tier})
+    assert body.get("service_tier") == expected
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"max_tokens": 0}, 0), ({"max_completion_tokens": 0}, 0), ({"max_tokens": None}, DEFAULT_MAX_TOKENS),
+    ({"max_completion_tokens": 100, "max_tokens": None}, 100), ({"max_completion_tokens": 100, "max_tokens": 50}, 50),
+])  # fmt: skip
+def test_max_tokens_default_only_when_absent(params: dict[str, object], expected: int) -> None:
+    _, body = build(provider(), ctx(), {"messages": [{"role": "user", "content": "x"}], **params})
+    assert body["max_tokens"] == expected

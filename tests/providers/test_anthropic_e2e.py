@@ -114,6 +114,19 @@ def test_error_event_mid_stream(chat: Gateway) -> None:
     assert "Overloaded" in str(info.value)
 
 
+def test_text_before_an_error_event_in_the_same_write_reaches_the_caller(chat: Gateway, completions: Gateway) -> None:
+    received: list[Any] = []
+    stream = chat.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": "trigger:stream-error-burst"}], stream=True)
+    with pytest.raises(openai.APIError) as info:
+        e2e.drain(stream, received)
+    assert "Overloaded" in str(info.value)
+    assert e2e.streamed_text(received) == "Hello! "  # the stand-in's first word, sent with the error in one write
+    pieces: list[Any] = []
+    with pytest.raises(openai.APIError):
+        e2e.drain(completions.client.completions.create(model=ENDPOINT, prompt="trigger:stream-error-burst", stream=True), pieces)
+    assert e2e.completion_text(pieces) == "Hello! "
+
+
 def test_embeddings_are_a_clear_400(chat: Gateway) -> None:
     with pytest.raises(openai.BadRequestError):
         chat.client.embeddings.create(model=ENDPOINT, input="hello")

@@ -9,6 +9,7 @@ import pytest
 from botocore.eventstream import EventStreamBuffer
 
 from modelgate_proxy.errors import BadRequest, BadUpstreamResponse, UpstreamError
+from modelgate_proxy.providers.base import chunks_before
 from modelgate_proxy.providers.converse import ConverseStreamDecoder, chat_from_converse, converse_request
 from tests.providers.helpers import feed_bytewise, joined_arguments, joined_content
 from tests.standins import aws_eventstream as es
@@ -271,3 +272,73 @@ def test_truncated_or_corrupt_stream_is_bad_upstream_response() -> None:
     corrupt[-1] ^= 0xFF
     with pytest.raises(BadUpstreamResponse):
         ConverseStreamDecoder("m", include_usage=True).feed(bytes(corrupt))
+
+
+# --- reasoning, failed stop reasons, cached tokens --------------------------------------------------------------
+# https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ReasoningContentBlock.html,
+# .../API_runtime_ReasoningContentBlockDelta.html, .../API_runtime_TokenUsage.html
+
+REASONING = {"reasoningText": {"text": "The user wants the weather.", "signature": "ErcBCkgIBRABGAI="}}
+REDACTED = {"redactedContent": "EmwKAhgBEgy3va3pzix="}
+
+
+def test_reasoning_content_is_exposed_and_sent_back_first() -> None:
+    answer = {"output": {"message": {"role": "assistant", "content": [
+        {"reasoningContent": REASONING}, {"reasoningContent": REDACTED},
+        {"toolUse": {"toolUseId": "tu_1", "name": "get_weather", "input": {"city": "Paris"}}}]}},
+        "stopReason": "tool_use", "usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15}}
+    message = chat_from_converse(answer, "m")["choices"][0]["message"]
+    assert message["reasoning_content"] == "The user wants the weather."
+    assert message["thinking_blocks"] == [
+        {"type": "thinking", "thinking": "The user wants the weather.", "signature": "ErcBCkgIBRABGAI="},
+        {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix="}]
+    body = converse_request({"messages": [{"role": "user", "content": "Weather?"}, message,
+                                          {"role": "tool", "tool_call_id": "tu_1", "content": "15"}], "tools": [WEATHER_TOOL]}, "anthropic")
+    assert body["messages"][1]["content"][:2] == [{"reasoningContent": REASONING}, {"reasoningContent": REDACTED}]
+    assert "toolUse" in body["messages"][1]["content"][2]
+
+
+def test_stream_reasoning_deltas_and_whole_blocks() -> None:
+    data = b"".join([
+        es.event("messageStart", {"role": "assistant"}),
+        es.event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "The user "}}}),
+        es.event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "wants the weather."}}}),
+        es.event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "ErcBCkgIBRABGAI="}}}),
+        es.event("contentBlockStop", {"contentBlockIndex": 0}),
+        es.event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"reasoningContent": REDACTED}}),
+        es.event("contentBlockStop", {"contentBlockIndex": 1}),
+        es.event("contentBlockDelta", {"contentBlockIndex": 2, "delta": {"text": "Sunny."}}),
+        es.event("contentBlockStop", {"contentBlockIndex": 2}),
+        es.event("messageStop", {"stopReason": "end_turn"}),
+        es.event("metadata", {"usage": {"inputTokens": 5, "outputTokens": 5, "totalTokens": 10, "cacheReadInputTokens": 7}}),
+    ])
+    chunks = feed_bytewise(ConverseStreamDecoder("m", include_usage=True), data)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert "".join(d.get("reasoning_content") or "" for d in deltas) == "The user wants the weather."
+    assert [b for d in deltas for b in d.get("thinking_blocks") or []] == [
+        {"type": "thinking", "thinking": "The user wants the weather.", "signature": "ErcBCkgIBRABGAI="},
+        {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix="}]
+    assert joined_content(chunks) == "Sunny."
+    assert chunks[-1]["usage"]["prompt_tokens_details"] == {"cached_tokens": 7}
+
+
+@pytest.mark.parametrize("reason", ["malformed_model_output", "malformed_tool_use"])
+def test_malformed_output_stop_reasons_are_a_502(reason: str) -> None:
+    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "x"}]}}, "stopReason": reason,
+              "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}}
+    with pytest.raises(UpstreamError) as info:
+        chat_from_converse(answer, "m")
+    assert info.value.status == 502
+    assert reason in info.value.message
+    data = es.event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "half"}}) + es.event("messageStop", {"stopReason": reason})
+    with pytest.raises(UpstreamError) as streamed:
+        ConverseStreamDecoder("m", include_usage=True).feed(data)
+    assert streamed.value.status == 502
+    assert joined_content(chunks_before(streamed.value)) == "half"
+
+
+def test_cache_reads_are_cached_tokens() -> None:
+    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "x"}]}}, "stopReason": "end_turn",
+              "usage": {"inputTokens": 10, "outputTokens": 2, "totalTokens": 112, "cacheReadInputTokens": 90, "cacheWriteInputTokens": 10}}
+    assert chat_from_converse(answer, "m")["usage"] == {"prompt_tokens": 110, "completion_tokens": 2, "total_tokens": 112,
+                                                        "prompt_tokens_details": {"cached_tokens": 90}}

@@ -269,3 +269,11 @@ def test_stream_cut_short_is_a_502() -> None:
     decoder.feed(TEXT_STREAM[:300])
     with pytest.raises(BadUpstreamResponse):
         decoder.close()
+
+
+@pytest.mark.parametrize("reason", ["ERROR", "TIMEOUT"])
+def test_failed_generation_is_a_502_as_in_a_stream(reason: str) -> None:
+    with pytest.raises(UpstreamError) as info:
+        provider().parse_response(ctx(), {}, orjson.dumps(dict(CHAT, finish_reason=reason)))
+    assert info.value.status == 502
+    assert reason in info.value.message

@@ -85,6 +85,17 @@ def test_error_at_message_end(chat: Gateway) -> None:
         list(stream)
 
 
+def test_failed_generation_is_a_502_whole_or_streamed(chat: Gateway) -> None:
+    error = e2e.chat_error(chat, "trigger:finish-error")
+    assert error.status_code == 502
+    assert "generation ended with ERROR" in str(error)
+    received: list[Any] = []
+    stream = chat.client.chat.completions.create(model=ENDPOINT, messages=[{"role": "user", "content": "trigger:stream-error-burst"}], stream=True)
+    with pytest.raises(openai.APIError, match="internal error during generation"):
+        e2e.drain(stream, received)
+    assert e2e.streamed_text(received) == cohere_api.REPLY  # sent in the same write as the error
+
+
 def test_completions_through_chat(tmp_path: Path) -> None:
     for gw in _gateway(tmp_path, "llm/v1/completions"):
         answer = gw.client.completions.create(model=ENDPOINT, prompt="What are LLMs?")

@@ -68,9 +68,15 @@ def test_upstream_cut_mid_stream_ends_with_error_event(tmp_path: Path, openai_st
         # OpenAI route: the error event has the OpenAI shape, so the SDK raises.
         r = httpx.post(f"{proxy.url}/serving-endpoints/chat/completions",
                        json={"model": "chat", **_body("__error_event__ a b c")}, timeout=10)
-        last = orjson.loads([e for e in r.text.split("\n\n") if e][-1].removeprefix("data: "))
+        events = [orjson.loads(e.removeprefix("data: ")) for e in r.text.split("\n\n") if e]
+        last = events[-1]
         assert set(last["error"]) == {"message", "type", "param", "code"}
         assert "overloaded" in last["error"]["message"]
+        # The chunks the provider sent before its error event reach the caller ahead of it (the role chunk
+        # and the first piece of text, whether or not they arrived in the same read as the error).
+        before = events[:-1]
+        assert before[0]["choices"][0]["delta"]["role"] == "assistant"
+        assert "".join(c["choices"][0]["delta"].get("content") or "" for c in before if c["choices"])
 
 
 def test_stream_upstream_error_status_before_start(tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str]) -> None:

@@ -3,7 +3,8 @@
 Written from AI21's published reference:
 - request/response and streaming: https://docs.ai21.com/reference/jamba-1-6-api-ref
   (Bearer auth; model, messages with system/user/assistant/tool roles, tools, documents, response_format,
-  max_tokens up to 4096, temperature 0.0 to 2.0, top_p 0 to 1, stop, n, stream; answers without ``object`` /
+  max_tokens up to 4096, temperature 0.0 to 2.0, top_p 0 to 1, stop, n (1 to 16; "n must be 1 when
+  stream = True"), stream; answers without ``object`` /
   ``created`` / ``model``, streamed ``data: <chunk>`` lines ending with ``data: [DONE]``, usage in the chunks)
 - Jurassic-2 ``complete`` endpoints retired (November 14, 2024): https://docs.ai21.com/docs/jurassic-2-models
   — this stand-in serves no completion endpoint, as the real API no longer does.
@@ -73,6 +74,11 @@ def _check(body: Any) -> Response | None:
         return _invalid("top_p", "ensure this value is less than or equal to 1.0")
     if max_tokens is not None and not 0 <= max_tokens <= 4096:
         return _invalid("max_tokens", "ensure this value is less than or equal to 4096")
+    n = body.get("n")
+    if n is not None and not (isinstance(n, int) and 1 <= n <= 16):
+        return _invalid("n", "ensure this value is between 1 and 16")
+    if n is not None and n > 1 and body.get("stream"):
+        return _invalid("n", "n must be 1 when stream is true")
     return None
 
 

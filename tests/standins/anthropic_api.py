@@ -6,22 +6,36 @@ Written from Anthropic's published reference:
 - errors (``{"type": "error", "error": {"type", "message"}}``, 529 overloaded_error):
   https://docs.anthropic.com/en/api/errors
 - versioning header: https://docs.anthropic.com/en/api/versioning
+- extended thinking (``thinking: {type: enabled, budget_tokens}`` or ``{type: adaptive}``, ``thinking`` /
+  ``redacted_thinking`` blocks, ``thinking_delta`` / ``signature_delta`` stream events, thinking blocks required back before tool use):
+  https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking
+- ``metadata`` (``user_id`` only) and ``service_tier`` (``auto`` / ``standard_only``):
+  https://docs.anthropic.com/en/api/messages, https://docs.anthropic.com/en/api/service-tiers
 Error messages are the API's own texts as reported verbatim in public bug reports ("invalid x-api-key",
-"anthropic-version: header is required", "max_tokens: Field required", "temperature: range: 0..1").
+"anthropic-version: header is required", "max_tokens: Field required", "temperature: range: 0..1",
+"messages.1: all messages must have non-empty content except for the optional final assistant message",
+"messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. ...").
 
 Auth as the API does it: ``x-api-key`` must be present and valid (401 ``authentication_error``), and
 ``anthropic-version`` must be present (400 ``invalid_request_error``). Every request body is validated the way
 the API rejects it (required fields, no ``system`` role, temperature in 0..1, unknown fields, tool_use ids
-answered by tool_result blocks at the start of the next user turn) and recorded in ``app.state.requests``.
+answered by tool_result blocks at the start of the next user turn, no empty content or empty text blocks, with
+thinking on: the assistant turn before the last tool results opening with its signed thinking block) and
+recorded in ``app.state.requests``.
 
 Scripted answers: with ``tools`` (and no tool result yet) the model calls ``get_weather`` for Paris, as in the
-SDK's recorded stream fixture; otherwise it says :data:`REPLY`. A last user message ``trigger:<case>`` answers
-with an error (``429``, ``529``, ``500``), a malformed body (``malformed``) or an error event mid-stream
-(``stream-error``).
+SDK's recorded stream fixture; otherwise it says :data:`REPLY`; with thinking on, a signed thinking block
+(:data:`THOUGHT`, signed by :func:`signature`) comes first. A last user message ``trigger:<case>`` answers
+with an error (``429``, ``529``, ``500``), a malformed body (``malformed``), an error event mid-stream
+(``stream-error``) or the same with everything up to the error event sent in one write
+(``stream-error-burst``).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,11 +53,63 @@ REPLY = "Hello! How can I help you today?"
 TOOL_ID = "toolu_01NRLabsLyVHZPKxbKvkfSMn"
 TOOL_TEXT = "I'll check the current weather in Paris for you."
 TOOL_JSON_FRAGMENTS = ["", '{"locati', 'on": "P', "ar", 'is"}']
+THOUGHT = "The user wants the weather. I should call the tool."
+THINKING_REQUIRED = (
+    "Expected `thinking` or `redacted_thinking`, but found `{found}`. When `thinking` is enabled, a final "
+    "`assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and "
+    "`tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this "
+    "requirement, disable `thinking`. Please consult our documentation at "
+    "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+)
+EMPTY_CONTENT = "all messages must have non-empty content except for the optional final assistant message"
 
 FIELDS = {
     "model", "messages", "max_tokens", "system", "stop_sequences", "temperature", "top_p", "top_k", "stream",
     "tools", "tool_choice", "metadata", "thinking", "service_tier", "container", "mcp_servers",
 }  # fmt: skip
+
+
+def signature(thinking: str) -> str:
+    """The stand-in's signature of a thinking text (the real one is opaque; it must come back unmodified)."""
+    return base64.b64encode(hashlib.sha256(b"standin:" + thinking.encode()).digest()).decode()
+
+
+def thinking_enabled(body: dict[str, Any]) -> bool:
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def check_thinking(body: dict[str, Any]) -> str | None:
+    """The API's complaint about ``thinking`` and the thinking blocks sent back, or None: the budget (at least
+    1024, below ``max_tokens``), each thinking block's signature, and with thinking on, the assistant turn that
+    the last user turn's tool results answer opening with a thinking block."""
+    thinking = body.get("thinking")
+    if thinking is not None:
+        if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "adaptive", "disabled"):
+            return "thinking: Input tag does not match any of the expected tags: 'enabled', 'adaptive', 'disabled'"
+        if thinking["type"] == "enabled":
+            budget = thinking.get("budget_tokens")
+            if not isinstance(budget, int) or budget < 1024:
+                return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+            if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] <= budget:
+                return "`max_tokens` must be greater than `thinking.budget_tokens`."
+    messages = body.get("messages") or []
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        for j, block in enumerate(content if isinstance(content, list) else []):
+            if isinstance(block, dict) and block.get("type") == "thinking" and block.get("signature") != signature(str(block.get("thinking"))):
+                return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+    if thinking_enabled(body) and len(messages) >= 2:
+        last = messages[-1].get("content")
+        answered = isinstance(last, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in last)
+        previous = messages[-2]
+        blocks = previous.get("content")
+        blocks = [{"type": "text", "text": blocks}] if isinstance(blocks, str) else blocks
+        if answered and previous.get("role") == "assistant" and isinstance(blocks, list) and blocks:
+            first = blocks[0].get("type") if isinstance(blocks[0], dict) else None
+            if first not in ("thinking", "redacted_thinking"):
+                return f"messages.{len(messages) - 2}.content.0.type: " + THINKING_REQUIRED.format(found=first)
+    return None
 
 
 def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -78,7 +144,23 @@ def _check_body(body: Any) -> Response | None:
     choice = body.get("tool_choice")
     if choice is not None and (not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none")):
         return _invalid("tool_choice: Input tag does not match any of the expected tags: 'auto', 'any', 'tool', 'none'")
-    return _check_messages(body["messages"])
+    metadata = body.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            return _invalid("metadata: Input should be a valid dictionary")
+        for key in metadata:
+            if key != "user_id":
+                return _invalid(f"metadata.{key}: Extra inputs are not permitted")
+    if "service_tier" in body and body["service_tier"] not in ("auto", "standard_only"):
+        return _invalid("service_tier: Input should be 'auto' or 'standard_only'")
+    system = body.get("system")
+    if isinstance(system, list) and any(isinstance(b, dict) and b.get("type") == "text" and not b.get("text") for b in system):
+        return _invalid("system: text content blocks must be non-empty")
+    problem = _check_messages(body["messages"])
+    if problem:
+        return problem
+    thinking = check_thinking(body)
+    return _invalid(thinking) if thinking else None
 
 
 def _check_messages(messages: Any) -> Response | None:
@@ -98,6 +180,11 @@ def _check_messages(messages: Any) -> Response | None:
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
         if not isinstance(blocks, list):
             return _invalid(f"messages.{i}.content: Input should be a valid list")
+        final_assistant = role == "assistant" and i == len(messages) - 1
+        if not final_assistant and (content == "" or blocks == []):
+            return _invalid(f"messages.{i}: {EMPTY_CONTENT}")
+        if isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "text" and b.get("text") == "" for b in blocks):
+            return _invalid("messages: text content blocks must be non-empty")
         if pending:
             answered = [b.get("tool_use_id") for b in blocks[: len(pending)] if b.get("type") == "tool_result"]
             if role != "user" or sorted(answered) != sorted(pending):
@@ -128,6 +215,10 @@ def _check_block(block: Any, role: str, i: int) -> Response | None:
         return None
     if kind == "tool_result" and role == "user" and "tool_use_id" in block:
         return None
+    if kind == "thinking" and role == "assistant" and isinstance(block.get("thinking"), str) and isinstance(block.get("signature"), str):
+        return None
+    if kind == "redacted_thinking" and role == "assistant" and isinstance(block.get("data"), str):
+        return None
     return _invalid(f"messages.{i}.content: Input tag {kind!r} found using 'type' does not match the expected tags")
 
 
@@ -155,6 +246,8 @@ def _message(body: dict[str, Any]) -> dict[str, Any]:
         content, stop, output = [{"type": "text", "text": REPLY}], "end_turn", 10
         if body["max_tokens"] < 5:
             content, stop, output = [{"type": "text", "text": "Hello"}], "max_tokens", body["max_tokens"]
+    if thinking_enabled(body):
+        content.insert(0, {"type": "thinking", "thinking": THOUGHT, "signature": signature(THOUGHT)})
     return {
         "id": "msg_01MkoP42QB7TUf5m2NVVK2kE",
         "type": "message",
@@ -167,12 +260,22 @@ def _message(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _burst(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``events`` in one write."""
+    yield b"".join([event async for event in events])
+
+
 async def _events(message: dict[str, Any], fail: bool) -> AsyncIterator[bytes]:
     start = {**message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 1}}
     yield typed_sse({"type": "message_start", "message": start})
     yield typed_sse({"type": "ping"})
     for index, block in enumerate(message["content"]):
-        if block["type"] == "text":
+        if block["type"] == "thinking":
+            yield typed_sse({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": ""}})
+            for piece in re.findall(r"\S+\s*", block["thinking"]):
+                yield typed_sse({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": piece}})
+            yield typed_sse({"type": "content_block_delta", "index": index, "delta": {"type": "signature_delta", "signature": block["signature"]}})
+        elif block["type"] == "text":
             yield typed_sse({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
             words = block["text"].split(" ")
             for n, word in enumerate(words):
@@ -220,6 +323,8 @@ async def messages(request: Request) -> Response:
         return Response(b'{"id": "msg_01", "content": [', media_type="application/json")
     message = _message(body)
     if body.get("stream"):
+        if trigger == "stream-error-burst":
+            return sse_response(_burst(_events(message, True)))
         return sse_response(_events(message, trigger == "stream-error"))
     return json_response(message)
 

@@ -17,12 +17,21 @@ a missing, unknown or wrong signature is refused with a 403 and Bedrock's error 
 The "model" is deterministic: it echoes the last user text, calls the first tool when tools are offered and
 the last user turn is not a tool result, and obeys ``maxTokens`` (one word = one token) and ``stopSequences``.
 Trigger words in the last user text: ``[throttle]`` (429 ThrottlingException), ``[stream-error]`` (an exception
-frame in the middle of a stream), ``[garbage]`` (a 200 answer that is not JSON).
+frame in the middle of a stream), ``[stream-error-burst]`` (the same, the frames up to the exception sent in one
+write), ``[garbage]`` (a 200 answer that is not JSON).
+
+Reasoning, as Claude does it through Converse (``additionalModelRequestFields.thinking``
+``{type: enabled, budget_tokens}``; https://docs.aws.amazon.com/bedrock/latest/userguide/claude-messages-extended-thinking.html,
+https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ReasoningContentBlock.html): the answer opens
+with a ``reasoningContent`` block (``reasoningText`` with a signature; streamed as ``reasoningContent`` deltas of
+text, then the signature), and the assistant turn answered by the last tool results must open with its
+``reasoningContent`` block, signature unmodified, or the model's own error comes back as a ValidationException.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import math
@@ -59,6 +68,24 @@ _BLOCK_KEYS = {"text", "image", "document", "video", "toolUse", "toolResult", "g
                "reasoningContent"}
 _INFERENCE_KEYS = {"maxTokens", "temperature", "topP", "stopSequences"}
 _EMBED_INPUT_TYPES = {"search_document", "search_query", "classification", "clustering"}
+REASONING = "The user wants the weather. I should call the tool."
+_THINKING_REQUIRED = (
+    "The model returned the following errors: messages.{i}.content.0.type: Expected `thinking` or "
+    "`redacted_thinking`, but found `{found}`. When `thinking` is enabled, a final `assistant` message must start "
+    "with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you "
+    "include thinking blocks from previous turns. To avoid this requirement, disable `thinking`."
+)
+_BLOCK_TYPES = {"text": "text", "toolUse": "tool_use", "toolResult": "tool_result", "image": "image"}
+
+
+def reasoning_signature(text: str) -> str:
+    """The stand-in's (opaque) signature of a reasoning text."""
+    return base64.b64encode(hashlib.sha256(b"standin-bedrock:" + text.encode()).digest()).decode()
+
+
+def _thinking(data: JSON) -> bool:
+    thinking = (data.get("additionalModelRequestFields") or {}).get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") == "enabled"
 
 
 class BedrockError(Exception):
@@ -182,12 +209,16 @@ class Reply:
     prompt: str
     text: str = ""
     tool: JSON | None = None
+    reasoning: str = ""
     stop_reason: str = "end_turn"
     input_tokens: int = 0
     output_tokens: int = 0
 
     def answer(self) -> JSON:
         content: list[JSON] = []
+        if self.reasoning:
+            text = {"text": self.reasoning, "signature": reasoning_signature(self.reasoning)}
+            content.append({"reasoningContent": {"reasoningText": text}})
         if self.text:
             content.append({"text": self.text})
         if self.tool:
@@ -201,18 +232,32 @@ class Reply:
         }
 
     async def frames(self) -> AsyncIterator[bytes]:
+        if "[stream-error-burst]" in self.prompt:
+            yield b"".join([frame async for frame in self._frames(fail=True)])
+            return
+        async for frame in self._frames(fail="[stream-error]" in self.prompt):
+            yield frame
+
+    async def _frames(self, *, fail: bool) -> AsyncIterator[bytes]:
         yield es.event("messageStart", {"role": "assistant"})
         index = 0
+        if self.reasoning:
+            for piece in re.findall(r"\S+\s*", self.reasoning):
+                yield es.event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": piece}}})
+            signed = {"reasoningContent": {"signature": reasoning_signature(self.reasoning)}}
+            yield es.event("contentBlockDelta", {"contentBlockIndex": 0, "delta": signed})
+            yield es.event("contentBlockStop", {"contentBlockIndex": 0})
+            index = 1
         if self.text:
             pieces = re.findall(r"\S+\s*|\s+", self.text)
             for n, piece in enumerate(pieces):
-                yield es.event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
-                if n == 0 and "[stream-error]" in self.prompt:
+                yield es.event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}})
+                if n == 0 and fail:
                     yield es.exception("modelStreamErrorException", "The model stream failed.")
                     return
                 await asyncio.sleep(0)
-            yield es.event("contentBlockStop", {"contentBlockIndex": 0})
-            index = 1
+            yield es.event("contentBlockStop", {"contentBlockIndex": index})
+            index += 1
         if self.tool:
             start = {"toolUse": {"toolUseId": self.tool["toolUseId"], "name": self.tool["name"]}}
             yield es.event("contentBlockStart", {"contentBlockIndex": index, "start": start})
@@ -235,6 +280,8 @@ def _converse(data: JSON) -> Reply:
     if not isinstance(messages, list) or not messages:
         raise BedrockError(400, "ValidationException", "A conversation must start with a user message.")
     _check_messages(messages, data.get("toolConfig"))
+    if _thinking(data):
+        _check_reasoning(messages)
     inference = data.get("inferenceConfig") or {}
     if set(inference) - _INFERENCE_KEYS:
         raise BedrockError(400, "ValidationException", "Malformed input request: unknown inferenceConfig member")
@@ -249,7 +296,7 @@ def _converse(data: JSON) -> Reply:
         len(_words(b.get("text", ""))) + (3 if "toolResult" in b or "toolUse" in b else 0)
         for m in messages for b in m["content"]
     )
-    reply = Reply(prompt=prompt, input_tokens=input_tokens)
+    reply = Reply(prompt=prompt, input_tokens=input_tokens, reasoning=REASONING if _thinking(data) else "")
     tools = (data.get("toolConfig") or {}).get("tools") or []
     if tools and not results:
         spec = _chosen_tool(tools, (data.get("toolConfig") or {}).get("toolChoice"))
@@ -304,6 +351,22 @@ def _check_messages(messages: list[Any], tool_config: Any) -> None:
         expected = "assistant" if expected == "user" else "user"
     if messages[-1]["role"] != "user":
         raise BedrockError(400, "ValidationException", "A conversation must end with a user message.")
+
+
+def _check_reasoning(messages: list[JSON]) -> None:
+    """With thinking on: reasoning blocks come back with their signature, and the assistant turn that the last
+    tool results answer opens with one."""
+    for i, message in enumerate(messages):
+        for block in message["content"]:
+            text = (block.get("reasoningContent") or {}).get("reasoningText")
+            if isinstance(text, dict) and text.get("signature") != reasoning_signature(str(text.get("text"))):
+                raise BedrockError(400, "ValidationException", f"The model returned the following errors: messages.{i}: "
+                                   "Invalid `signature` in `thinking` block")
+    if len(messages) >= 2 and any("toolResult" in b for b in messages[-1]["content"]):
+        first = messages[-2]["content"][0]
+        if "reasoningContent" not in first:
+            found = _BLOCK_TYPES.get(next(iter(first)), next(iter(first)))
+            raise BedrockError(400, "ValidationException", _THINKING_REQUIRED.format(i=len(messages) - 2, found=found))
 
 
 def _chosen_tool(tools: list[JSON], choice: Any) -> JSON:

@@ -16,8 +16,9 @@ Requests are recorded in ``app.state.requests``.
 
 Scripted answers: with tools (and no tool result yet) the model calls the first tool, as in the reference's
 tool-use stream example; otherwise it says :data:`REPLY`. A last user message ``trigger:<case>`` answers with
-an error (``429``, ``500``), a malformed body (``malformed``) or a ``message-end`` carrying an error
-(``stream-error``).
+an error (``429``, ``500``), a malformed body (``malformed``), a ``message-end`` carrying an error
+(``stream-error``), the same with every event in one write (``stream-error-burst``) or an answer whose
+``finish_reason`` is ``ERROR`` (``finish-error``; documented with ``TIMEOUT`` as a failed generation).
 """
 
 from __future__ import annotations
@@ -171,9 +172,18 @@ async def chat(request: Request) -> Response:
     if trigger == "malformed":
         return Response(b"<html>gateway</html>", media_type="application/json")
     response = _response(body)
+    if trigger == "finish-error":
+        response["finish_reason"] = "ERROR"
     if body.get("stream"):
+        if trigger == "stream-error-burst":
+            return sse_response(_burst(_events(response, True)))
         return sse_response(_events(response, trigger == "stream-error"))
     return json_response(response)
+
+
+async def _burst(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``events`` in one write."""
+    yield b"".join([event async for event in events])
 
 
 def vector(text: str) -> list[float]:

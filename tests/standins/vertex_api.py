@@ -17,12 +17,22 @@ Every call needs ``Authorization: Bearer <a token this stand-in issued and that 
 The "models" are deterministic: Gemini echoes the last user text or calls the first declared function when the
 last turn is not a function response; Claude does the same in Anthropic's format. ``[quota]`` in the last user
 text answers 429 ``RESOURCE_EXHAUSTED`` with a ``RetryInfo`` detail.
+
+Gemini 3 thought signatures (https://docs.cloud.google.com/vertex-ai/generative-ai/docs/thought-signatures):
+for a ``gemini-3*`` model every ``functionCall`` answered carries a ``thoughtSignature``, and a request is
+refused with a 400 when the first ``functionCall`` of a model turn of the current turn (after the last user
+text) comes back without one; the documented ``skip_thought_signature_validator`` placeholder is accepted.
+``candidateCount`` answers that many candidates, each with its ``index`` (streamed too).
+
+Claude: a last assistant message is a prefill (the answer continues it), as the Messages API allows; extended
+thinking as in :mod:`standins.anthropic_api` (a signed thinking block first, and required back before tool use).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import re
 import secrets
 import time
@@ -41,6 +51,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .anthropic_api import THOUGHT, check_thinking, signature, thinking_enabled
 from .bedrock_api import vector
 
 JSON = dict[str, Any]
@@ -153,13 +164,13 @@ class VertexStandIn:
                 raise GoogleError(400, "Invalid JSON payload received.") from None
             self.calls.append({"publisher": publisher, "model": unquote(model), "method": method, "body": body,
                                "query": request.url.query, "headers": dict(request.headers)})
-            return await self._dispatch(publisher, method, body, request.url.query)
+            return await self._dispatch(publisher, method, body, request.url.query, unquote(model))
         except GoogleError as exc:
             return exc.response()
 
-    async def _dispatch(self, publisher: str, method: str, body: JSON, query: str) -> Response:
+    async def _dispatch(self, publisher: str, method: str, body: JSON, query: str, model: str = "") -> Response:
         if publisher == "google" and method in ("generateContent", "streamGenerateContent"):
-            reply = _gemini(body)
+            reply = _gemini(body, model)
             if method == "generateContent":
                 return JSONResponse(reply.answer())
             if query != "alt=sse":
@@ -184,6 +195,32 @@ def _example_args(schema: Any) -> JSON:
     return {n: values.get(str(props.get(n, {}).get("type", "string")).lower(), "x") for n in (schema or {}).get("required") or []}
 
 
+SKIP_SIGNATURE = "skip_thought_signature_validator"
+
+
+def thought_signature(call: JSON) -> str:
+    """The stand-in's (opaque) thought signature of a function call it made."""
+    digest = hashlib.sha256(b"standin-gemini:" + orjson.dumps(call, option=orjson.OPT_SORT_KEYS)).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _check_signatures(contents: list[JSON]) -> None:
+    """Gemini 3's validation: in the current turn (after the last user text), the first ``functionCall`` of each
+    model turn must carry its signature (or the documented placeholder); a wrong one is refused too."""
+    start = max((i for i, c in enumerate(contents) if c["role"] == "user" and any("text" in p for p in c["parts"])), default=0)
+    for i, content in enumerate(contents):
+        calls = [p for p in content["parts"] if "functionCall" in p]
+        for n, part in enumerate(calls):
+            given = part.get("thoughtSignature")
+            if given is None:
+                if n == 0 and i > start:
+                    raise GoogleError(400, f"Unable to submit request because function call `{part['functionCall'].get('name')}` "
+                                      f"in the {i + 1}. content block is missing a `thought_signature`. Learn more: "
+                                      "https://docs.cloud.google.com/vertex-ai/generative-ai/docs/thought-signatures")
+            elif given not in (SKIP_SIGNATURE, thought_signature(part["functionCall"])):
+                raise GoogleError(400, "Thought signature is not valid.")
+
+
 @dataclass
 class GeminiReply:
     text: str = ""
@@ -191,40 +228,57 @@ class GeminiReply:
     finish: str = "STOP"
     prompt_tokens: int = 0
     output_tokens: int = 0
+    signed: bool = False
+    """Gemini 3: the function call carries a thought signature."""
+    candidates: int = 1
+
+    def _text(self, index: int) -> str:
+        return self.text if index == 0 else f"[{index}] {self.text}"
+
+    def _call_part(self) -> JSON:
+        assert self.call is not None
+        part: JSON = {"functionCall": self.call}
+        if self.signed:
+            part["thoughtSignature"] = thought_signature(self.call)
+        return part
 
     def answer(self) -> JSON:
-        parts: list[JSON] = []
-        if self.text:
-            parts.append({"text": self.text})
-        if self.call:
-            parts.append({"functionCall": self.call})
-        return {
-            "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": self.finish, "index": 0}],
-            "usageMetadata": self._usage(),
-            "modelVersion": "gemini-2.0-flash-001",
-        }
+        candidates = []
+        for index in range(self.candidates):
+            parts: list[JSON] = []
+            if self.text:
+                parts.append({"text": self._text(index)})
+            if self.call:
+                parts.append(self._call_part())
+            candidates.append({"content": {"role": "model", "parts": parts}, "finishReason": self.finish, "index": index})
+        return {"candidates": candidates, "usageMetadata": self._usage(), "modelVersion": "gemini-2.0-flash-001"}
 
     def _usage(self) -> JSON:
         return {"promptTokenCount": self.prompt_tokens, "candidatesTokenCount": self.output_tokens,
                 "totalTokenCount": self.prompt_tokens + self.output_tokens}
 
     async def sse(self) -> AsyncIterator[bytes]:
-        pieces = re.findall(r"\S+\s*", self.text)
-        for i, piece in enumerate(pieces):
-            event: JSON = {"candidates": [{"content": {"role": "model", "parts": [{"text": piece}]}}],
-                           "usageMetadata": {"promptTokenCount": self.prompt_tokens, "totalTokenCount": self.prompt_tokens}}
-            if i == len(pieces) - 1 and not self.call:
-                event["candidates"][0]["finishReason"] = self.finish
-                event["usageMetadata"] = self._usage()
-            yield b"data: " + orjson.dumps(event) + b"\r\n\r\n"
-            await asyncio.sleep(0)
+        """One event per text piece of each candidate (with its ``index`` when there are several), interleaved."""
+        for index in range(self.candidates):
+            pieces = re.findall(r"\S+\s*", self._text(index)) if self.text else []
+            for i, piece in enumerate(pieces):
+                candidate: JSON = {"content": {"role": "model", "parts": [{"text": piece}]}}
+                if self.candidates > 1:
+                    candidate["index"] = index
+                event: JSON = {"candidates": [candidate],
+                               "usageMetadata": {"promptTokenCount": self.prompt_tokens, "totalTokenCount": self.prompt_tokens}}
+                if i == len(pieces) - 1 and not self.call:
+                    candidate["finishReason"] = self.finish
+                    event["usageMetadata"] = self._usage()
+                yield b"data: " + orjson.dumps(event) + b"\r\n\r\n"
+                await asyncio.sleep(0)
         if self.call:
-            event = {"candidates": [{"content": {"role": "model", "parts": [{"functionCall": self.call}]},
+            event = {"candidates": [{"content": {"role": "model", "parts": [self._call_part()]},
                                      "finishReason": "STOP"}], "usageMetadata": self._usage()}
             yield b"data: " + orjson.dumps(event) + b"\r\n\r\n"
 
 
-def _gemini(body: JSON) -> GeminiReply:
+def _gemini(body: JSON, model: str = "") -> GeminiReply:
     unknown = sorted(set(body) - _GEMINI_KEYS)
     if unknown:
         raise GoogleError(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.')
@@ -240,6 +294,8 @@ def _gemini(body: JSON) -> GeminiReply:
             raise GoogleError(400, "Please ensure that the number of function response parts is equal to the "
                               "number of function call parts of the function call turn.")
         calls_pending = sum(1 for p in content["parts"] if "functionCall" in p)
+    if model.startswith("gemini-3"):
+        _check_signatures(contents)
     last = contents[-1]["parts"]
     prompt = " ".join(p.get("text", "") for p in last if "text" in p)
     if "[quota]" in prompt:
@@ -249,7 +305,8 @@ def _gemini(body: JSON) -> GeminiReply:
     temperature = config.get("temperature")
     if temperature is not None and not 0 <= temperature <= 2:
         raise GoogleError(400, "Unable to submit request because it has a temperature value outside the range [0, 2].")
-    reply = GeminiReply(prompt_tokens=sum(len(p.get("text", "").split()) for c in contents for p in c["parts"]))
+    reply = GeminiReply(prompt_tokens=sum(len(p.get("text", "").split()) for c in contents for p in c["parts"]),
+                        signed=model.startswith("gemini-3"), candidates=int(config.get("candidateCount") or 1))
     declarations = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
     mode = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode", "AUTO")
     results = [p["functionResponse"] for p in last if "functionResponse" in p]
@@ -284,6 +341,7 @@ def _embeddings(body: JSON) -> JSON:
 class ClaudeReply:
     text: str = ""
     tool: JSON | None = None
+    thinking: str = ""
     stop: str = "end_turn"
     input_tokens: int = 0
     output_tokens: int = 0
@@ -291,6 +349,8 @@ class ClaudeReply:
 
     def message(self) -> JSON:
         content: list[JSON] = []
+        if self.thinking:
+            content.append({"type": "thinking", "thinking": self.thinking, "signature": signature(self.thinking)})
         if self.text:
             content.append({"type": "text", "text": self.text})
         if self.tool:
@@ -307,13 +367,20 @@ class ClaudeReply:
                  "usage": {"input_tokens": self.input_tokens, "output_tokens": 1}}
         yield event("message_start", {"message": start})
         index = 0
-        if self.text:
-            yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
-            yield event("ping", {})
-            for piece in re.findall(r"\S+\s*", self.text):
-                yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+        if self.thinking:
+            yield event("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}})
+            for piece in re.findall(r"\S+\s*", self.thinking):
+                yield event("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": piece}})
+            yield event("content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": signature(self.thinking)}})
             yield event("content_block_stop", {"index": 0})
             index = 1
+        if self.text:
+            yield event("content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}})
+            yield event("ping", {})
+            for piece in re.findall(r"\S+\s*", self.text):
+                yield event("content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": piece}})
+            yield event("content_block_stop", {"index": index})
+            index += 1
         if self.tool:
             yield event("content_block_start", {"index": index, "content_block": {"type": "tool_use", **self.tool, "input": {}}})
             raw = orjson.dumps(self.tool["input"]).decode()
@@ -339,13 +406,18 @@ def _claude(body: JSON, *, stream: bool) -> ClaudeReply:
     if bool(body.get("stream")) != stream:
         raise _anthropic_error(400, "invalid_request_error", "stream must be true exactly for streamRawPredict")
     messages = body.get("messages") or []
-    if not messages or messages[-1].get("role") != "user":
-        raise _anthropic_error(400, "invalid_request_error", "messages: the last message must be a user message")
-    last = messages[-1]["content"]
+    users = [m for m in messages if m.get("role") == "user"]
+    if not users:
+        raise _anthropic_error(400, "invalid_request_error", "messages: at least one user message is required")
+    problem = check_thinking(body)
+    if problem:
+        raise _anthropic_error(400, "invalid_request_error", problem)
+    last = users[-1]["content"]  # a last assistant message is a prefill that the answer continues
     blocks = [{"type": "text", "text": last}] if isinstance(last, str) else last
     prompt = " ".join(b.get("text", "") for b in blocks if b.get("type") == "text")
     results = [b for b in blocks if b.get("type") == "tool_result"]
-    reply = ClaudeReply(input_tokens=sum(len(str(m.get("content")).split()) for m in messages))
+    reply = ClaudeReply(input_tokens=sum(len(str(m.get("content")).split()) for m in messages),
+                        thinking=THOUGHT if thinking_enabled(body) else "")
     tools = body.get("tools") or []
     if tools and not results:
         tool = tools[0]

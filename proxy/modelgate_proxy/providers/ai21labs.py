@@ -10,11 +10,12 @@ Reference: https://docs.ai21.com/reference/jamba-1-6-api-ref
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import orjson
 
-from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask
+from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask, UpstreamError
 from ..spec import Ai21LabsConfig, Task
 from .ai21labs_chat import AI21StreamDecoder, chat_body, chat_completion_from_response
 from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, loads
@@ -61,3 +62,23 @@ class AI21LabsProvider(Provider):
     def stream_decoder(self, ctx: CallContext, payload: JSON) -> StreamDecoder:
         decoder = AI21StreamDecoder(self.model.name, include_usage=ctx.include_usage)
         return stream_for(ctx.task, decoder)
+
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        """AI21's FastAPI errors: ``{"detail": "..."}`` (read by the base class) or, for a request it refuses, a
+        ``detail`` list of ``{"loc", "msg", "type"}``, whose locations and messages make the message."""
+        error = super().parse_error(status, body, headers)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return error
+        detail = data.get("detail") if isinstance(data, dict) else None
+        if not isinstance(detail, list):
+            return error
+        problems = [
+            f"{'.'.join(str(p) for p in item.get('loc') or [])}: {item['msg']}".lstrip(": ")
+            for item in detail
+            if isinstance(item, dict) and isinstance(item.get("msg"), str)
+        ]
+        if not problems:
+            return error
+        return UpstreamError(f"{self.name} error: {'; '.join(problems)}", status=status, headers=error.headers)

@@ -16,7 +16,7 @@ import orjson
 from ..errors import BadRequest, BadUpstreamResponse
 from ..sse import SSEEvent, SSEParser
 from . import openai_objects as oa
-from .base import StreamDecoder
+from .base import StreamDecoder, decode_each, with_chunks_before
 from .messages import text_of
 from .params import drop_unsupported, rename
 
@@ -100,23 +100,21 @@ class AI21StreamDecoder(StreamDecoder):
     def close(self) -> list[JSON]:
         chunks = self._translate(self.sse.close())
         if not self.done:
-            raise BadUpstreamResponse("ai21labs's stream ended before [DONE]")
+            raise with_chunks_before(BadUpstreamResponse("ai21labs's stream ended before [DONE]"), chunks)
         return chunks
 
     def _translate(self, events: list[SSEEvent]) -> list[JSON]:
-        chunks: list[JSON] = []
-        for event in events:
-            if event.data.strip() == "[DONE]":
-                chunks.extend(self._done())
-                continue
-            try:
-                chunk = orjson.loads(event.data)
-                chunks.extend(self._chunk(chunk))
-            except orjson.JSONDecodeError:
-                raise BadUpstreamResponse("ai21labs sent a stream event that is not JSON") from None
-            except (KeyError, TypeError, AttributeError):
-                raise BadUpstreamResponse("ai21labs sent a malformed stream chunk") from None
-        return chunks
+        return decode_each(events, self._event)
+
+    def _event(self, event: SSEEvent) -> list[JSON]:
+        if event.data.strip() == "[DONE]":
+            return self._done()
+        try:
+            return self._chunk(orjson.loads(event.data))
+        except orjson.JSONDecodeError:
+            raise BadUpstreamResponse("ai21labs sent a stream event that is not JSON") from None
+        except (KeyError, TypeError, AttributeError):
+            raise BadUpstreamResponse("ai21labs sent a malformed stream chunk") from None
 
     def _chunk(self, chunk: JSON) -> list[JSON]:
         self.id = chunk["id"]

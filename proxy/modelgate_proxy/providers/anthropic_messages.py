@@ -4,6 +4,16 @@ Pure functions, so Anthropic models behind other providers (Vertex ``rawPredict`
 can reuse them: :func:`messages_body` builds everything but ``model``; :func:`chat_completion_from_message`
 reads an Anthropic ``message`` object.
 
+Empty content: the API refuses a message with empty content ("all messages must have non-empty content except
+for the optional final assistant message") and an empty text block ("text content blocks must be non-empty"),
+so empty system texts, empty user text parts and assistant messages with nothing to say are left out, and a
+user message with no content is a 400 naming it.
+
+Extended thinking (https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking): ``thinking`` and
+``redacted_thinking`` blocks of an answer come back as the message's ``reasoning_content`` and
+``thinking_blocks`` (``messages.THINKING_BLOCKS``); the ``thinking_blocks`` of an assistant message open its turn
+again, signatures untouched, as the API requires before ``tool_use`` when thinking is on.
+
 Reference: https://docs.anthropic.com/en/api/messages
 """
 
@@ -15,8 +25,8 @@ import orjson
 
 from ..errors import BadRequest
 from . import openai_objects as oa
-from .messages import text_of
-from .params import drop_unsupported, rename, stop_sequences
+from .messages import text_of, thinking_blocks
+from .params import drop_unsupported, stop_sequences
 from .tool_calls import call_arguments, tool_function
 
 JSON = dict[str, Any]
@@ -40,6 +50,11 @@ STOP_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+
+SERVICE_TIERS = {"auto": "auto", "priority": "auto", "default": "standard_only", "standard_only": "standard_only"}
+"""OpenAI ``service_tier`` → Anthropic's (``auto``: Priority Tier when the organisation has capacity, else
+standard; ``standard_only``), https://docs.anthropic.com/en/api/service-tiers. OpenAI's ``flex`` and ``scale``
+have no Anthropic tier and are dropped: the request runs at the standard tier."""
 
 ERROR_STATUS = {
     "invalid_request_error": 400,
@@ -65,8 +80,11 @@ def messages_body(payload: JSON) -> JSON:
     out: JSON = {"messages": messages}
     if system:
         out["system"] = system[0]["text"] if len(system) == 1 else system
-    rename(body, "max_completion_tokens", "max_tokens")
-    out["max_tokens"] = body.pop("max_tokens", None) or DEFAULT_MAX_TOKENS
+    limit = body.pop("max_tokens", None)  # Anthropic's own name wins when both are given
+    newer = body.pop("max_completion_tokens", None)
+    if limit is None:
+        limit = newer
+    out["max_tokens"] = DEFAULT_MAX_TOKENS if limit is None else limit  # 0 is the caller's value, refused upstream
     if "stop" in body:
         stop = body.pop("stop")
         if stop is not None:
@@ -76,11 +94,23 @@ def messages_body(payload: JSON) -> JSON:
     choice = _tool_choice(body.pop("tool_choice", None), body.pop("parallel_tool_calls", None))
     if choice is not None:
         out["tool_choice"] = choice
-    user = body.pop("user", None)
-    if isinstance(user, str) and user:
-        out.setdefault("metadata", {"user_id": user})
-    out.update(body)  # temperature, top_p, top_k, stream, thinking, metadata, ... as-is
+    user_id = _user_id(body.pop("metadata", None), body.pop("user", None))
+    if user_id:
+        out["metadata"] = {"user_id": user_id}
+    tier = body.pop("service_tier", None)
+    if isinstance(tier, str) and tier in SERVICE_TIERS:
+        out["service_tier"] = SERVICE_TIERS[tier]
+    out.update(body)  # temperature, top_p, top_k, stream, thinking, ... as-is
     return out
+
+
+def _user_id(metadata: Any, user: Any) -> str | None:
+    """Anthropic's ``metadata`` holds only ``user_id``: the caller's ``metadata.user_id``, else OpenAI's ``user``.
+    OpenAI's other ``metadata`` keys (labels for stored completions) have no Anthropic equivalent."""
+    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
+    if isinstance(user_id, str) and user_id:
+        return user_id
+    return user if isinstance(user, str) and user else None
 
 
 def _convert_messages(messages: Any) -> tuple[list[JSON], list[JSON]]:
@@ -88,16 +118,23 @@ def _convert_messages(messages: Any) -> tuple[list[JSON], list[JSON]]:
         raise BadRequest("messages must be a non-empty list", param="messages")
     system: list[JSON] = []
     turns: list[JSON] = []
-    for message in messages:
+    for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise BadRequest("each message must be an object", param="messages")
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append({"type": "text", "text": text_of(message.get("content"), role=str(role))})
+            text = text_of(message.get("content"), role=str(role))
+            if text:
+                system.append({"type": "text", "text": text})
         elif role == "user":
-            _append(turns, "user", _user_blocks(message.get("content")))
+            blocks = _user_blocks(message.get("content"))
+            if not blocks:
+                raise BadRequest(f"messages[{i}] is a user message with empty content", param="messages")
+            _append(turns, "user", blocks)
         elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(message))
+            blocks = _assistant_blocks(message)
+            if blocks:  # nothing to say: left out (a turn with empty content is refused)
+                _append(turns, "assistant", blocks)
         elif role == "tool":
             _append(turns, "user", [_tool_result(message)])
         else:
@@ -123,11 +160,13 @@ def _compact(turn: JSON) -> JSON:
 
 
 def _user_blocks(content: Any) -> list[JSON]:
+    """The user message's blocks, empty texts left out."""
     if isinstance(content, str):
-        return [{"type": "text", "text": content}]
+        return [{"type": "text", "text": content}] if content else []
     if not isinstance(content, list):
         raise BadRequest("user message content must be a string or a list of parts", param="messages")
-    return [_user_part(part) for part in content]
+    blocks = [_user_part(part) for part in content]
+    return [b for b in blocks if b["type"] != "text" or b["text"]]
 
 
 def _user_part(part: Any) -> JSON:
@@ -156,7 +195,9 @@ def image_source(url: str) -> JSON:
 
 
 def _assistant_blocks(message: JSON) -> list[JSON]:
-    blocks: list[JSON] = []
+    """The thinking blocks the message carries back, its text and its tool calls, in that order; none when the
+    message has nothing to say."""
+    blocks: list[JSON] = thinking_blocks(message)
     text = text_of(message.get("content"), role="assistant")
     if text:
         blocks.append({"type": "text", "text": text})
@@ -165,8 +206,6 @@ def _assistant_blocks(message: JSON) -> list[JSON]:
         if not isinstance(function, dict) or not isinstance(call.get("id"), str):
             raise BadRequest("assistant tool_calls need an id and a function", param="messages")
         blocks.append({"type": "tool_use", "id": call["id"], "name": function.get("name"), "input": call_arguments(function)})
-    if not blocks:
-        blocks.append({"type": "text", "text": ""})
     return blocks
 
 
@@ -225,11 +264,16 @@ def chat_completion_from_message(message: JSON, model: str) -> JSON:
     """An Anthropic ``message`` object as an OpenAI ``chat.completion``; raises KeyError/TypeError if malformed."""
     texts: list[str] = []
     calls: list[JSON] = []
+    thinking: list[JSON] = []
     for block in message["content"]:
         if block["type"] == "text":
             texts.append(block["text"])
         elif block["type"] == "tool_use":
             calls.append(oa.tool_call(block["id"], block["name"], orjson.dumps(block.get("input", {})).decode()))
+        elif block["type"] == "thinking":
+            thinking.append({"type": "thinking", "thinking": str(block["thinking"]), "signature": str(block["signature"])})
+        elif block["type"] == "redacted_thinking":
+            thinking.append({"type": "redacted_thinking", "data": str(block["data"])})
     return oa.chat_completion(
         id=message["id"],
         model=message.get("model") or model,
@@ -237,4 +281,5 @@ def chat_completion_from_message(message: JSON, model: str) -> JSON:
         tool_calls=calls,
         finish_reason=finish_reason(message.get("stop_reason")),
         usage=usage_from(message.get("usage") or {}),
+        thinking_blocks=thinking,
     )

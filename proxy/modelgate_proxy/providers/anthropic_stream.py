@@ -4,7 +4,11 @@ Events (https://docs.anthropic.com/en/docs/build-with-claude/streaming): ``messa
 block ``content_block_start`` / ``content_block_delta`` (``text_delta``, ``input_json_delta``, ...) /
 ``content_block_stop``, then ``message_delta`` (stop reason, cumulative usage) and ``message_stop``; ``ping``
 may come at any time and ``error`` may arrive after the HTTP 200. Tool-use blocks become OpenAI tool-call deltas
-numbered in order of appearance.
+numbered in order of appearance. Extended thinking
+(https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#streaming-thinking): a ``thinking`` block
+streams ``thinking_delta`` (sent as ``reasoning_content`` deltas) then a ``signature_delta``; on
+``content_block_stop`` the whole signed block is sent as a ``thinking_blocks`` delta (``messages.THINKING_BLOCKS``).
+A ``redacted_thinking`` block comes whole in ``content_block_start`` and is sent so.
 
 :class:`AnthropicEventDecoder` takes parsed events, so framings other than SSE (Bedrock's event stream) can
 feed it; :class:`AnthropicStreamDecoder` adds the SSE parsing.
@@ -17,10 +21,10 @@ from typing import Any
 import orjson
 
 from ..errors import BadUpstreamResponse, UpstreamError
-from ..sse import SSEParser
+from ..sse import SSEEvent, SSEParser
 from . import openai_objects as oa
 from .anthropic_messages import ERROR_STATUS, finish_reason, usage_from
-from .base import StreamDecoder
+from .base import StreamDecoder, decode_each, with_chunks_before
 
 JSON = dict[str, Any]
 
@@ -35,6 +39,8 @@ class AnthropicEventDecoder:
         self.created = oa.now()
         self.usage: JSON = {}
         self.tool_index: dict[int, int] = {}
+        self.thinking: dict[int, JSON] = {}
+        """Content block index → the thinking block being streamed."""
         self.finish: str | None = None
         self.started = False
         self.stopped = False
@@ -65,6 +71,12 @@ class AnthropicEventDecoder:
             index = self.tool_index[event["index"]] = len(self.tool_index)
             call = {"index": index, **oa.tool_call(block["id"], block["name"], "")}
             return [self._chunk({"tool_calls": [call]})]
+        if block["type"] == "thinking":
+            text = str(block.get("thinking") or "")
+            self.thinking[event["index"]] = {"type": "thinking", "thinking": text, "signature": str(block.get("signature") or "")}
+            return [self._chunk({"reasoning_content": text})] if text else []
+        if block["type"] == "redacted_thinking":
+            return [self._chunk({"thinking_blocks": [{"type": "redacted_thinking", "data": str(block["data"])}]})]
         return []
 
     def _block_delta(self, event: JSON) -> list[JSON]:
@@ -74,7 +86,16 @@ class AnthropicEventDecoder:
         if delta["type"] == "input_json_delta" and delta["partial_json"]:
             index = self.tool_index[event["index"]]
             return [self._chunk({"tool_calls": [{"index": index, "function": {"arguments": delta["partial_json"]}}]})]
+        if delta["type"] == "thinking_delta":
+            self.thinking[event["index"]]["thinking"] += delta["thinking"]
+            return [self._chunk({"reasoning_content": delta["thinking"]})] if delta["thinking"] else []
+        if delta["type"] == "signature_delta":
+            self.thinking[event["index"]]["signature"] += delta["signature"]
         return []
+
+    def _block_stop(self, event: JSON) -> list[JSON]:
+        block = self.thinking.pop(event["index"], None)
+        return [self._chunk({"thinking_blocks": [block]})] if block is not None else []
 
     def _message_delta(self, event: JSON) -> list[JSON]:
         self.finish = finish_reason(event["delta"].get("stop_reason")) or self.finish
@@ -103,6 +124,7 @@ _HANDLERS = {
     "message_start": AnthropicEventDecoder._message_start,
     "content_block_start": AnthropicEventDecoder._block_start,
     "content_block_delta": AnthropicEventDecoder._block_delta,
+    "content_block_stop": AnthropicEventDecoder._block_stop,
     "message_delta": AnthropicEventDecoder._message_delta,
     "message_stop": AnthropicEventDecoder._message_stop,
     "error": AnthropicEventDecoder._error,
@@ -121,17 +143,20 @@ class AnthropicStreamDecoder(StreamDecoder):
 
     def close(self) -> list[JSON]:
         chunks = self._translate(self.sse.close())
-        self.events.end()
+        try:
+            self.events.end()
+        except BadUpstreamResponse as err:
+            raise with_chunks_before(err, chunks) from None
         return chunks
 
-    def _translate(self, events: list[Any]) -> list[JSON]:
-        chunks: list[JSON] = []
-        for sse in events:
-            try:
-                event = orjson.loads(sse.data)
-            except orjson.JSONDecodeError:
-                raise BadUpstreamResponse("anthropic sent a stream event that is not JSON") from None
-            if not isinstance(event, dict):
-                raise BadUpstreamResponse("anthropic sent a stream event that is not an object")
-            chunks.extend(self.events.event(event))
-        return chunks
+    def _translate(self, events: list[SSEEvent]) -> list[JSON]:
+        return decode_each(events, self._sse_event)
+
+    def _sse_event(self, sse: SSEEvent) -> list[JSON]:
+        try:
+            event = orjson.loads(sse.data)
+        except orjson.JSONDecodeError:
+            raise BadUpstreamResponse("anthropic sent a stream event that is not JSON") from None
+        if not isinstance(event, dict):
+            raise BadUpstreamResponse("anthropic sent a stream event that is not an object")
+        return self.events.event(event)

@@ -7,6 +7,7 @@ this module only turns its messages into ``(event type, JSON payload)`` pairs an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,17 +48,21 @@ class EventStreamReader:
         self._buffer = EventStreamBuffer()
         self._provider = provider
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes) -> Iterator[Event]:
+        """The whole events ``data`` completes, one at a time: an exception frame raises when it is reached, so
+        the events before it can be translated first (see ``base.decode_each``)."""
         self._buffer.add_data(data)
-        events: list[Event] = []
-        try:
-            for message in self._buffer:
-                events.append(self._event(message.headers, message.payload))
-        except ParserError as exc:
-            raise BadUpstreamResponse(
-                f"{self._provider} sent a malformed event stream ({type(exc).__name__})"
-            ) from None
-        return events
+        messages = iter(self._buffer)
+        while True:
+            try:
+                message = next(messages)
+            except StopIteration:
+                return
+            except ParserError as exc:
+                raise BadUpstreamResponse(
+                    f"{self._provider} sent a malformed event stream ({type(exc).__name__})"
+                ) from None
+            yield self._event(message.headers, message.payload)
 
     def pending(self) -> bool:
         """True when bytes of an unfinished frame are buffered."""

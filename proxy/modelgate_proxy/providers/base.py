@@ -12,16 +12,18 @@ never performs the model call itself.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import orjson
 
-from ..errors import BadUpstreamResponse, UpstreamError
+from ..errors import BadUpstreamResponse, GatewayError, UpstreamError
 from ..spec import ExternalModel, Task
 
 JSON = dict[str, Any]
+E = TypeVar("E", bound=GatewayError)
+T = TypeVar("T")
 
 
 class Credentials(Protocol):
@@ -66,7 +68,10 @@ class CallContext:
 
 class StreamDecoder(ABC):
     """Turns the provider's streamed bytes into OpenAI-format chunks (``chat.completion.chunk`` /
-    ``text_completion``). ``feed`` may raise :class:`UpstreamError` for an error event in the stream."""
+    ``text_completion``). ``feed`` may raise :class:`UpstreamError` for an error event in the stream; the
+    chunks decoded from the same bytes before that event travel with the error (:func:`chunks_before`), so
+    the caller still gets them ahead of the error. Decoders translate their events through
+    :func:`decode_each`, which does that."""
 
     @abstractmethod
     def feed(self, data: bytes) -> list[JSON]: ...
@@ -107,6 +112,32 @@ class Provider(ABC):
         message = error_message_from_body(body) or f"the provider answered HTTP {status}"
         keep = {k: v for k, v in headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
         return UpstreamError(f"{self.name} error: {message}", status=status, headers=keep)
+
+
+def chunks_before(err: BaseException) -> list[JSON]:
+    """The chunks a stream decoder produced, from the bytes it was fed last, before it met the error ``err``
+    (an error event, a malformed event); empty for any other error. They precede the error in the stream."""
+    return err.chunks_before if isinstance(err, GatewayError) else []
+
+
+def with_chunks_before(err: E, chunks: list[JSON]) -> E:
+    """``err`` carrying ``chunks`` as its :attr:`~..errors.GatewayError.chunks_before` (replacing any)."""
+    err.chunks_before = chunks
+    return err
+
+
+def decode_each(events: Iterable[T], translate: Callable[[T], list[JSON]]) -> list[JSON]:
+    """The chunks of ``events`` (any iterable, a generator included), translated one at a time. When reading or
+    translating an event raises a :class:`GatewayError`, the chunks of the events before it are attached to the
+    error (:func:`chunks_before`) rather than lost with the list being built."""
+    out: list[JSON] = []
+    try:
+        for event in events:
+            out.extend(translate(event))
+    except GatewayError as err:
+        with_chunks_before(err, out + chunks_before(err))
+        raise
+    return out
 
 
 def loads(body: bytes, provider: str) -> Any:

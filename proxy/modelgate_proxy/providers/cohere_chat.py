@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BadRequest
+from ..errors import BadRequest, UpstreamError
 from . import openai_objects as oa
 from .params import drop_unsupported, rename, stop_sequences
 
@@ -25,6 +25,16 @@ FINISH_REASONS = {
     "MAX_TOKENS": "length",
     "TOOL_CALL": "tool_calls",
 }
+
+FAILED = ("ERROR", "TIMEOUT")
+"""Finish reasons that mean the generation failed (https://docs.cohere.com/reference/chat, ``finish_reason``):
+a 502, whole or streamed, never an answer that looks complete."""
+
+
+def check_finish(value: Any, error: Any = None) -> None:
+    """:class:`UpstreamError` (502) for a failed generation: an ``error`` or a :data:`FAILED` finish reason."""
+    if error or value in FAILED:
+        raise UpstreamError(f"cohere error: {error or f'generation ended with {value}'}", status=502)
 
 
 def chat_body(payload: JSON) -> JSON:
@@ -121,6 +131,7 @@ def usage_from(usage: JSON | None) -> JSON:
 
 def chat_completion_from_response(response: JSON, model: str) -> JSON:
     """A ``/v2/chat`` response as an OpenAI ``chat.completion``; raises KeyError/TypeError if malformed."""
+    check_finish(response.get("finish_reason"))
     message = response["message"]
     texts = [part["text"] for part in message.get("content") or [] if part["type"] == "text"]
     calls = [

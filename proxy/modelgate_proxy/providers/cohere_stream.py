@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from ..errors import BadUpstreamResponse, UpstreamError
+from ..errors import BadUpstreamResponse
 from ..sse import SSEEvent, SSEParser
 from . import openai_objects as oa
-from .base import StreamDecoder
-from .cohere_chat import finish_reason, usage_from
+from .base import StreamDecoder, decode_each, with_chunks_before
+from .cohere_chat import check_finish, finish_reason, usage_from
 
 JSON = dict[str, Any]
 
@@ -38,22 +38,21 @@ class CohereStreamDecoder(StreamDecoder):
     def close(self) -> list[JSON]:
         chunks = self._translate(self.sse.close())
         if not self.ended:
-            raise BadUpstreamResponse("cohere's stream ended before message-end")
+            raise with_chunks_before(BadUpstreamResponse("cohere's stream ended before message-end"), chunks)
         return chunks
 
     def _translate(self, events: list[SSEEvent]) -> list[JSON]:
-        chunks: list[JSON] = []
-        for sse in events:
-            if sse.data.strip() == "[DONE]":
-                continue
-            try:
-                event = orjson.loads(sse.data)
-                chunks.extend(self._event(event))
-            except orjson.JSONDecodeError:
-                raise BadUpstreamResponse("cohere sent a stream event that is not JSON") from None
-            except (KeyError, TypeError, AttributeError):
-                raise BadUpstreamResponse("cohere sent a malformed stream event") from None
-        return chunks
+        return decode_each(events, self._sse_event)
+
+    def _sse_event(self, sse: SSEEvent) -> list[JSON]:
+        if sse.data.strip() == "[DONE]":
+            return []
+        try:
+            return self._event(orjson.loads(sse.data))
+        except orjson.JSONDecodeError:
+            raise BadUpstreamResponse("cohere sent a stream event that is not JSON") from None
+        except (KeyError, TypeError, AttributeError):
+            raise BadUpstreamResponse("cohere sent a malformed stream event") from None
 
     def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
         return oa.chat_chunk(id=self.id, model=self.model, created=self.created, delta=delta, finish_reason=finish)
@@ -81,9 +80,7 @@ class CohereStreamDecoder(StreamDecoder):
 
     def _end(self, delta: JSON) -> list[JSON]:
         self.ended = True
-        if delta.get("error") or delta.get("finish_reason") in ("ERROR", "TIMEOUT"):
-            message = delta.get("error") or f"generation ended with {delta.get('finish_reason')}"
-            raise UpstreamError(f"cohere error: {message}", status=502)
+        check_finish(delta.get("finish_reason"), delta.get("error"))
         chunks = [self._chunk({}, finish_reason(delta.get("finish_reason")) or "stop")]
         if self.include_usage:
             chunks.append(oa.usage_chunk(id=self.id, model=self.model, created=self.created, usage=usage_from(delta.get("usage"))))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BadRequest
+from ..errors import BadRequest, GatewayError
 from ..spec import Task
-from .base import StreamDecoder
+from .base import StreamDecoder, chunks_before, with_chunks_before
 from .params import drop_unsupported
 
 JSON = dict[str, Any]
@@ -68,16 +68,25 @@ def completion_chunk_from_chat(chunk: JSON) -> JSON | None:
 
 
 class CompletionsStreamDecoder(StreamDecoder):
-    """Wraps a chat stream decoder and rewrites its chunks as ``text_completion`` chunks."""
+    """Wraps a chat stream decoder and rewrites its chunks as ``text_completion`` chunks, those that precede an
+    error in the stream (:func:`~.base.chunks_before`) included."""
 
     def __init__(self, chat: StreamDecoder) -> None:
         self.chat = chat
 
     def feed(self, data: bytes) -> list[JSON]:
-        return self._convert(self.chat.feed(data))
+        try:
+            return self._convert(self.chat.feed(data))
+        except GatewayError as err:
+            with_chunks_before(err, self._convert(chunks_before(err)))
+            raise
 
     def close(self) -> list[JSON]:
-        return self._convert(self.chat.close())
+        try:
+            return self._convert(self.chat.close())
+        except GatewayError as err:
+            with_chunks_before(err, self._convert(chunks_before(err)))
+            raise
 
     @staticmethod
     def _convert(chunks: list[JSON]) -> list[JSON]:

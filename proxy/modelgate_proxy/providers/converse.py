@@ -4,6 +4,13 @@ Converse is one request shape for every chat model family on Bedrock (Anthropic 
 AI21 Jamba, Amazon Nova and Titan Text), with tools, so this module serves all four ``bedrockProvider`` values.
 Reference: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html and
 https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStreamOutput.html.
+
+Reasoning (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ReasoningContentBlock.html and
+.../API_runtime_ReasoningContentBlockDelta.html): a ``reasoningContent`` block holds ``reasoningText``
+(``text`` and the ``signature`` that must come back unmodified) or ``redactedContent`` (a blob, base64 in JSON).
+Answers expose them as ``reasoning_content`` and, in Anthropic's block shapes, ``thinking_blocks``
+(``messages.THINKING_BLOCKS``); an assistant message's ``thinking_blocks`` go back first in its turn as
+``reasoningContent`` blocks, which Claude requires before ``toolUse`` when thinking is on.
 """
 
 from __future__ import annotations
@@ -15,11 +22,11 @@ from typing import Any
 
 import orjson
 
-from ..errors import BadRequest, BadUpstreamResponse
+from ..errors import BadRequest, BadUpstreamResponse, UpstreamError
 from . import openai_objects as oai
-from .aws_eventstream import EventStreamReader
-from .base import StreamDecoder
-from .messages import split_turns, text_of, user_content
+from .aws_eventstream import Event, EventStreamReader
+from .base import StreamDecoder, decode_each
+from .messages import split_turns, text_of, thinking_blocks, user_content
 from .params import NOT_FORWARDED, discard, drop_unsupported, pass_through, refuse_rest, sampling_config
 from .tool_calls import call_arguments, tool_choice, tool_function
 
@@ -36,7 +43,11 @@ STOP_REASONS: dict[str, str] = {
     "guardrail_intervened": "content_filter",
     "content_filtered": "content_filter",
 }
-"""Converse ``stopReason`` → OpenAI ``finish_reason``; anything else (``malformed_model_output`` …) → ``stop``."""
+"""Converse ``stopReason`` → OpenAI ``finish_reason``; an unknown one → ``stop``; :data:`FAILED` is an error."""
+
+FAILED = frozenset({"malformed_model_output", "malformed_tool_use"})
+"""Stop reasons that mean the model's output is unusable (invalid output, a malformed tool call): a 502, as the
+model failed, never a ``stop`` that would pass the broken answer off as complete."""
 
 TOP_K_FIELD: dict[str, tuple[str, ...]] = {
     "anthropic": ("top_k",),
@@ -145,7 +156,7 @@ def _image_block(image: Any) -> JSON:
 
 
 def _assistant_blocks(message: JSON) -> list[JSON]:
-    blocks: list[JSON] = []
+    blocks: list[JSON] = [_reasoning_block(b) for b in thinking_blocks(message)]
     text = text_of(message.get("content"), role="assistant")
     if text:
         blocks.append({"text": text})
@@ -160,6 +171,21 @@ def _assistant_blocks(message: JSON) -> list[JSON]:
             {"toolUse": {"toolUseId": call["id"], "name": function.get("name"), "input": call_arguments(function)}}
         )
     return blocks
+
+
+def _reasoning_block(block: JSON) -> JSON:
+    """A thinking block (Anthropic's shape) as a Converse ``reasoningContent`` block."""
+    if block["type"] == "thinking":
+        return {"reasoningContent": {"reasoningText": {"text": block["thinking"], "signature": block["signature"]}}}
+    return {"reasoningContent": {"redactedContent": block["data"]}}
+
+
+def _thinking_block(reasoning: JSON) -> JSON:
+    """A Converse ``reasoningContent`` block as a thinking block (Anthropic's shape)."""
+    if "redactedContent" in reasoning:
+        return {"type": "redacted_thinking", "data": str(reasoning["redactedContent"])}
+    text = reasoning["reasoningText"]
+    return {"type": "thinking", "thinking": str(text.get("text") or ""), "signature": str(text.get("signature") or "")}
 
 
 def _tool_result(message: JSON) -> JSON:
@@ -219,14 +245,18 @@ def chat_from_converse(answer: Any, model: str) -> JSON:
             raise TypeError
         texts: list[str] = []
         calls: list[JSON] = []
+        reasoning: list[JSON] = []
         for block in blocks:
             if "text" in block:
                 texts.append(str(block["text"]))
             elif "toolUse" in block:
                 use = block["toolUse"]
                 calls.append(oai.tool_call(use["toolUseId"], use["name"], orjson.dumps(use.get("input", {})).decode()))
-    except (KeyError, TypeError):
+            elif "reasoningContent" in block:
+                reasoning.append(_thinking_block(block["reasoningContent"]))
+    except (KeyError, TypeError, AttributeError):
         raise BadUpstreamResponse(f"{PROVIDER} returned a Converse answer without output.message") from None
+    _check_stop(reason)
     return oai.chat_completion(
         id=f"chatcmpl-{uuid.uuid4().hex}",
         model=model,
@@ -234,15 +264,26 @@ def chat_from_converse(answer: Any, model: str) -> JSON:
         tool_calls=calls,
         finish_reason=STOP_REASONS.get(str(reason), "stop"),
         usage=usage_of(answer.get("usage")),
+        thinking_blocks=reasoning,
     )
 
 
+def _check_stop(reason: Any) -> None:
+    if reason in FAILED:
+        raise UpstreamError(f"{PROVIDER} error: the model's output could not be used ({reason})", status=502)
+
+
 def usage_of(usage: Any) -> JSON | None:
+    """Converse usage → OpenAI usage; prompt tokens include cache reads and writes, the reads also as
+    ``prompt_tokens_details.cached_tokens`` (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_TokenUsage.html)."""
     if not isinstance(usage, dict):
         return None
-    prompt = int(usage.get("inputTokens") or 0) + int(usage.get("cacheReadInputTokens") or 0)
-    prompt += int(usage.get("cacheWriteInputTokens") or 0)
-    return oai.usage(prompt, int(usage.get("outputTokens") or 0))
+    cached = int(usage.get("cacheReadInputTokens") or 0)
+    prompt = int(usage.get("inputTokens") or 0) + cached + int(usage.get("cacheWriteInputTokens") or 0)
+    out = oai.usage(prompt, int(usage.get("outputTokens") or 0))
+    if cached:
+        out["prompt_tokens_details"] = {"cached_tokens": cached}
+    return out
 
 
 class ConverseStreamDecoder(StreamDecoder):
@@ -256,15 +297,17 @@ class ConverseStreamDecoder(StreamDecoder):
         self._created = oai.now()
         self._tools: dict[int, int] = {}
         """contentBlockIndex → OpenAI tool_calls index."""
+        self._reasoning: dict[int, JSON] = {}
+        """contentBlockIndex → the reasoning block being streamed (text, signature, redactedContent)."""
         self._usage: JSON | None = None
         self._started = False
         self._finished = False
 
     def feed(self, data: bytes) -> list[JSON]:
-        chunks: list[JSON] = []
-        for event in self._reader.feed(data):
-            chunks.extend(self._on(event.type, event.payload))
-        return chunks
+        return decode_each(self._reader.feed(data), self._event)
+
+    def _event(self, event: Event) -> list[JSON]:
+        return self._on(event.type, event.payload)
 
     def close(self) -> list[JSON]:
         if self._reader.pending() or not self._finished:
@@ -288,7 +331,12 @@ class ConverseStreamDecoder(StreamDecoder):
                 out.append(self._tool_start(int(event.get("contentBlockIndex", 0)), use))
         elif kind == "contentBlockDelta":
             out.extend(self._delta(int(event.get("contentBlockIndex", 0)), event.get("delta") or {}))
+        elif kind == "contentBlockStop":
+            out.extend(self._reasoning_done(int(event.get("contentBlockIndex", 0))))
         elif kind == "messageStop":
+            for block in list(self._reasoning):
+                out.extend(self._reasoning_done(block))
+            _check_stop(event.get("stopReason"))
             self._finished = True
             reason = STOP_REASONS.get(str(event.get("stopReason")), "stop")
             out.append(self._chunk({}, reason))
@@ -308,4 +356,30 @@ class ConverseStreamDecoder(StreamDecoder):
         if isinstance(use, dict) and block in self._tools:
             fragment = {"index": self._tools[block], "function": {"arguments": str(use.get("input", ""))}}
             return [self._chunk({"tool_calls": [fragment]})]
-        return []  # reasoning content and citations have no OpenAI chunk equivalent
+        reasoning = delta.get("reasoningContent")
+        if isinstance(reasoning, dict):
+            return self._reasoning_delta(block, reasoning)
+        return []  # citations have no OpenAI chunk equivalent
+
+    def _reasoning_delta(self, block: int, delta: JSON) -> list[JSON]:
+        state = self._reasoning.setdefault(block, {"text": "", "signature": "", "redactedContent": None})
+        if isinstance(delta.get("redactedContent"), str):
+            state["redactedContent"] = (state["redactedContent"] or "") + delta["redactedContent"]
+        if isinstance(delta.get("signature"), str):
+            state["signature"] += delta["signature"]
+        text = delta.get("text")
+        if isinstance(text, str) and text:
+            state["text"] += text
+            return [self._chunk({"reasoning_content": text})]
+        return []
+
+    def _reasoning_done(self, block: int) -> list[JSON]:
+        """The whole reasoning block, once its content block stops, as a ``thinking_blocks`` delta."""
+        state = self._reasoning.pop(block, None)
+        if state is None:
+            return []
+        if state["redactedContent"] is not None:
+            reasoning: JSON = {"redactedContent": state["redactedContent"]}
+        else:
+            reasoning = {"reasoningText": {"text": state["text"], "signature": state["signature"]}}
+        return [self._chunk({"thinking_blocks": [_thinking_block(reasoning)]})]

@@ -6,6 +6,18 @@ Gemini has no "tool calls" finish reason: a candidate with a ``functionCall`` pa
 ``tool_calls``. Reference:
 https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.publishers.models/generateContent
 and https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/GenerateContentResponse.
+
+Thought signatures (https://docs.cloud.google.com/vertex-ai/generative-ai/docs/thought-signatures): Gemini 3
+puts a ``thoughtSignature`` on the ``functionCall`` parts it answers (for parallel calls, on the first one) and
+answers 400 when the first ``functionCall`` of a step in the current turn comes back without it. OpenAI's tool
+call has no field for it, so the signature travels in the tool call's ``id``, which every caller echoes back
+(``<id>__thought__<signature>``, :data:`SIGNATURE_SEPARATOR`), and is restored on that ``functionCall`` part.
+A model turn whose function calls carry no signature at all (history from another model, or hand-written) gets
+the documented placeholder :data:`SKIP_SIGNATURE` on its first ``functionCall``.
+
+``n`` → ``candidateCount``; streamed, every candidate is sent under its own ``choices[].index`` with its own
+finish reason (streaming takes the same parameters as ``generateContent``,
+https://cloud.google.com/vertex-ai/generative-ai/docs/learn/streaming).
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ import orjson
 from ..errors import BadRequest, BadUpstreamResponse, UpstreamError
 from ..sse import SSEParser
 from . import openai_objects as oai
-from .base import StreamDecoder
+from .base import StreamDecoder, decode_each, with_chunks_before
 from .messages import split_turns, text_of, user_content
 from .params import NOT_FORWARDED, discard, drop_unsupported, pass_through, refuse_rest, sampling_config
 from .tool_calls import call_arguments, tool_choice, tool_function
@@ -50,6 +62,12 @@ _GENERATION = {
     "n": "candidateCount",
 }
 _PASS_THROUGH = ("safetySettings", "labels", "cachedContent")
+SIGNATURE_SEPARATOR = "__thought__"
+"""Between a tool call's own id and the ``thoughtSignature`` of its ``functionCall`` part (base64, so it never
+holds the separator)."""
+SKIP_SIGNATURE = "skip_thought_signature_validator"
+"""The ``thoughtSignature`` Vertex documents for function calls it did not produce itself (thought-signatures
+page above): validation is skipped for that step."""
 _SCHEMA_DROP = ("$schema", "additionalProperties", "strict")
 """JSON-schema keywords Gemini's OpenAPI-subset ``Schema`` rejects; removed from tool parameters."""
 
@@ -106,6 +124,10 @@ def _contents(messages: Any) -> tuple[list[str], list[JSON]]:
     contents: list[JSON] = []
     for role, parts in turns:
         _append(contents, "model" if role == "assistant" else "user", parts)
+    for content in contents:
+        calls = [p for p in content["parts"] if "functionCall" in p]
+        if calls and not any("thoughtSignature" in p for p in calls):
+            calls[0]["thoughtSignature"] = SKIP_SIGNATURE
     return system, contents
 
 
@@ -148,9 +170,13 @@ def _model_parts(message: JSON, names: dict[str, str]) -> list[JSON]:
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise BadRequest("each tool call needs a function name", param="messages")
         args = call_arguments(function)
+        part: JSON = {"functionCall": {"name": function["name"], "args": args}}
         if isinstance(call.get("id"), str):
             names[call["id"]] = function["name"]
-        parts.append({"functionCall": {"name": function["name"], "args": args}})
+            _, separator, signature = call["id"].partition(SIGNATURE_SEPARATOR)
+            if separator and signature:
+                part["thoughtSignature"] = signature
+        parts.append(part)
     return parts
 
 
@@ -199,8 +225,12 @@ def _tool_config(choice: Any) -> JSON | None:
 # --- answers -------------------------------------------------------------------------------------------
 
 
-def _call_id(call: JSON) -> str:
-    return str(call.get("id") or f"call_{uuid.uuid4().hex[:24]}")
+def _call_id(part: JSON) -> str:
+    """The OpenAI tool call id of a ``functionCall`` part: its own id (or a new one), and its thought signature
+    when it has one (see :data:`SIGNATURE_SEPARATOR`)."""
+    call_id = str(part["functionCall"].get("id") or f"call_{uuid.uuid4().hex[:24]}")
+    signature = part.get("thoughtSignature")
+    return f"{call_id}{SIGNATURE_SEPARATOR}{signature}" if isinstance(signature, str) and signature else call_id
 
 
 def _finish(reason: Any, has_calls: bool) -> str | None:
@@ -212,10 +242,17 @@ def _finish(reason: Any, has_calls: bool) -> str | None:
 
 
 def usage_of(metadata: Any) -> JSON | None:
+    """``usageMetadata`` → OpenAI usage: ``promptTokenCount`` already counts the cached content, which is also
+    given as ``prompt_tokens_details.cached_tokens`` (``cachedContentTokenCount``, GenerateContentResponse
+    reference above); thinking tokens count as completion tokens."""
     if not isinstance(metadata, dict):
         return None
     completion = int(metadata.get("candidatesTokenCount") or 0) + int(metadata.get("thoughtsTokenCount") or 0)
-    return oai.usage(int(metadata.get("promptTokenCount") or 0), completion)
+    out = oai.usage(int(metadata.get("promptTokenCount") or 0), completion)
+    cached = int(metadata.get("cachedContentTokenCount") or 0)
+    if cached:
+        out["prompt_tokens_details"] = {"cached_tokens": cached}
+    return out
 
 
 def chat_from_gemini(answer: Any, model: str) -> JSON:
@@ -245,7 +282,7 @@ def _choice(candidate: JSON, position: int) -> JSON:
             texts.append(part["text"])
         elif isinstance(part.get("functionCall"), dict):
             call = part["functionCall"]
-            calls.append(oai.tool_call(_call_id(call), call["name"], orjson.dumps(call.get("args") or {}).decode()))
+            calls.append(oai.tool_call(_call_id(part), call["name"], orjson.dumps(call.get("args") or {}).decode()))
     message: JSON = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         message["tool_calls"] = calls
@@ -255,7 +292,8 @@ def _choice(candidate: JSON, position: int) -> JSON:
 
 class GeminiStreamDecoder(StreamDecoder):
     """``streamGenerateContent?alt=sse`` events (each a whole ``GenerateContentResponse``) → OpenAI chunks.
-    Text parts arrive as fragments; a ``functionCall`` part arrives whole and becomes one tool-call delta."""
+    Text parts arrive as fragments; a ``functionCall`` part arrives whole and becomes one tool-call delta. Each
+    candidate (``candidateCount`` > 1) streams under its own ``choices[].index``."""
 
     def __init__(self, model: str, *, include_usage: bool) -> None:
         self._sse = SSEParser()
@@ -263,9 +301,12 @@ class GeminiStreamDecoder(StreamDecoder):
         self._include_usage = include_usage
         self._id = f"chatcmpl-{uuid.uuid4().hex}"
         self._created = oai.now()
-        self._started = False
-        self._finished = False
-        self._calls = 0
+        self._opened: set[int] = set()
+        """Candidates whose role chunk was sent."""
+        self._finished: set[int] = set()
+        self._blocked = False
+        self._calls: dict[int, int] = {}
+        """Candidate → tool calls sent so far."""
         self._usage: JSON | None = None
 
     def feed(self, data: bytes) -> list[JSON]:
@@ -273,26 +314,27 @@ class GeminiStreamDecoder(StreamDecoder):
 
     def close(self) -> list[JSON]:
         chunks = self._translate(self._sse.close())
-        if not self._finished:
-            raise BadUpstreamResponse(f"{PROVIDER} ended the stream without a finish reason")
+        if not self._blocked and not (self._opened and self._opened <= self._finished):
+            raise with_chunks_before(BadUpstreamResponse(f"{PROVIDER} ended the stream without a finish reason"), chunks)
         if self._include_usage and self._usage is not None:
             chunks.append(oai.usage_chunk(id=self._id, model=self._model, created=self._created, usage=self._usage))
         return chunks
 
-    def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
-        return oai.chat_chunk(id=self._id, model=self._model, created=self._created, delta=delta, finish_reason=finish)
+    def _chunk(self, index: int, delta: JSON, finish: str | None = None) -> JSON:
+        return oai.chat_chunk(id=self._id, model=self._model, created=self._created, delta=delta,
+                              finish_reason=finish, index=index)
 
     def _translate(self, events: list[Any]) -> list[JSON]:
-        chunks: list[JSON] = []
-        for event in events:
-            try:
-                answer = orjson.loads(event.data)
-            except orjson.JSONDecodeError:
-                raise BadUpstreamResponse(f"{PROVIDER} sent a stream event that is not JSON") from None
-            if not isinstance(answer, dict):
-                raise BadUpstreamResponse(f"{PROVIDER} sent a stream event that is not an object")
-            chunks.extend(self._answer(answer))
-        return chunks
+        return decode_each(events, self._event)
+
+    def _event(self, event: Any) -> list[JSON]:
+        try:
+            answer = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            raise BadUpstreamResponse(f"{PROVIDER} sent a stream event that is not JSON") from None
+        if not isinstance(answer, dict):
+            raise BadUpstreamResponse(f"{PROVIDER} sent a stream event that is not an object")
+        return self._answer(answer)
 
     def _answer(self, answer: JSON) -> list[JSON]:
         error = answer.get("error")
@@ -302,32 +344,38 @@ class GeminiStreamDecoder(StreamDecoder):
         if answer.get("usageMetadata"):
             self._usage = usage_of(answer["usageMetadata"])
         out: list[JSON] = []
-        if not self._started:
-            self._started = True
-            out.append(self._chunk({"role": "assistant", "content": ""}))
+        if not self._opened:
+            out.extend(self._open(0))
         candidates = answer.get("candidates") or []
         if not candidates and answer.get("promptFeedback", {}).get("blockReason"):
-            self._finished = True
-            out.append(self._chunk({}, "content_filter"))
-        for candidate in candidates[:1]:
-            out.extend(self._candidate(candidate))
+            self._blocked = True
+            out.append(self._chunk(0, {}, "content_filter"))
+        for position, candidate in enumerate(candidates):
+            out.extend(self._candidate(int(candidate.get("index", position)), candidate))
         return out
 
-    def _candidate(self, candidate: JSON) -> list[JSON]:
-        out: list[JSON] = []
+    def _open(self, index: int) -> list[JSON]:
+        if index in self._opened:
+            return []
+        self._opened.add(index)
+        return [self._chunk(index, {"role": "assistant", "content": ""})]
+
+    def _candidate(self, index: int, candidate: JSON) -> list[JSON]:
+        out = self._open(index)
         for part in (candidate.get("content") or {}).get("parts") or []:
             if part.get("thought"):
                 continue
             if isinstance(part.get("text"), str) and part["text"]:
-                out.append(self._chunk({"content": part["text"]}))
+                out.append(self._chunk(index, {"content": part["text"]}))
             elif isinstance(part.get("functionCall"), dict):
                 call = part["functionCall"]
                 arguments = orjson.dumps(call.get("args") or {}).decode()
-                delta = {"index": self._calls, **oai.tool_call(_call_id(call), str(call.get("name", "")), arguments)}
-                self._calls += 1
-                out.append(self._chunk({"tool_calls": [delta]}))
+                number = self._calls.get(index, 0)
+                delta = {"index": number, **oai.tool_call(_call_id(part), str(call.get("name", "")), arguments)}
+                self._calls[index] = number + 1
+                out.append(self._chunk(index, {"tool_calls": [delta]}))
         reason = candidate.get("finishReason")
         if reason is not None:
-            self._finished = True
-            out.append(self._chunk({}, _finish(reason, self._calls > 0)))
+            self._finished.add(index)
+            out.append(self._chunk(index, {}, _finish(reason, self._calls.get(index, 0) > 0)))
         return out

@@ -1,6 +1,7 @@
 """Reading OpenAI chat messages, for translators to providers with their own message format.
 
-:func:`text_of` reads a message's text, :func:`user_content` a user message's text and image parts. :func:`split_turns` serves APIs that, like Bedrock Converse and Gemini,
+:func:`text_of` reads a message's text, :func:`user_content` a user message's text and image parts,
+:func:`thinking_blocks` the reasoning blocks an assistant message carries back. :func:`split_turns` serves APIs that, like Bedrock Converse and Gemini,
 take the system prompt apart from the conversation and have no ``tool`` role (tool results go in a user turn):
 it hands back the system texts and each other message's content blocks with the role of the turn they belong
 in, leaving the provider's rule for joining consecutive turns of one role to the caller.
@@ -89,3 +90,36 @@ def split_turns(
     if not any(blocks for _, blocks in turns):
         raise BadRequest("messages must contain at least one user message", param="messages")
     return system, turns
+
+
+THINKING_BLOCKS = "thinking_blocks"
+"""The assistant message field (a modelgate extension, as LiteLLM names it) that carries a model's signed
+reasoning in Anthropic's block shapes, ``{"type": "thinking", "thinking", "signature"}`` and
+``{"type": "redacted_thinking", "data"}`` (https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking).
+Answers put it on the message (streams: one whole block per delta once the block is complete) next to
+``reasoning_content``, the plain text; a caller that sends the assistant message back as it came (the ``openai``
+client keeps unknown fields) returns it, and the translators put the blocks back first in the assistant turn,
+where Anthropic requires them when thinking is on and tools are used."""
+
+
+def thinking_blocks(message: JSON) -> list[JSON]:
+    """The :data:`THINKING_BLOCKS` of an assistant message (none when absent); 400 unless each is a ``thinking``
+    block with string ``thinking`` and ``signature`` or a ``redacted_thinking`` block with string ``data``."""
+    blocks = message.get(THINKING_BLOCKS)
+    if blocks is None:
+        return []
+    if not isinstance(blocks, list):
+        raise BadRequest("thinking_blocks must be a list", param="messages")
+    out: list[JSON] = []
+    for block in blocks:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "thinking" and isinstance(block.get("thinking"), str) and isinstance(block.get("signature"), str):
+            out.append({"type": "thinking", "thinking": block["thinking"], "signature": block["signature"]})
+        elif kind == "redacted_thinking" and isinstance(block.get("data"), str):
+            out.append({"type": "redacted_thinking", "data": block["data"]})
+        else:
+            raise BadRequest(
+                "thinking_blocks must hold thinking blocks (thinking, signature) or redacted_thinking blocks (data)",
+                param="messages",
+            )
+    return out

@@ -28,9 +28,21 @@ def usage(prompt_tokens: int, completion_tokens: int) -> JSON:
 
 
 def chat_completion(
-    *, id: str, model: str, content: str | None, tool_calls: list[JSON], finish_reason: str | None, usage: JSON | None
+    *,
+    id: str,
+    model: str,
+    content: str | None,
+    tool_calls: list[JSON],
+    finish_reason: str | None,
+    usage: JSON | None,
+    thinking_blocks: list[JSON] | None = None,
 ) -> JSON:
+    """A one-choice ``chat.completion``. ``thinking_blocks`` (Anthropic's ``thinking`` / ``redacted_thinking``
+    block shapes) go on the message with their text as ``reasoning_content`` (see ``messages.THINKING_BLOCKS``)."""
     message: JSON = {"role": "assistant", "content": content}
+    if thinking_blocks:
+        message["reasoning_content"] = reasoning_text(thinking_blocks)
+        message["thinking_blocks"] = thinking_blocks
     if tool_calls:
         message["tool_calls"] = tool_calls
     return {
@@ -43,17 +55,24 @@ def chat_completion(
     }
 
 
+def reasoning_text(blocks: list[JSON]) -> str:
+    """The readable reasoning of thinking blocks (redacted ones have none)."""
+    return "".join(str(b.get("thinking") or "") for b in blocks if b.get("type") == "thinking")
+
+
 def tool_call(id: str, name: str, arguments: str) -> JSON:
     return {"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def chat_chunk(*, id: str, model: str, created: int, delta: JSON, finish_reason: str | None = None) -> JSON:
+def chat_chunk(
+    *, id: str, model: str, created: int, delta: JSON, finish_reason: str | None = None, index: int = 0
+) -> JSON:
     return {
         "id": id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
     }
 
 

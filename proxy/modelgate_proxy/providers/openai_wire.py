@@ -17,7 +17,16 @@ import orjson
 from ..errors import BadUpstreamResponse, UpstreamError
 from ..spec import TASKS, Task
 from ..sse import SSEEvent, SSEParser
-from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, error_message_from_body, loads
+from .base import (
+    JSON,
+    CallContext,
+    Provider,
+    StreamDecoder,
+    UpstreamRequest,
+    decode_each,
+    error_message_from_body,
+    loads,
+)
 
 TASK_PATHS: dict[Task, str] = {
     "llm/v1/chat": "chat/completions",
@@ -49,25 +58,25 @@ class OpenAIStreamDecoder(StreamDecoder):
         return self._chunks(self._parser.close())
 
     def _chunks(self, events: list[SSEEvent]) -> list[JSON]:
-        out: list[JSON] = []
-        for event in events:
-            data = event.data
-            if data == "[DONE]":
-                self.done = True
-                continue
-            try:
-                chunk = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise BadUpstreamResponse(f"{self._provider} sent a stream event that is not JSON") from None
-            if not isinstance(chunk, dict):
-                raise BadUpstreamResponse(f"{self._provider} sent a stream event that is not a JSON object")
-            if chunk.get("error"):
-                message = error_message_from_body(data.encode()) or "error in the stream"
-                raise UpstreamError(f"{self._provider} error: {message}", status=502)
-            if not chunk.get("choices") and chunk.get("usage") is None:
-                continue
-            out.append(chunk)
-        return out
+        return decode_each(events, self._event)
+
+    def _event(self, event: SSEEvent) -> list[JSON]:
+        data = event.data
+        if data == "[DONE]":
+            self.done = True
+            return []
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise BadUpstreamResponse(f"{self._provider} sent a stream event that is not JSON") from None
+        if not isinstance(chunk, dict):
+            raise BadUpstreamResponse(f"{self._provider} sent a stream event that is not a JSON object")
+        if chunk.get("error"):
+            message = error_message_from_body(data.encode()) or "error in the stream"
+            raise UpstreamError(f"{self._provider} error: {message}", status=502)
+        if not chunk.get("choices") and chunk.get("usage") is None:
+            return []
+        return [chunk]
 
 
 class OpenAICompatibleProvider(Provider):

@@ -3,7 +3,8 @@
 Two tasks per stream: the pump (provider -> caller) and a watcher of the caller's connection. Whichever ends
 first ends the other; the provider response is then released (fully read) or closed (cut short), so a caller
 that goes away never leaves a provider connection open. A provider failure mid-stream becomes one error event
-in the route's error shape, then the end of the stream (no ``[DONE]``).
+in the route's error shape, then the end of the stream (no ``[DONE]``); the chunks decoded from the same read
+before the failure (``chunks_before``) are sent ahead of it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import orjson
 from ..aggregate import StreamAggregator
 from ..errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
 from ..pipeline import BufferedStream, Exchange, Outcome, StreamEnd, Streaming
-from ..providers.base import JSON
+from ..providers.base import JSON, chunks_before
 from ..sse import DONE
 from ..tokens import token_usage
 from .asgi import Receive, Send
@@ -149,15 +150,15 @@ async def _pump(ex: Exchange, result: Streaming, send: Send, outcome: _Outcome) 
             tail = decoder.close()
         except GatewayError as err:
             outcome.error = err
-            await _fail(ex, send, err)
+            await _fail(ex, send, err, outcome)
             return
         except TimeoutError:
             outcome.error = UpstreamTimeout("the provider stopped sending the stream")
-            await _fail(ex, send, outcome.error)
+            await _fail(ex, send, outcome.error, outcome)
             return
         except aiohttp.ClientError as exc:
             outcome.error = UpstreamUnavailable(f"the provider's stream broke off ({type(exc).__name__})")
-            await _fail(ex, send, outcome.error)
+            await _fail(ex, send, outcome.error, outcome)
             return
         outcome.complete = True
         body = _encode(tail, outcome) + DONE if tail else DONE
@@ -168,9 +169,16 @@ async def _pump(ex: Exchange, result: Streaming, send: Send, outcome: _Outcome) 
         pass  # the caller went away; the watcher ends the stream
 
 
-async def _fail(ex: Exchange, send: Send, err: GatewayError) -> None:
+async def _fail(ex: Exchange, send: Send, err: GatewayError, outcome: _Outcome) -> None:
+    """End the stream with ``err``'s error event, after the chunks decoded before it in the same read."""
     log.warning("endpoint %s: stream failed: %s", ex.endpoint.name, err.message)
-    await send({"type": "http.response.body", "body": error_event(ex.api, err), "more_body": False})
+    body = error_event(ex.api, err)
+    partial = chunks_before(err)
+    if partial:
+        if outcome.first is None:
+            outcome.first = perf_counter()
+        body = _encode(partial, outcome) + body
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _record(ex: Exchange, entity: EntityRuntime, outcome: _Outcome) -> None:
