@@ -30,6 +30,9 @@ from .secretcache import digests
 from .status import ProxyState, proxy_state_from
 
 FIELD_MANAGER = "modelgate-operator"
+"""The field manager of every write (applies, status patches, Events): without one the API server records the
+client library's User-Agent ("Python" for aiohttp) in managedFields."""
+WRITE_PARAMS = {"fieldManager": FIELD_MANAGER}
 POOL_SIZE = 64
 COMPONENT = "modelgate-operator"
 
@@ -106,7 +109,7 @@ class Kube:
         meta = manifest["metadata"]
         if self.fast is not None:
             path = kubehttp.object_path(manifest["apiVersion"], PLURALS[kind], meta["namespace"], meta["name"])
-            params = {"fieldManager": FIELD_MANAGER, "force": "true"}
+            params = {**WRITE_PARAMS, "force": "true"}
             try:
                 return await self.fast.patch(path, manifest, PatchType.APPLY.value, params)
             except kubehttp.HttpError as exc:
@@ -178,7 +181,7 @@ class Kube:
         if self.fast is not None:
             path = kubehttp.object_path(f"{GROUP}/{VERSION}", PLURAL, namespace, name, "status")
             try:
-                await self.fast.patch(path, {"status": dict(status)}, PatchType.MERGE.value)
+                await self.fast.patch(path, {"status": dict(status)}, PatchType.MERGE.value, WRITE_PARAMS)
             except kubehttp.HttpError as exc:
                 if exc.code == 404:
                     return
@@ -191,6 +194,7 @@ class Kube:
                 {"status": dict(status)},
                 namespace=namespace,
                 patch_type=PatchType.MERGE,
+                field_manager=FIELD_MANAGER,
             )
         except ApiError as exc:
             if exc.status.code == 404:
@@ -229,6 +233,6 @@ class Kube:
             "count": 1,
         }
         try:
-            await self.client.create(Event.from_dict(event))  # type: ignore[call-overload]
+            await self.client.create(Event.from_dict(event), field_manager=FIELD_MANAGER)  # type: ignore[call-overload]
         except (ApiError, httpx2.HTTPError) as exc:
             raise _error("create", "Event", meta["namespace"], meta["name"], exc) from None

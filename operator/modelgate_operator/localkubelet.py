@@ -111,9 +111,14 @@ def local_command(
     return out
 
 
-def rollout_status(generation: int, replicas: int, available: bool) -> dict[str, Any]:
-    """The Deployment status the Deployment controller would write once the rollout is (or is not) done."""
+def rollout_status(generation: int, replicas: int, available: bool, *, completed: bool = False) -> dict[str, Any]:
+    """The Deployment status the Deployment controller would write once the rollout is (or is not) done.
+
+    Its conditions too: ``Progressing`` says ``NewReplicaSetAvailable`` once this generation has been fully
+    available (``available``, or ``completed`` for pods that failed after the rollout had finished: the controller
+    does not revisit a finished rollout), ``ReplicaSetUpdated`` while it is still rolling out."""
     n = replicas if available else 0
+    done = available or completed
     return {
         "observedGeneration": generation,
         "replicas": replicas,
@@ -121,6 +126,21 @@ def rollout_status(generation: int, replicas: int, available: bool) -> dict[str,
         "readyReplicas": n,
         "availableReplicas": n,
         "unavailableReplicas": replicas - n,
+        "conditions": [
+            {
+                "type": "Available",
+                "status": "True" if available or replicas == 0 else "False",
+                "reason": "MinimumReplicasAvailable" if available or replicas == 0 else "MinimumReplicasUnavailable",
+                "message": "Deployment has minimum availability." if available or replicas == 0
+                else "Deployment does not have minimum availability.",
+            },
+            {
+                "type": "Progressing",
+                "status": "True",
+                "reason": "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+                "message": "ReplicaSet has successfully progressed." if done else "ReplicaSet is progressing.",
+            },
+        ],
     }
 
 
@@ -151,12 +171,14 @@ def default_modelgate() -> list[str]:
 # ----------------------------------------------------------------------------------------------- API parts
 
 
-def mark_rolled_out(client: Client, namespace: str, name: str, generation: int, replicas: int, available: bool) -> None:
-    """Patch ``deployments/status`` as the Deployment controller would."""
+def mark_rolled_out(
+    client: Client, namespace: str, name: str, generation: int, replicas: int, available: bool, *, completed: bool = False
+) -> None:
+    """Patch ``deployments/status`` as the Deployment controller would (see :func:`rollout_status`)."""
     client.patch(
         Deployment.Status,
         name,
-        {"status": rollout_status(generation, replicas, available)},
+        {"status": rollout_status(generation, replicas, available, completed=completed)},
         namespace=namespace,
         patch_type=PatchType.MERGE,
     )
@@ -260,6 +282,8 @@ class LocalPod:
     started: float = 0.0
     ready: bool = False
     reported: tuple[int, bool] | None = None
+    completed: int = 0
+    """The last generation that was fully available (its rollout finished)."""
     restarts: int = 0
     not_before: float = 0.0
     env: dict[str, str] = field(default_factory=dict, repr=False)
@@ -412,7 +436,10 @@ class LocalKubelet:
         state = (pod.generation, available)
         if pod.reported == state:
             return
-        mark_rolled_out(self.client, pod.namespace, pod.name, pod.generation, pod.replicas, available)
+        if available:
+            pod.completed = pod.generation
+        mark_rolled_out(self.client, pod.namespace, pod.name, pod.generation, pod.replicas, available,
+                        completed=pod.completed == pod.generation)  # fmt: skip
         pod.reported = state
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -445,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.5)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpx2", "httpcore"):
+    for noisy in ("httpx2", "httpcore2", "httpx", "httpcore"):  # as settings.QUIET_LOGGERS (without kopf)
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = KubeConfig.from_file(args.kubeconfig) if args.kubeconfig else KubeConfig.from_env()
     client = Client(config, field_manager="modelgate-localkubelet")

@@ -290,7 +290,7 @@ class Reconciler:
             proxy=proxy,
             url=url,
             now=_rfc3339(now),
-            rolling=status.rolling_out(deployment),
+            rollout=status.rollout(deployment),
         )
         written = False
         if not status.same_status(previous, desired):

@@ -110,6 +110,11 @@ class QuietWatchFilter(logging.Filter):
         return record.levelno > logging.INFO or record.getMessage() not in self.NOISE
 
 
+QUIET_LOGGERS = ("httpx2", "httpcore2", "httpx", "httpcore")
+"""HTTP client packages whose DEBUG/INFO lines would log every request: lightkube's transport is httpx2 on
+httpcore2 (the older httpx/httpcore names are kept for libraries that still use them)."""
+
+
 def configure_logging(*, json: bool = True, verbose: bool = False, debug: bool = False) -> None:
     kopf.configure(
         debug=debug,
@@ -122,6 +127,6 @@ def configure_logging(*, json: bool = True, verbose: bool = False, debug: bool =
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
             handler.addFilter(QuietWatchFilter())
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+

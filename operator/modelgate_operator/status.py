@@ -36,7 +36,11 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class ProxyState:
-    """What the Deployment reports (all zero while no controller/kubelet has acted on it)."""
+    """What the Deployment reports (all zero while no controller/kubelet has acted on it).
+
+    ``current`` is ``status.replicas`` (pods of the old and the new template); ``progressing`` and
+    ``progressing_reason`` are the status and reason of the Deployment's ``Progressing`` condition ("" when the
+    Deployment controller has not written one)."""
 
     exists: bool
     generation: int = 0
@@ -44,6 +48,9 @@ class ProxyState:
     replicas: int = 1
     updated: int = 0
     available: int = 0
+    current: int = 0
+    progressing: str = ""
+    progressing_reason: str = ""
 
 
 def proxy_state_from(deployment: Mapping[str, Any] | None) -> ProxyState:
@@ -53,6 +60,7 @@ def proxy_state_from(deployment: Mapping[str, Any] | None) -> ProxyState:
     spec = deployment.get("spec") or {}
     st = deployment.get("status") or {}
     replicas = spec.get("replicas")
+    progressing = next((c for c in st.get("conditions") or () if c.get("type") == "Progressing"), None) or {}
     return ProxyState(
         exists=True,
         generation=int((deployment.get("metadata") or {}).get("generation") or 0),
@@ -60,14 +68,46 @@ def proxy_state_from(deployment: Mapping[str, Any] | None) -> ProxyState:
         replicas=int(replicas) if replicas is not None else 1,
         updated=int(st.get("updatedReplicas") or 0),
         available=int(st.get("availableReplicas") or 0),
+        current=int(st.get("replicas") or 0),
+        progressing=str(progressing.get("status") or ""),
+        progressing_reason=str(progressing.get("reason") or ""),
     )
 
 
+Rollout = Literal["InProgress", "Complete", "Failed"]
+IN_PROGRESS: Rollout = "InProgress"
+COMPLETE: Rollout = "Complete"
+FAILED: Rollout = "Failed"
+ROLLOUT_COMPLETE_REASON = "NewReplicaSetAvailable"
+"""The Deployment controller's ``Progressing`` reason once the current template is fully rolled out."""
+DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+
+
+def rollout(state: ProxyState | None) -> Rollout:
+    """Where the rollout of the Deployment's current pod template stands, as the Deployment controller says.
+
+    - Failed: ``Progressing=False`` (``ProgressDeadlineExceeded``: no progress for ``progressDeadlineSeconds``,
+      e.g. pods that crash-loop or whose image cannot be pulled);
+    - Complete: ``Progressing=True`` with reason ``NewReplicaSetAvailable``, however many replicas are available
+      now (pods that fail after a finished rollout are not a rollout in progress);
+    - InProgress: the Deployment does not exist or its generation is not observed yet, or (without a
+      ``Progressing`` verdict, e.g. while the controller is still at work) ``kubectl rollout status`` would wait:
+      replicas not updated yet, old replicas not terminated yet, or updated replicas not available yet.
+    """
+    if state is None or not state.exists or state.observed_generation < state.generation:
+        return IN_PROGRESS
+    if state.progressing == "False":
+        return FAILED
+    if state.progressing == "True" and state.progressing_reason == ROLLOUT_COMPLETE_REASON:
+        return COMPLETE
+    if state.updated < state.replicas or state.current > state.updated or state.available < state.updated:
+        return IN_PROGRESS
+    return COMPLETE
+
+
 def rolling_out(state: ProxyState | None) -> bool:
-    """The Deployment controller has not yet finished rolling out the current pod template."""
-    if state is None or not state.exists:
-        return True
-    return state.observed_generation < state.generation or state.updated < state.replicas
+    """The Deployment controller has not yet finished (nor given up) rolling out the current pod template."""
+    return rollout(state) == IN_PROGRESS
 
 
 def proxy_check(state: ProxyState | None) -> Check:
@@ -75,17 +115,25 @@ def proxy_check(state: ProxyState | None) -> Check:
 
     During a rollout the previous pods keep serving, so the endpoint stays available (and ``configUpdate`` says
     IN_PROGRESS). Without a Deployment controller and kubelet (the local control plane) no replica ever becomes
-    available, so this stays False with reason Progressing.
+    available, so this stays False with reason Progressing. A rollout that is over with no replica available
+    (``NoAvailableReplicas``) or that exceeded its progress deadline (``ProgressDeadlineExceeded``) is a failure.
     """
     if state is None or not state.exists:
         return Check("False", "DeploymentNotCreated", "the proxy Deployment has not been created")
     if state.replicas == 0:
         return Check("True", "ScaledToZero", "the proxy is scaled to zero replicas")
     progress = f"{state.updated}/{state.replicas} replicas updated, {state.available} available"
+    phase = rollout(state)
+    if phase == FAILED:
+        stalled = f"the proxy rollout made no progress within the Deployment's progress deadline: {progress}"
+        if state.available < 1:
+            return Check("False", DEADLINE_EXCEEDED, stalled)
+        return Check("True", DEADLINE_EXCEEDED, f"{stalled} (the previous pods keep serving)")
     if state.available < 1:
-        reason = "Progressing" if rolling_out(state) else "NoAvailableReplicas"
-        return Check("False", reason, f"waiting for the proxy: {progress}")
-    if rolling_out(state):
+        if phase == IN_PROGRESS:
+            return Check("False", "Progressing", f"waiting for the proxy: {progress}")
+        return Check("False", "NoAvailableReplicas", f"no proxy replica is available: {progress}")
+    if phase == IN_PROGRESS:
         return Check("True", "RollingOut", f"rolling out a new proxy configuration: {progress}")
     return Check("True", "MinimumReplicasAvailable", f"{state.available}/{state.replicas} proxy replicas available")
 
@@ -134,18 +182,20 @@ def entities_summary(spec: ServingEndpointSpec) -> str:
     return ",".join(f"{name}={pct}%" for name, pct in traffic(spec).items())
 
 
-def _entity_state(ready: Check, config: Check, secrets: Check) -> tuple[str, str]:
+def _entity_state(ready: Check, config: Check, secrets: Check, phase: Rollout) -> tuple[str, str]:
     if ready.status == "True":
         return "DEPLOYMENT_READY", ""
-    if config.status == "False" or secrets.status == "False":
+    if config.status == "False" or secrets.status == "False" or phase != IN_PROGRESS:
         return "DEPLOYMENT_FAILED", ready.message
     return "DEPLOYMENT_CREATING", ready.message
 
 
-def config_update(config: Check, secrets: Check, proxy: Check, rolling: bool) -> str:
-    if config.status == "False" or secrets.status == "False":
+def config_update(config: Check, secrets: Check, phase: Rollout) -> str:
+    """UPDATE_FAILED (invalid config, unresolved secret, or a rollout the Deployment controller gave up on),
+    IN_PROGRESS only while the current pod template is being rolled out, else NOT_UPDATING."""
+    if config.status == "False" or secrets.status == "False" or phase == FAILED:
         return "UPDATE_FAILED"
-    if rolling or proxy.status != "True":
+    if phase == IN_PROGRESS:
         return "IN_PROGRESS"
     return "NOT_UPDATING"
 
@@ -160,9 +210,11 @@ def build_status(
     proxy: Check,
     url: str | None,
     now: str,
-    rolling: bool = False,
+    rollout: Rollout = COMPLETE,
 ) -> Status:
-    """The whole ``status`` stanza (every declared field, so a merge-patch replaces stale values)."""
+    """The whole ``status`` stanza (every declared field, so a merge-patch replaces stale values).
+
+    ``rollout`` is :func:`rollout` of the Deployment the children were applied to."""
     ready = ready_check(config, secrets, proxy)
     checks = {READY: ready, CONFIG_VALID: config, SECRETS_RESOLVED: secrets, PROXY_AVAILABLE: proxy}
     status: Status = {
@@ -170,7 +222,7 @@ def build_status(
         "conditions": merge_conditions((previous or {}).get("conditions"), checks, generation, now),
         "state": {
             "ready": "READY" if ready.status == "True" else "NOT_READY",
-            "configUpdate": config_update(config, secrets, proxy, rolling),
+            "configUpdate": config_update(config, secrets, rollout),
         },
         "endpointUrl": url,
         "task": None,
@@ -178,7 +230,7 @@ def build_status(
         "servedEntities": None,
     }
     if spec is not None:
-        deployment, message = _entity_state(ready, config, secrets)
+        deployment, message = _entity_state(ready, config, secrets, rollout)
         split = traffic(spec)
         status["task"] = spec.task
         status["entities"] = entities_summary(spec)

@@ -1,4 +1,5 @@
-"""The Argo CD health check (charts/modelgate/argocd/health.lua) run by a real Lua 5.1 interpreter.
+"""The Argo CD health check (charts/modelgate/argocd/health.lua) run by a real Lua 5.1 interpreter, on the statuses
+the operator's own reconciler writes in realistic situations (so the pair is tested together).
 
 Argo CD evaluates health scripts with gopher-lua (Lua 5.1) and the live object as the global ``obj``;
 lupa's ``lua51`` module bundles the reference Lua 5.1 interpreter.
@@ -6,11 +7,20 @@ lupa's ``lua51`` module bundles the reference Lua 5.1 interpreter.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import copy
-from typing import Any
+import json
+from typing import Any, cast
 
 import pytest
 import yaml
+
+from modelgate_operator import status
+from modelgate_operator.kube import Kube
+from modelgate_operator.reconcile import Reconciler
+from modelgate_operator.render import ProxyDefaults
+from modelgate_operator.secretcache import digests
 
 from .helmtool import CHART, REPO_ROOT
 
@@ -32,6 +42,159 @@ def run_health(obj: dict[str, Any]) -> dict[str, str]:
     return {k: result[k] for k in ("status", "message") if result[k] is not None}
 
 
+# ------------------------------------------------------------------------------------------------------------------
+# Samples from the operator itself: its reconciler (the code that runs in the cluster) against an API that serves
+# the given Secrets and a Deployment whose status is what the Deployment controller writes in each situation.
+
+NAMESPACE, NAME = "team-a", "chat"
+OPENAI = {"name": "gpt-4o", "provider": "openai", "task": "llm/v1/chat",
+          "openaiConfig": {"openaiApiKey": "{{secrets/openai/api-key}}"}}  # fmt: skip
+SPEC: dict[str, Any] = {"servedEntities": [{"name": "gpt", "externalModel": OPENAI}], "proxy": {"replicas": 2}}
+SCALED_TO_ZERO: dict[str, Any] = {**SPEC, "proxy": {"replicas": 0}}
+INVALID_CONFIG: dict[str, Any] = {"servedEntities": [{"name": "e", "externalModel": {
+    "name": "claude", "provider": "anthropic", "task": "llm/v1/embeddings",
+    "anthropicConfig": {"anthropicApiKey": "{{secrets/openai/api-key}}"}}}]}  # fmt: skip
+INVALID_SPEC: dict[str, Any] = {"servedEntities": [{"name": "e", "externalModel": {
+    "name": "gpt-4o", "provider": "openai", "task": "llm/v1/chat"}}]}  # fmt: skip
+KEY = {"openai": {"api-key": "sk-test"}}
+DEPLOYMENT_GENERATION = 4
+
+
+def controller_status(
+    *, replicas: int = 2, updated: int = 2, available: int = 2, total: int | None = None,
+    progressing: tuple[str, str] | None = ("True", "NewReplicaSetAvailable"), observed: int = DEPLOYMENT_GENERATION,
+) -> dict[str, Any]:
+    """A Deployment status as kube-controller-manager's Deployment controller writes it."""
+    messages = {
+        "NewReplicaSetAvailable": 'ReplicaSet "modelgate-chat-7d9f" has successfully progressed.',
+        "ReplicaSetUpdated": 'ReplicaSet "modelgate-chat-7d9f" is progressing.',
+        "ProgressDeadlineExceeded": 'ReplicaSet "modelgate-chat-7d9f" has timed out progressing.',
+    }
+    total = updated if total is None else total
+    st: dict[str, Any] = {
+        "observedGeneration": observed, "replicas": total, "updatedReplicas": updated,
+        "readyReplicas": available, "availableReplicas": available, "unavailableReplicas": max(0, total - available),
+        "conditions": [{"type": "Available", "status": "True" if available >= replicas - replicas // 4 else "False",
+                        "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+                        "lastUpdateTime": "2025-01-01T00:00:00Z", "lastTransitionTime": "2025-01-01T00:00:00Z"}],
+    }  # fmt: skip
+    if progressing is not None:
+        st["conditions"].append({
+            "type": "Progressing", "status": progressing[0], "reason": progressing[1],
+            "message": messages[progressing[1]],
+            "lastUpdateTime": "2025-01-01T00:00:00Z", "lastTransitionTime": "2025-01-01T00:00:00Z",
+        })  # fmt: skip
+    return st
+
+
+class ApiAsTheReconcilerSeesIt:
+    """Stands in for :class:`modelgate_operator.kube.Kube`: Secrets as given, every apply answered with the applied
+    object (the Deployment with the given status); records the status the reconciler writes."""
+
+    def __init__(self, secrets: dict[str, dict[str, str]], deployment_status: dict[str, Any] | None) -> None:
+        self.secrets = secrets
+        self.deployment_status = deployment_status
+        self.live_deployment: dict[str, Any] | None = None
+        self.written: dict[str, Any] | None = None
+
+    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        obj = copy.deepcopy(dict(manifest))
+        if obj["kind"] == "Deployment":
+            obj["metadata"]["generation"] = DEPLOYMENT_GENERATION
+            if self.deployment_status is not None:
+                obj["status"] = copy.deepcopy(self.deployment_status)
+            self.live_deployment = obj
+        return obj
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        data = self.secrets.get(name)
+        return None if data is None else digests({k: base64.b64encode(v.encode()).decode() for k, v in data.items()})
+
+    async def proxy_state(self, namespace: str, name: str) -> status.ProxyState:
+        return status.proxy_state_from(self.live_deployment)
+
+    async def patch_status(self, namespace: str, name: str, new: dict[str, Any]) -> None:
+        self.written = dict(new)
+
+    async def post_event(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def reconciled(
+    spec: dict[str, Any], *, secrets: dict[str, dict[str, str]] | None = None,
+    deployment: dict[str, Any] | None = None, generation: int = 2, edited_since: int = 0,
+) -> dict[str, Any]:
+    """The endpoint after the operator's reconcile of ``generation`` (then ``edited_since`` more spec edits that the
+    operator has not seen yet)."""
+    api = ApiAsTheReconcilerSeesIt(KEY if secrets is None else secrets, deployment)
+    body: dict[str, Any] = {
+        "apiVersion": "serving.modelgate.io/v1alpha1", "kind": "ServingEndpoint",
+        "metadata": {"name": NAME, "namespace": NAMESPACE, "uid": "0b9e", "generation": generation}, "spec": spec,
+    }  # fmt: skip
+    reconciler = Reconciler(cast(Kube, api), ProxyDefaults())
+    asyncio.run(reconciler.reconcile(body))
+    assert api.written is not None
+    body["status"] = json.loads(json.dumps(api.written))  # as the API server stores it (None values dropped)
+    body["status"] = {k: v for k, v in body["status"].items() if v is not None}
+    body["metadata"]["generation"] = generation + edited_since
+    return body
+
+
+def _ready(obj: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+
+
+OPERATOR_CASES = [
+    pytest.param(reconciled(SPEC, deployment=controller_status()),
+                 "Healthy", "EndpointReady: the endpoint is serving", id="ready"),
+    pytest.param(reconciled(SCALED_TO_ZERO, deployment=controller_status(replicas=0, updated=0, available=0)),
+                 "Healthy", "EndpointReady", id="scaled-to-zero"),
+    pytest.param(reconciled(SPEC, deployment=None),  # just applied: no controller has looked at it yet
+                 "Progressing", "Progressing: waiting for the proxy: 0/2 replicas updated, 0 available",
+                 id="first-rollout"),
+    pytest.param(reconciled(SPEC, deployment=controller_status(updated=1, available=0, progressing=(
+                 "True", "ReplicaSetUpdated"))),
+                 "Progressing", "Progressing: waiting for the proxy: 1/2 replicas updated", id="pods-starting"),
+    pytest.param(reconciled(SPEC, deployment=controller_status(updated=1, available=2, total=3, progressing=(
+                 "True", "ReplicaSetUpdated"))),
+                 "Healthy", "EndpointReady", id="rolling-out-while-old-pods-serve"),
+    pytest.param(reconciled(SPEC, secrets={}, deployment=controller_status()),
+                 "Degraded", "SecretNotFound: ", id="secret-missing"),
+    pytest.param(reconciled(SPEC, secrets={"openai": {"other": "x"}}, deployment=controller_status()),
+                 "Degraded", "SecretKeyNotFound: ", id="secret-key-missing"),
+    pytest.param(reconciled(INVALID_CONFIG, deployment=controller_status()),
+                 "Degraded", "InvalidConfig: ", id="config-invalid"),
+    pytest.param(reconciled(INVALID_SPEC, deployment=controller_status()),
+                 "Degraded", "InvalidSpec: ", id="spec-invalid"),
+    # the rollout had finished, then every proxy pod failed (crash loop): Degraded at once
+    pytest.param(reconciled(SPEC, deployment=controller_status(available=0)),
+                 "Degraded", "NoAvailableReplicas: no proxy replica is available: 2/2 replicas updated, 0 available",
+                 id="no-replicas-available"),
+    # a new template whose pods never become available (unpullable image, crash loop): the controller gives up
+    pytest.param(reconciled(SPEC, deployment=controller_status(updated=2, available=0, progressing=(
+                 "False", "ProgressDeadlineExceeded"))),
+                 "Degraded", "ProgressDeadlineExceeded: the proxy rollout made no progress", id="rollout-failed"),
+    pytest.param(reconciled(SPEC, deployment=controller_status(updated=1, available=2, total=3, progressing=(
+                 "False", "ProgressDeadlineExceeded"))),
+                 "Degraded", "(the previous pods keep serving)", id="rollout-failed-old-pods-serve"),
+    pytest.param(reconciled(SPEC, deployment=controller_status(), generation=2, edited_since=1),
+                 "Progressing", "observe generation 3 (last observed: 2)", id="stale-observed-generation"),
+]
+"""What the operator writes in each situation, and what Argo CD must make of it."""
+
+
+def test_samples_cover_what_the_operator_reports() -> None:
+    ready_reasons = {_ready(p.values[0])["reason"] for p in OPERATOR_CASES}  # type: ignore[index]
+    assert {"EndpointReady", "Progressing", "SecretNotFound", "SecretKeyNotFound", "InvalidConfig", "InvalidSpec",
+            "NoAvailableReplicas", "ProgressDeadlineExceeded"} <= ready_reasons  # fmt: skip
+    updates = {p.values[0]["status"]["state"]["configUpdate"] for p in OPERATOR_CASES}  # type: ignore[index]
+    assert updates == {"NOT_UPDATING", "IN_PROGRESS", "UPDATE_FAILED"}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Shapes the operator does not write, which the script must still survive (no status, partial status).
+
+
 def _endpoint(generation: int = 2, status: dict[str, Any] | None = None) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "apiVersion": "serving.modelgate.io/v1alpha1",
@@ -44,9 +207,9 @@ def _endpoint(generation: int = 2, status: dict[str, Any] | None = None) -> dict
     return obj
 
 
-def _ready(status: str, reason: str, message: str, generation: int = 2) -> dict[str, Any]:
+def _condition(ctype: str, status: str, reason: str, message: str, generation: int = 2) -> dict[str, Any]:
     return {
-        "type": "Ready", "status": status, "reason": reason, "message": message,
+        "type": ctype, "status": status, "reason": reason, "message": message,
         "observedGeneration": generation, "lastTransitionTime": "2025-01-01T00:00:00Z",
     }  # fmt: skip
 
@@ -60,44 +223,24 @@ def _status(*conditions: dict[str, Any], observed: int = 2, config_update: str =
     }
 
 
-SECRET_MISSING = "secret reference {{secrets/openai/api-key}}: Secret team-a/openai not found"
-
-CASES = [
+SHAPE_CASES = [
     pytest.param(_endpoint(status=None), "Progressing", "Waiting for the modelgate operator", id="no-status"),
     pytest.param(_endpoint(status={}), "Progressing", "observe generation 2", id="empty-status"),
     pytest.param(
-        _endpoint(status=_status(_ready("True", "Ready", "2 entities serving"))),
-        "Healthy", "Ready: 2 entities serving", id="ready",
+        _endpoint(status=_status(_condition("Ready", "Unknown", "", ""))),
+        "Progressing", "Readiness unknown", id="ready-unknown",
     ),
     pytest.param(
-        _endpoint(generation=3, status=_status(_ready("True", "Ready", "ok"), observed=2)),
-        "Progressing", "observe generation 3 (last observed: 2)", id="generation-not-observed",
-    ),
-    pytest.param(
-        _endpoint(status=_status(_ready("False", "SecretNotFound", SECRET_MISSING))),
-        "Degraded", "SecretNotFound: " + SECRET_MISSING, id="secret-missing",
-    ),
-    pytest.param(
-        _endpoint(status=_status(_ready("False", "ConfigInvalid", "anthropicConfig needs an API key"))),
-        "Degraded", "ConfigInvalid: anthropicConfig needs an API key", id="config-invalid",
-    ),
-    pytest.param(
-        _endpoint(status=_status(_ready("False", "ProxyUnavailable", "0/2 proxy pods ready"), config_update="IN_PROGRESS")),
-        "Progressing", "ProxyUnavailable: 0/2 proxy pods ready", id="rolling-out",
-    ),
-    pytest.param(
-        _endpoint(status=_status(_ready("Unknown", "Reconciling", ""))),
-        "Progressing", "Reconciling: Readiness unknown", id="ready-unknown",
-    ),
-    pytest.param(
-        _endpoint(status=_status({**_ready("True", "Ready", "ok"), "type": "ConfigValid"})),
+        _endpoint(status=_status(_condition("ConfigValid", "True", "ConfigValid", "ok"))),
         "Progressing", "Waiting for the Ready condition", id="no-ready-condition",
     ),
     pytest.param(
-        _endpoint(generation=4, status=_status(_ready("True", "Ready", "ok", generation=3), observed=4)),
+        _endpoint(generation=4, status=_status(_condition("Ready", "True", "EndpointReady", "ok", generation=3),
+                                               observed=4)),
         "Progressing", "Ready condition is from generation 3", id="stale-condition",
     ),
 ]
+CASES = OPERATOR_CASES + SHAPE_CASES
 
 
 @pytest.mark.parametrize(("obj", "status", "message"), CASES)
@@ -122,13 +265,14 @@ def test_cluster_shaped_object_from_yaml() -> None:
           observedGeneration: 1
           endpointUrl: http://modelgate-chat.a.svc.cluster.local/serving-endpoints/chat/invocations
           conditions:
-          - {type: ConfigValid, status: "True", reason: Valid, message: "", observedGeneration: 1}
-          - {type: SecretsResolved, status: "True", reason: Resolved, message: "", observedGeneration: 1}
-          - {type: ProxyAvailable, status: "False", reason: NoKubelet, message: x, observedGeneration: 1}
-          - {type: Ready, status: "True", reason: Ready, message: "", observedGeneration: 1}
+          - {type: ConfigValid, status: "True", reason: ConfigValid, message: "", observedGeneration: 1}
+          - {type: SecretsResolved, status: "True", reason: SecretsResolved, message: "", observedGeneration: 1}
+          - {type: ProxyAvailable, status: "True", reason: MinimumReplicasAvailable, message: x, observedGeneration: 1}
+          - {type: Ready, status: "True", reason: EndpointReady, message: "", observedGeneration: 1}
+          state: {ready: READY, configUpdate: NOT_UPDATING}
         """
     )
-    assert run_health(obj) == {"status": "Healthy", "message": "Ready: Ready"}
+    assert run_health(obj) == {"status": "Healthy", "message": "EndpointReady: Ready"}
 
 
 def test_argocd_cm_snippet_ships_the_same_script() -> None:

@@ -143,6 +143,25 @@ def test_helm_install_upgrade_uninstall(
     assert k8s.kubectl("get", "crd", "servingendpoints.serving.modelgate.io", check=False).returncode == 0
 
 
+@pytest.mark.parametrize("scope", ["namespaced", "cluster"])
+def test_notes_say_where_endpoints_go(cluster_helm: Helm, release_ns: str, scope: str) -> None:
+    """NOTES.txt (what `helm install` prints): with watch.scope=cluster the endpoint goes in a namespace of the
+    user's choosing, never in the operator's own."""
+    out = cluster_helm.run("install", RELEASE, str(CHART), "-n", release_ns, "--dry-run=client",
+                           *set_args({"watch.scope": scope})).stdout  # fmt: skip
+    notes = out[out.index("NOTES:"):]
+    assert f"kubectl -n {release_ns} rollout status deployment/{RELEASE}-modelgate" in notes
+    if scope == "namespaced":
+        assert f"kubectl -n {release_ns} create secret generic openai" in notes
+        assert "$NS" not in notes
+    else:
+        assert "ServingEndpoints in every namespace" in notes
+        assert notes.count(f"-n {release_ns}") == 1  # only the operator's rollout status
+        assert "kubectl -n $NS create secret generic openai" in notes
+        assert "kubectl -n $NS apply -f -" in notes
+        assert "NS=team-a\n" in notes
+
+
 def test_templated_crds_are_kept_on_uninstall(k8s: DevCluster, cluster_helm: Helm, release_ns: str) -> None:
     """crds.install=true (with --skip-crds) manages the CRDs as release objects; crds.keep leaves them behind."""
     helm = cluster_helm
@@ -157,6 +176,49 @@ def test_templated_crds_are_kept_on_uninstall(k8s: DevCluster, cluster_helm: Hel
     assert "kept due to the resource policy" in out.stdout + out.stderr
     assert get(k8s, "crd", "servingendpoints.serving.modelgate.io", "default") is not None
     assert get(k8s, "crd", "kopfpeerings.kopf.dev", "default") is not None
+
+
+@pytest.fixture
+def bare_k8s(k8s_bin: Path) -> Iterator[DevCluster]:
+    """A control plane of its own without any CRD (the session cluster has them all): about 3 s to start."""
+    with DevCluster(bin_dir=k8s_bin) as cluster:
+        yield cluster
+
+
+def _helm_for(helm: Helm, k8s: DevCluster) -> Helm:
+    return Helm(helm.binary, env={**k8s.env(), "HELM_CACHE_HOME": str(k8s.dir / "helm-cache"),
+                                   "HELM_CONFIG_HOME": str(k8s.dir / "helm-config"),
+                                   "HELM_DATA_HOME": str(k8s.dir / "helm-data")})  # fmt: skip
+
+
+@pytest.mark.parametrize("scope", ["namespaced", "cluster"])
+def test_fresh_install_of_templated_crds_with_peering(bare_k8s: DevCluster, helm: Helm, scope: str) -> None:
+    """crds.install=true and replicaCount>1 on a cluster without the CRDs: the peering object's kind only exists
+    once the release's CRDs do, so it is created after them (a hook); install, upgrade and uninstall succeed."""
+    k8s, helm = bare_k8s, _helm_for(helm, bare_k8s)
+    assert k8s.kubectl("get", "crd", "-o", "name").stdout.strip() == ""
+    namespace = "mg-fresh"
+    values = {"crds.install": True, "replicaCount": 2, "watch.scope": scope}
+    kind, where = ("clusterkopfpeering", []) if scope == "cluster" else ("kopfpeering", ["-n", namespace])
+    out = helm.run("install", RELEASE, str(CHART), "-n", namespace, "--create-namespace", "--skip-crds",
+                   *set_args(values), "--wait=false").stdout  # fmt: skip
+    assert "STATUS: deployed" in out
+    for crd in ("servingendpoints.serving.modelgate.io", "kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"):
+        assert get(k8s, "crd", crd, "default") is not None, crd
+    peering = k8s.kubectl("get", kind, f"{RELEASE}-modelgate", *where, "-o", "json")
+    first_uid = json.loads(peering.stdout)["metadata"]["uid"]
+    assert get(k8s, "deployment", f"{RELEASE}-modelgate", namespace) is not None
+
+    helm.run("upgrade", RELEASE, str(CHART), "-n", namespace, "--reuse-values", "--skip-crds",
+             *set_args({"proxy.replicas": 2}), "--wait=false")  # fmt: skip
+    peering = k8s.kubectl("get", kind, f"{RELEASE}-modelgate", *where, "-o", "json")
+    assert json.loads(peering.stdout)["metadata"]["uid"] != first_uid  # re-created by the post-upgrade hook
+    history = json.loads(helm.run("history", RELEASE, "-n", namespace, "-o", "json").stdout)
+    assert [h["status"] for h in history] == ["superseded", "deployed"]
+
+    helm.run("uninstall", RELEASE, "-n", namespace, "--wait")
+    assert get(k8s, "deployment", f"{RELEASE}-modelgate", namespace) is None
+    assert get(k8s, "crd", "servingendpoints.serving.modelgate.io", "default") is not None  # crds.keep
 
 
 def _peering_state(log: str) -> str:

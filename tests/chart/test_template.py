@@ -143,6 +143,13 @@ def test_more_than_one_replica_uses_peering(helm: Helm, scope: str) -> None:
         assert any("kopfpeerings" in r["resources"] for r in one(docs, "Role")["rules"])
     single = helm.template({"replicaCount": 1, "watch.scope": scope})
     assert not any(a.startswith("--peering") for a in _args(single))
+    kind = "ClusterKopfPeering" if scope == "cluster" else "KopfPeering"
+    # an object of the release, unless the release also templates its CRD: then created after it (a hook)
+    assert "annotations" not in one(docs, kind)["metadata"]
+    hooked = one(helm.template({"replicaCount": 2, "watch.scope": scope, "crds.install": True}), kind)
+    assert hooked["metadata"]["annotations"] == {
+        "helm.sh/hook": "post-install,post-upgrade", "helm.sh/hook-delete-policy": "before-hook-creation",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("keep", [True, False])

@@ -10,12 +10,13 @@ drives ProxyAvailable).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -160,6 +161,41 @@ def materialize_pod(client: Client, namespace: str, deployment: str, root: Path,
     """Play the kubelet for the proxy (:func:`modelgate_operator.localkubelet.materialize`): write the
     Deployment's volumes under ``root`` and return its container command rewritten to run here."""
     return materialize(client, namespace, deployment, root, port, [sys.executable, "-m", "modelgate_proxy"])
+
+
+def encoded_forms(value: str) -> dict[str, str]:
+    """``value`` and what it looks like base64-encoded (standard and URL-safe alphabets), alone or anywhere inside
+    a longer encoded text: for each of the three byte alignments, the characters that depend on ``value``'s bytes
+    only. Form -> a label for messages."""
+    raw = value.encode()
+    forms = {value: "raw"}
+    for k in range(3):
+        for label, encode in (("base64", base64.b64encode), ("base64url", base64.urlsafe_b64encode)):
+            text = encode(b"\0" * k + raw).decode()
+            forms.setdefault(text[-(-8 * k // 6) : 8 * (k + len(raw)) // 6], label)
+    return forms
+
+
+def cluster_texts(k8s: DevCluster, namespace: str, endpoint_name: str) -> dict[str, str]:
+    """Where a credential must never show up, as text: ConfigMaps, Deployments, Services and Events of the namespace,
+    and the endpoint's status (its spec may hold a ``*Plaintext`` value: that is the user's input). Secrets are not
+    included (the owned Secret holds the plaintext values: that is its job)."""
+    texts = {
+        kind: k8s.kubectl("get", kind, "-n", namespace, "-o", "json", "--show-managed-fields").stdout
+        for kind in ("configmaps", "deployments", "services", "events")
+    }
+    got = k8s.kubectl("get", "servingendpoint", endpoint_name, "-n", namespace, "-o", "json", check=False)
+    if got.returncode == 0:
+        texts["endpoint status"] = json.dumps(json.loads(got.stdout).get("status"))
+    return texts
+
+
+def assert_no_leak(phase: str, sentinels: Sequence[str], texts: Mapping[str, str]) -> None:
+    """No sentinel credential, raw or base64-encoded, in any of ``texts`` (where -> text)."""
+    for value in sentinels:
+        for form, label in encoded_forms(value).items():
+            for where, text in texts.items():
+                assert form not in text, f"after {phase}: a credential ({label}) leaked into {where}"
 
 
 def put_secret(client: Client, namespace: str, name: str, data: dict[str, str]) -> None:

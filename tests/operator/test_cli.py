@@ -41,3 +41,25 @@ def test_log_filter_blanks_plaintext_values() -> None:
     assert "sk-LEAK" not in message
     assert "c2stTEVBSw==" not in message
     assert "'name': 'x'" in message
+
+
+def test_http_client_debug_logs_are_quiet() -> None:
+    """Every HTTP package lightkube's transport uses (httpx2 on httpcore2 today) is at WARNING after the operator
+    configured logging: their DEBUG/INFO lines would print each request. In a subprocess: kopf.configure changes
+    the root logger."""
+    import subprocess
+    import sys
+
+    code = """
+import logging, sys
+import httpx2, modelgate_operator.kube
+httpx2.AsyncHTTPTransport()  # what Kube.from_env builds: imports the connection pool
+from modelgate_operator.settings import configure_logging
+configure_logging(json=False)
+used = sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0].startswith(("httpx", "httpcore"))})
+loud = [m for m in used for sub in ("", ".connection", ".http11") if logging.getLogger(m + sub).getEffectiveLevel() < logging.WARNING]
+print(used, loud)
+sys.exit(1 if loud or "httpcore2" not in used else 0)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr

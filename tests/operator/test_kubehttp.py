@@ -88,6 +88,7 @@ def test_apply_and_status_patch_speak_the_api_servers_protocol(tmp_path: Path) -
     assert seen[0]["type"] == "application/apply-patch+yaml"
     assert seen[1]["path"] == "/apis/serving.modelgate.io/v1alpha1/namespaces/ns/servingendpoints/ep/status"
     assert seen[1]["type"] == "application/merge-patch+json"
+    assert seen[1]["query"] == {"fieldManager": "modelgate-operator"}  # not the User-Agent ("Python")
     assert seen[1]["body"] == {"status": {"observedGeneration": 3}}
     assert seen[3]["path"] == "/api/v1/namespaces/ns/secrets/bad"
 

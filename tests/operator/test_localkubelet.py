@@ -8,6 +8,7 @@ import json
 import secrets as pysecrets
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +24,11 @@ from modelgate_operator.devcluster import DevCluster, DevClusterError
 from modelgate_operator.kube import ServingEndpoint
 from modelgate_operator.localkubelet import LocalKubelet, LocalKubeletError, local_command, rollout_status
 from modelgate_operator.secrets import collect
+from modelgate_operator.status import proxy_state_from, rollout
 from modelgate_proxy.spec import ServingEndpointSpec
+from tests.chart.test_argocd_health import run_health
 
-from .harness import REPO, OperatorProcess, condition, endpoint, put_secret, wait_for
+from .harness import REPO, OperatorProcess, assert_no_leak, cluster_texts, condition, endpoint, put_secret, wait_for
 from .samples import endpoint as manifest
 
 NAME = "chat"
@@ -55,11 +58,24 @@ def test_container_command_is_rewritten_to_local_paths_and_port(tmp_path: Path) 
 
 
 def test_rollout_status_is_what_the_deployment_controller_reports() -> None:
-    assert rollout_status(3, 2, True) == {
+    done = rollout_status(3, 2, True)
+    assert {k: v for k, v in done.items() if k != "conditions"} == {
         "observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2,
         "availableReplicas": 2, "unavailableReplicas": 0,
     }  # fmt: skip
-    assert rollout_status(3, 2, False)["availableReplicas"] == 0
+
+    def progressing(st: dict[str, Any]) -> tuple[str, str]:
+        (cond,) = (c for c in st["conditions"] if c["type"] == "Progressing")
+        return cond["status"], cond["reason"]
+
+    assert progressing(done) == ("True", "NewReplicaSetAvailable")
+    starting = rollout_status(3, 2, False)
+    assert starting["availableReplicas"] == 0
+    assert progressing(starting) == ("True", "ReplicaSetUpdated")
+    # pods that fail after the rollout finished: the controller keeps saying the rollout is complete
+    assert progressing(rollout_status(3, 2, False, completed=True)) == ("True", "NewReplicaSetAvailable")
+    state = proxy_state_from({"metadata": {"generation": 3}, "spec": {"replicas": 2}, "status": starting})
+    assert rollout(state) == "InProgress"
 
 
 def test_user_certificate_cn_over_64_characters_is_refused_clearly(tmp_path: Path) -> None:
@@ -133,6 +149,14 @@ def test_local_kubelet_runs_the_rendered_proxy_until_ready_and_follows_changes(
         assert first not in config
         pid = pod.proc.pid if pod.proc else None
 
+        def no_leak(phase: str) -> None:
+            """Neither key, raw or base64, in the cluster's objects (but Secrets), the operator's or the proxy's logs
+            (every proxy process appends to the same proxy.log)."""
+            logs = {"operator logs": operator.logs(), "proxy logs": (pod.dir / "proxy.log").read_text(errors="replace")}
+            assert_no_leak(phase, (first, second), {**cluster_texts(k8s, namespace, NAME), **logs})
+
+        no_leak("create")
+
         # Rotation: new checksum -> new pod template -> the process is restarted with the new key.
         provider.api_key = second
         put_secret(client, namespace, "provider", {"api-key": second})
@@ -143,6 +167,29 @@ def test_local_kubelet_runs_the_rendered_proxy_until_ready_and_follows_changes(
         wait_for("restart with the rotated key", restarted, timeout=30)
         assert chat(pod.url, "again") == "You said: again"
         assert provider.stats.requests[-1]["headers"]["authorization"] == f"Bearer {second}"
+        provider.api_key = "sk-something-else"  # a rejected key: the proxy's error path logs too
+        with pytest.raises(urllib.error.HTTPError):
+            chat(pod.url, "rejected")
+        no_leak("rotate")
+        provider.api_key = second
+
+        # The proxy dies after its rollout finished (a crash loop): the endpoint says so at once, not "in progress",
+        # and Argo CD's health check makes it Degraded; the kubelet restarts it (after 2 s) and it is Ready again.
+        crashed = pod.proc
+        assert crashed is not None
+        crashed.kill()
+
+        def failed() -> dict[str, Any] | None:
+            obj = endpoint(client, namespace, NAME)
+            proxy = condition(obj, "ProxyAvailable") or {}
+            return obj if proxy.get("reason") == "NoAvailableReplicas" else None
+
+        obj = wait_for("NoAvailableReplicas", failed, timeout=10, interval=0.05)
+        assert obj["status"]["state"] == {"ready": "NOT_READY", "configUpdate": "NOT_UPDATING"}
+        assert run_health(obj)["status"] == "Degraded"
+        wait_for("restarted", lambda: pod.proc is not crashed and pod.ready, timeout=30)
+        obj = wait_for("Ready after the restart", lambda: ready_at(client, namespace), timeout=20)
+        assert run_health(obj) == {"status": "Healthy", "message": "EndpointReady: the endpoint is serving"}
 
         # Scale to zero: the process stops; the endpoint says so.
         client.patch(ServingEndpoint, NAME, {"spec": {"proxy": {"replicas": 0}}}, namespace=namespace,
@@ -163,6 +210,4 @@ def test_local_kubelet_runs_the_rendered_proxy_until_ready_and_follows_changes(
         wait_for("pod removed", lambda: (namespace, CHILD) not in local_kubelet.pods, timeout=20)
         assert running.poll() is not None
         assert not pod.dir.exists()
-    log = operator.logs() + proxy_log
-    assert first not in log
-    assert second not in log
+    assert_no_leak("delete", (first, second), {"operator logs": operator.logs(), "proxy logs": proxy_log})

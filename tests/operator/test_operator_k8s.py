@@ -26,6 +26,8 @@ from .harness import (
     REPO,
     FakeDeploymentController,
     OperatorProcess,
+    assert_no_leak,
+    cluster_texts,
     condition,
     endpoint,
     install_rbac,
@@ -73,6 +75,12 @@ def versions(client: Client, namespace: str) -> dict[str, str | None]:
     return {f"{type(o).__name__}": o.metadata.resourceVersion for o in objs}
 
 
+def managed_fields(client: Client, namespace: str) -> list[Any]:
+    meta = client.get(ServingEndpoint, NAME, namespace=namespace).metadata
+    assert meta is not None
+    return list(meta.managedFields or [])
+
+
 def test_operator_identity_is_least_privilege(k8s: DevCluster, namespace: str) -> None:
     install_rbac(k8s, namespace)
     who = f"system:serviceaccount:{namespace}:modelgate-operator"
@@ -81,12 +89,16 @@ def test_operator_identity_is_least_privilege(k8s: DevCluster, namespace: str) -
         res = k8s.kubectl("auth", "can-i", *args, "-n", namespace, f"--as={who}", check=False)
         return res.stdout.strip() == "yes"
 
-    assert can("patch", "servingendpoints.serving.modelgate.io/status")
+    se = "servingendpoints.serving.modelgate.io"
+    assert can("patch", se, "--subresource=status")
+    assert can("update", se, "--subresource=finalizers")  # blockOwnerDeletion (OwnerReferencesPermissionEnforcement)
     assert can("watch", "secrets")
     assert can("patch", "deployments.apps")
     assert can("create", "events")
     assert not can("delete", "servingendpoints.serving.modelgate.io")
-    assert not can("update", "servingendpoints.serving.modelgate.io/status")
+    assert not can("update", se, "--subresource=status")
+    assert not can("patch", se, "--subresource=finalizers")
+    assert not can("update", se)
     assert not can("list", "pods")
     assert not can("create", "pods")
     assert not can("create", "rolebindings")
@@ -101,6 +113,11 @@ def test_lifecycle_secrets_rotation_noop_and_deletion(
     rotated = f"sk-SENTINEL-rot-{pysecrets.token_hex(8)}"
     sentinels = (plaintext, referenced, rotated)
 
+    def no_leak(phase: str) -> None:
+        """After each phase: no sentinel, raw or base64, in ConfigMaps, Deployments, Services, Events, the
+        endpoint's status or the operator's logs (only the owned Secret may hold them)."""
+        assert_no_leak(phase, sentinels, {**cluster_texts(k8s, namespace, NAME), "operator logs": operator.logs()})
+
     # 1. the referenced Secret does not exist yet -> Ready=False naming the reference, nothing deployed
     apply_endpoint(k8s, namespace, two_entities(plaintext=plaintext))
     obj = wait_for("Ready=False/SecretNotFound", lambda: ready(client, namespace, "False"), timeout=20)
@@ -112,6 +129,7 @@ def test_lifecycle_secrets_rotation_noop_and_deletion(
     assert obj["status"]["state"] == {"ready": "NOT_READY", "configUpdate": "UPDATE_FAILED"}
     with pytest.raises(ApiError):
         client.get(Deployment, CHILD, namespace=namespace)
+    no_leak("create (Secret missing)")
 
     # 2. create it -> Ready=True within 5 s, without restarting the operator
     put_secret(client, namespace, "openai-creds", {"api-key": referenced, "unused": "x"})
@@ -140,10 +158,23 @@ def test_lifecycle_secrets_rotation_noop_and_deletion(
     assert dep.metadata.ownerReferences[0].uid == obj["metadata"]["uid"]
     assert dep.metadata.managedFields
     assert {m.manager for m in dep.metadata.managedFields} >= {"modelgate-operator"}
+    # every write of the operator carries its field manager (else the server records the client library's name)
+    managers = {(m.manager, m.operation, m.subresource) for m in managed_fields(client, namespace)}
+    assert ("modelgate-operator", "Update", "status") in managers
+    assert {m for m, _, _ in managers} <= {"kubectl", "modelgate-operator", "kopf"}, managers
+    for kind, name in ((ConfigMap, CHILD), (Secret, OWNED), (Service, CHILD)):
+        obj_meta = client.get(kind, name, namespace=namespace).metadata
+        assert obj_meta is not None
+        assert {m.manager for m in obj_meta.managedFields or []} == {"modelgate-operator"}, kind
     svc = client.get(Service, CHILD, namespace=namespace)
     assert svc.spec is not None
     assert svc.spec.selector == render.selector_labels(NAME)
     first_sum = checksum(client, namespace)
+    no_leak("create")
+    # the scan would see one: the owned Secret (allowed to) holds the plaintext, base64-encoded
+    owned_text = k8s.kubectl("get", "secret", OWNED, "-n", namespace, "-o", "json").stdout
+    with pytest.raises(AssertionError, match=r"a credential \(base64\) leaked into owned Secret"):
+        assert_no_leak("self-check", sentinels, {"owned Secret": owned_text})
 
     # 3. a no-op: re-apply the same manifest, and poke the referenced Secret (a reconcile runs) -> nothing moves
     before = versions(client, namespace)
@@ -164,6 +195,7 @@ def test_lifecycle_secrets_rotation_noop_and_deletion(
     assert [r["trafficPercentage"] for r in routes] == [50, 50]
     second_sum = checksum(client, namespace)
     assert second_sum != first_sum
+    no_leak("update")
 
     # 5. rotate the referenced Secret -> a new pod-template checksum within 5 s
     put_secret(client, namespace, "openai-creds", {"api-key": rotated, "unused": "x"})
@@ -171,6 +203,7 @@ def test_lifecycle_secrets_rotation_noop_and_deletion(
     wait_for("a new checksum after rotation", lambda: checksum(client, namespace) != second_sum, timeout=5)
     assert time.monotonic() - t0 < 5
     wait_for("Ready again after the rollout", lambda: ready(client, namespace), timeout=10)
+    no_leak("rotate")
 
     # 6. delete -> every child and the owned Secret are gone (no garbage collector runs here)
     k8s.kubectl("delete", "servingendpoint", NAME, "-n", namespace, "--wait=false")
@@ -189,20 +222,14 @@ def test_lifecycle_secrets_rotation_noop_and_deletion(
     wait_for("children, owned Secret and endpoint deleted", gone, timeout=15)
     client.get(Secret, "openai-creds", namespace=namespace)  # the user's Secret stays
 
-    # the sentinel: no credential in ConfigMaps, endpoint status, events or operator logs
+    no_leak("delete")
     events = k8s.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
     reasons = {e["reason"] for e in json.loads(events)["items"]}
     assert {"SecretNotFound", "EndpointReady"} <= reasons
-    configmaps = k8s.kubectl("get", "configmaps", "-n", namespace, "-o", "yaml").stdout
     logs = operator.logs()
     assert "reconciled" in logs
     assert "inconsistencies" not in logs
     assert "Traceback" not in logs
-    print(logs)
-    for value in sentinels:
-        for where, text in (("events", events), ("configmaps", configmaps), ("operator logs", logs),
-                            ("status", json.dumps(obj["status"]))):  # fmt: skip
-            assert value not in text, f"a credential leaked into {where}"
     for line in logs.splitlines():
         if line.startswith("{"):
             json.loads(line)  # structured logs
@@ -256,8 +283,8 @@ def test_unenforceable_guardrails_are_reported_without_failing(
 def test_killed_during_100_reconciles_converges(
     k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
 ) -> None:
-    """20 endpoints x 5 spec versions, the operator SIGKILLed at random points and restarted: every endpoint
-    ends Ready at its latest generation with exactly one set of children."""
+    """20 endpoints x 5 spec versions, the operator SIGKILLed at random points while it reconciles, and restarted:
+    every endpoint ends Ready at its latest generation with exactly one set of children (owned Secrets included)."""
     import random
 
     rng = random.Random(1234)
@@ -265,14 +292,30 @@ def test_killed_during_100_reconciles_converges(
     names = [f"ep-{i:02d}" for i in range(20)]
     kill_at = set(rng.sample(range(100), 5))
     kills = 0
+    unfinished: list[int] = []  # per kill: endpoints whose latest change was not reconciled yet
+    started_at = 0  # offset in the operator's log where the running process started
+
+    def reconciling() -> bool:
+        return "reconciled " in operator.logs()[started_at:]
+
     for version in range(5):
         for i, name in enumerate(names):
             body = manifest(name, namespace, two_entities(plaintext=f"sk-{i}", split=10 * (version + 1)))
             client.patch(ServingEndpoint, name, body, namespace=namespace, patch_type=PatchType.APPLY, force=True)
             if version * 20 + i in kill_at:
+                # Kill while reconciles are under way (not during the start-up before any): once the running
+                # process has reconciled something, after a random delay within the next 0.3 s, when this
+                # endpoint's (and its predecessors') reconciles are in flight.
+                wait_for("the operator to be reconciling", reconciling, timeout=30, interval=0.02)
+                time.sleep(rng.uniform(0.0, 0.3))
                 kills += 1
                 operator.kill()
-                time.sleep(rng.random() * 0.5)
+                unfinished.append(sum(
+                    1 for ep in client.list(ServingEndpoint, namespace=namespace)
+                    if (ep.status or {}).get("observedGeneration") != ep.metadata.generation  # type: ignore[union-attr]
+                ))  # fmt: skip
+                time.sleep(rng.uniform(0.0, 0.5))
+                started_at = len(operator.logs())
                 operator.start()
         time.sleep(rng.random())
 
@@ -287,11 +330,15 @@ def test_killed_during_100_reconciles_converges(
         return True
 
     assert kills == 5
+    print(f"endpoints not reconciled yet at each kill: {unfinished}")
+    assert sum(unfinished) > 0, "no kill interrupted work in progress"
     wait_for("all endpoints converged", converged, timeout=90, interval=0.5)
-    for kind in (Deployment, Service, ConfigMap):
+    for kind in (Deployment, Service, ConfigMap, Secret):
         children = list(client.list(kind, namespace=namespace, labels={"app.kubernetes.io/managed-by": "modelgate-operator"}))
         owners = sorted(c.metadata.labels[render.ENDPOINT_LABEL] for c in children)  # type: ignore[union-attr,index]
         assert owners == names, kind
+    secrets = {s.metadata.name for s in client.list(Secret, namespace=namespace)}  # type: ignore[union-attr]
+    assert secrets == {"openai-creds"} | {render.owned_secret_name(n) for n in names}
     for name in names:
         cm = client.get(ConfigMap, render.child_name(name), namespace=namespace)
         routes = yaml.safe_load((cm.data or {})[render.CONFIG_KEY])["spec"]["trafficConfig"]["routes"]

@@ -185,9 +185,64 @@ def test_proxy_available_follows_deployment_status() -> None:
     check = status.proxy_check(rolling)
     assert (check.status, check.reason) == ("True", "RollingOut")
     assert status.rolling_out(rolling)
-    built = status.build_status(spec=_spec(), previous=None, generation=1, url=None, now="T", rolling=True,
-                                config=status.Check("True", "ok"), secrets=status.Check("True", "ok"), proxy=check)
+    built = _built(rolling)
     assert built["state"] == {"ready": "READY", "configUpdate": "IN_PROGRESS"}
+
+
+def _built(state: status.ProxyState) -> status.Status:
+    return status.build_status(spec=_spec(), previous=None, generation=1, url=None, now="T",
+                               config=status.Check("True", "ok"), secrets=status.Check("True", "ok"),
+                               proxy=status.proxy_check(state), rollout=status.rollout(state))  # fmt: skip
+
+
+def _deployment(replicas: int = 1, updated: int = 1, available: int = 1, current: int | None = None,
+                progressing: tuple[str, str] | None = None, generation: int = 2, observed: int = 2) -> dict[str, object]:
+    st: dict[str, object] = {"observedGeneration": observed, "replicas": updated if current is None else current,
+                             "updatedReplicas": updated, "availableReplicas": available}
+    if progressing is not None:
+        st["conditions"] = [
+            {"type": "Available", "status": "True" if available else "False", "reason": "x"},
+            {"type": "Progressing", "status": progressing[0], "reason": progressing[1]},
+        ]
+    return {"metadata": {"generation": generation}, "spec": {"replicas": replicas}, "status": st}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("deployment", "proxy", "ready", "update"),
+    [
+        # the controller has not observed the new template yet
+        (_deployment(observed=1), ("True", "RollingOut"), "READY", "IN_PROGRESS"),
+        # new pods being created / starting, old ones serving or not
+        (_deployment(updated=1, available=0, progressing=("True", "ReplicaSetUpdated")),
+         ("False", "Progressing"), "NOT_READY", "IN_PROGRESS"),
+        (_deployment(replicas=2, updated=1, available=2, current=3, progressing=("True", "ReplicaSetUpdated")),
+         ("True", "RollingOut"), "READY", "IN_PROGRESS"),
+        (_deployment(updated=1, available=1, current=2), ("True", "RollingOut"), "READY", "IN_PROGRESS"),  # no conditions
+        # done
+        (_deployment(progressing=("True", "NewReplicaSetAvailable")),
+         ("True", "MinimumReplicasAvailable"), "READY", "NOT_UPDATING"),
+        (_deployment(), ("True", "MinimumReplicasAvailable"), "READY", "NOT_UPDATING"),
+        # the rollout finished, then every pod failed (crash loop): not a rollout in progress
+        (_deployment(available=0, progressing=("True", "NewReplicaSetAvailable")),
+         ("False", "NoAvailableReplicas"), "NOT_READY", "NOT_UPDATING"),
+        # the controller gave up (crash loop or unpullable image since the new template): a failed update
+        (_deployment(available=0, progressing=("False", "ProgressDeadlineExceeded")),
+         ("False", "ProgressDeadlineExceeded"), "NOT_READY", "UPDATE_FAILED"),
+        (_deployment(replicas=2, updated=1, available=2, current=3, progressing=("False", "ProgressDeadlineExceeded")),
+         ("True", "ProgressDeadlineExceeded"), "READY", "UPDATE_FAILED"),
+    ],
+)
+def test_config_update_is_in_progress_only_during_a_rollout(
+    deployment: dict[str, object], proxy: tuple[str, str], ready: str, update: str
+) -> None:
+    state = status.proxy_state_from(deployment)
+    built = _built(state)
+    cond = {c["type"]: c for c in built["conditions"]}["ProxyAvailable"]
+    assert (cond["status"], cond["reason"]) == proxy
+    assert built["state"] == {"ready": ready, "configUpdate": update}
+    entity = built["servedEntities"][0]["state"]["deployment"]
+    assert entity == {"READY": "DEPLOYMENT_READY"}.get(ready, "DEPLOYMENT_CREATING" if update == "IN_PROGRESS"
+                                                        else "DEPLOYMENT_FAILED")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ validation

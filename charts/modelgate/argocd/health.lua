@@ -2,17 +2,19 @@
 -- argocd-cm key: resource.customizations.health.serving.modelgate.io_ServingEndpoint
 --
 --   Healthy      Ready=True and the operator has observed the current generation
---   Progressing  no status yet, generation not observed yet, Ready=Unknown, or Ready=False while a
---                configuration change is still rolling out (status.state.configUpdate=IN_PROGRESS)
---   Degraded     Ready=False otherwise, with the condition's reason and message (e.g. SecretNotFound)
+--   Progressing  no status yet, generation not observed yet, Ready=Unknown, or Ready=False while the proxy
+--                Deployment is still rolling out (status.state.configUpdate=IN_PROGRESS)
+--   Degraded     Ready=False otherwise, with the condition's reason and message (e.g. SecretNotFound,
+--                InvalidConfig, NoAvailableReplicas, ProgressDeadlineExceeded); also Ready=True when the last
+--                configuration update failed (configUpdate=UPDATE_FAILED: the previous pods keep serving)
 local hs = {}
 
-local function ready_condition(status)
+local function find_condition(status, ctype)
   if status.conditions == nil then
     return nil
   end
   for _, c in ipairs(status.conditions) do
-    if c.type == "Ready" then
+    if c.type == ctype then
       return c
     end
   end
@@ -48,7 +50,7 @@ if generation ~= nil and (status.observedGeneration == nil or status.observedGen
   return hs
 end
 
-local ready = ready_condition(status)
+local ready = find_condition(status, "Ready")
 if ready == nil then
   hs.status = "Progressing"
   hs.message = "Waiting for the Ready condition"
@@ -61,15 +63,25 @@ if ready.observedGeneration ~= nil and generation ~= nil and ready.observedGener
   return hs
 end
 
+local update = nil
+if status.state ~= nil then
+  update = status.state.configUpdate
+end
+
 if ready.status == "True" then
+  local proxy = find_condition(status, "ProxyAvailable")
+  if update == "UPDATE_FAILED" and proxy ~= nil then
+    hs.status = "Degraded"
+    hs.message = describe(proxy, "The configuration update failed")
+    return hs
+  end
   hs.status = "Healthy"
   hs.message = describe(ready, "Ready")
   return hs
 end
 
 if ready.status == "False" then
-  local updating = status.state ~= nil and status.state.configUpdate == "IN_PROGRESS"
-  if updating then
+  if update == "IN_PROGRESS" then
     hs.status = "Progressing"
   else
     hs.status = "Degraded"

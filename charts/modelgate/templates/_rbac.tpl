@@ -7,6 +7,11 @@
 - apiGroups: [serving.modelgate.io]
   resources: [servingendpoints/status]
   verbs: [patch]
+# Children's ownerReferences set blockOwnerDeletion: OwnerReferencesPermissionEnforcement (on by default on
+# OpenShift) allows that only to whoever may update the owner's finalizers.
+- apiGroups: [serving.modelgate.io]
+  resources: [servingendpoints/finalizers]
+  verbs: [update]
 # Secrets: read the referenced ones (watched, to reconcile on rotation); own one per endpoint.
 - apiGroups: [""]
   resources: [secrets]
