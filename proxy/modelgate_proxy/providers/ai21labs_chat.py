@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ..errors import BadRequest, BadUpstreamResponse
 from ..sse import SSEEvent, SSEParser
 from . import openai_objects as oa
-from .base import StreamDecoder, decode_each, with_chunks_before
+from .base import StreamDecoder, decode_each, event_object, with_chunks_before
 from .messages import text_of
 from .params import drop_unsupported, rename
 
@@ -109,10 +107,9 @@ class AI21StreamDecoder(StreamDecoder):
     def _event(self, event: SSEEvent) -> list[JSON]:
         if event.data.strip() == "[DONE]":
             return self._done()
+        chunk = event_object(event.data, "ai21labs")
         try:
-            return self._chunk(orjson.loads(event.data))
-        except orjson.JSONDecodeError:
-            raise BadUpstreamResponse("ai21labs sent a stream event that is not JSON") from None
+            return self._chunk(chunk)
         except (KeyError, TypeError, AttributeError):
             raise BadUpstreamResponse("ai21labs sent a malformed stream chunk") from None
 

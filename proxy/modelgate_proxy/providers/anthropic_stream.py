@@ -18,13 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ..errors import BadUpstreamResponse, UpstreamError
 from ..sse import SSEEvent, SSEParser
 from . import openai_objects as oa
 from .anthropic_messages import ERROR_STATUS, finish_reason, usage_from
-from .base import StreamDecoder, decode_each, with_chunks_before
+from .base import StreamDecoder, decode_each, event_object, with_chunks_before
 
 JSON = dict[str, Any]
 
@@ -153,10 +151,4 @@ class AnthropicStreamDecoder(StreamDecoder):
         return decode_each(events, self._sse_event)
 
     def _sse_event(self, sse: SSEEvent) -> list[JSON]:
-        try:
-            event = orjson.loads(sse.data)
-        except orjson.JSONDecodeError:
-            raise BadUpstreamResponse("anthropic sent a stream event that is not JSON") from None
-        if not isinstance(event, dict):
-            raise BadUpstreamResponse("anthropic sent a stream event that is not an object")
-        return self.events.event(event)
+        return self.events.event(event_object(sse.data, "anthropic"))

@@ -148,6 +148,17 @@ def loads(body: bytes, provider: str) -> Any:
         raise BadUpstreamResponse(f"{provider} returned a response that is not JSON") from None
 
 
+def event_object(data: str, provider: str) -> JSON:
+    """Parse one stream event's data as a JSON object or raise :class:`BadUpstreamResponse` (502)."""
+    try:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise BadUpstreamResponse(f"{provider} sent a stream event that is not JSON") from None
+    if not isinstance(event, dict):
+        raise BadUpstreamResponse(f"{provider} sent a stream event that is not a JSON object")
+    return event
+
+
 def error_message_from_body(body: bytes) -> str | None:
     try:
         data = orjson.loads(body)

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ..errors import BadUpstreamResponse
 from ..sse import SSEEvent, SSEParser
 from . import openai_objects as oa
-from .base import StreamDecoder, decode_each, with_chunks_before
+from .base import StreamDecoder, decode_each, event_object, with_chunks_before
 from .cohere_chat import check_finish, finish_reason, usage_from
 
 JSON = dict[str, Any]
@@ -47,10 +45,9 @@ class CohereStreamDecoder(StreamDecoder):
     def _sse_event(self, sse: SSEEvent) -> list[JSON]:
         if sse.data.strip() == "[DONE]":
             return []
+        event = event_object(sse.data, "cohere")
         try:
-            return self._event(orjson.loads(sse.data))
-        except orjson.JSONDecodeError:
-            raise BadUpstreamResponse("cohere sent a stream event that is not JSON") from None
+            return self._event(event)
         except (KeyError, TypeError, AttributeError):
             raise BadUpstreamResponse("cohere sent a malformed stream event") from None
 

@@ -31,7 +31,7 @@ import orjson
 from ..errors import BadRequest, BadUpstreamResponse, UpstreamError
 from ..sse import SSEParser
 from . import openai_objects as oai
-from .base import StreamDecoder, decode_each, with_chunks_before
+from .base import StreamDecoder, decode_each, event_object, with_chunks_before
 from .messages import split_turns, text_of, user_content
 from .params import NOT_FORWARDED, discard, drop_unsupported, pass_through, refuse_rest, sampling_config
 from .tool_calls import call_arguments, tool_choice, tool_function
@@ -328,13 +328,7 @@ class GeminiStreamDecoder(StreamDecoder):
         return decode_each(events, self._event)
 
     def _event(self, event: Any) -> list[JSON]:
-        try:
-            answer = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            raise BadUpstreamResponse(f"{PROVIDER} sent a stream event that is not JSON") from None
-        if not isinstance(answer, dict):
-            raise BadUpstreamResponse(f"{PROVIDER} sent a stream event that is not an object")
-        return self._answer(answer)
+        return self._answer(event_object(event.data, PROVIDER))
 
     def _answer(self, answer: JSON) -> list[JSON]:
         error = answer.get("error")

@@ -25,6 +25,7 @@ from .base import (
     UpstreamRequest,
     decode_each,
     error_message_from_body,
+    event_object,
     loads,
 )
 
@@ -65,12 +66,7 @@ class OpenAIStreamDecoder(StreamDecoder):
         if data == "[DONE]":
             self.done = True
             return []
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise BadUpstreamResponse(f"{self._provider} sent a stream event that is not JSON") from None
-        if not isinstance(chunk, dict):
-            raise BadUpstreamResponse(f"{self._provider} sent a stream event that is not a JSON object")
+        chunk = event_object(data, self._provider)
         if chunk.get("error"):
             message = error_message_from_body(data.encode()) or "error in the stream"
             raise UpstreamError(f"{self._provider} error: {message}", status=502)
