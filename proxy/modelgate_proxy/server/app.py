@@ -164,7 +164,7 @@ def readiness_problems(state: GatewayState) -> list[str]:
 def _is_openai_path(path: str) -> bool:
     """The OpenAI client's paths: ``<base_url>/<operation>`` under ``/serving-endpoints/`` (responses, audio,
     images, ...), as opposed to the Databricks query path ``/serving-endpoints/{name}/invocations``."""
-    return path in _OPENAI_PATH_SET or (path.startswith("/serving-endpoints/") and not path.endswith("/invocations"))
+    return path in _OPENAI_PATH_SET or (path.startswith(_INVOCATIONS_PREFIX) and not path.endswith(_INVOCATIONS_SUFFIX))
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
