@@ -29,7 +29,7 @@ from modelgate_proxy.spec import GROUP, PLURAL, VERSION, is_secret_ref, parse_se
 from .kube import Kube, KubeError
 from .reconcile import CONCURRENCY, Reconciler
 from .render import ENDPOINT_LABEL, MANAGED_BY, ProxyDefaults
-from .status import proxy_state_from
+from .conditions import proxy_state_from
 
 logger = logging.getLogger("modelgate_operator.handlers")
 

@@ -27,7 +27,7 @@ from modelgate_proxy.spec import GROUP, KIND, PLURAL, VERSION
 
 from . import kubehttp
 from .secretcache import digests
-from .status import ProxyState, proxy_state_from
+from .conditions import ProxyState, proxy_state_from
 
 FIELD_MANAGER = "modelgate-operator"
 """The field manager of every write (applies, status patches, Events): without one the API server records the

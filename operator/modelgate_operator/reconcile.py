@@ -4,7 +4,7 @@ Level-triggered and idempotent: it looks only at the endpoint's current spec and
 applies byte-identical manifests when nothing changed (a server-side no-op) and skips the status PATCH when
 the status would not change. Running it twice in a row changes nothing the second time.
 
-Invalid config (checks of :mod:`.validation`) or an unresolvable reference leaves the children as they are
+Invalid config (checks of :mod:`.spec_problems`) or an unresolvable reference leaves the children as they are
 (the previous config keeps serving, like a failed Databricks config update) and reports why in the status.
 """
 
@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from modelgate_proxy.spec import ServingEndpointSpec
 from modelgate_proxy.stages.guardrails import unsupported_guardrails
 
-from . import render, secrets, status, validation
+from . import conditions, render, secrets, spec_problems
 from .kube import Kube
 from .render import Owner, ProxyDefaults
 from .secretcache import SecretCache, digests
@@ -100,7 +100,7 @@ class Reconciler:
         self._slots = asyncio.Semaphore(concurrency)
         self.secrets = SecretCache()
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._seen: dict[tuple[str, str], status.ProxyState] = {}
+        self._seen: dict[tuple[str, str], conditions.ProxyState] = {}
         self._handled: dict[tuple[str, str], tuple[str, int]] = {}
         self._applied: dict[tuple[str, str], dict[str, render.Manifest]] = {}
         self._failures: dict[tuple[str, str], int] = {}
@@ -134,7 +134,7 @@ class Reconciler:
             return await self._reconcile(body)
 
     async def deployment_changed(
-        self, namespace: str, name: str, state: status.ProxyState, live: Mapping[str, Any] | None
+        self, namespace: str, name: str, state: conditions.ProxyState, live: Mapping[str, Any] | None
     ) -> Outcome | None:
         """Reconcile after a Deployment event when its rollout state differs from the one the last reconcile
         used, or it was edited or deleted behind the operator's back (not for the echo of our own apply)."""
@@ -236,19 +236,19 @@ class Reconciler:
         url = render.endpoint_url(owner, self.defaults)
 
         spec: ServingEndpointSpec | None = None
-        config = status.Check("True", "ConfigValid", "the configuration is valid")
-        secret_check = status.Check("Unknown", "NotChecked", "the configuration is not valid")
+        config = conditions.Check("True", "ConfigValid", "the configuration is valid")
+        secret_check = conditions.Check("Unknown", "NotChecked", "the configuration is not valid")
         applied = False
         try:
             spec = ServingEndpointSpec.model_validate(body.get("spec") or {})
         except ValidationError as exc:
-            config = status.Check("False", "InvalidSpec", _validation_message(exc))
+            config = conditions.Check("False", "InvalidSpec", _validation_message(exc))
         if spec is not None:
-            issues = validation.problems(spec)
+            issues = spec_problems.problems(spec)
             if issues:
-                config = status.Check("False", "InvalidConfig", "; ".join(issues))
+                config = conditions.Check("False", "InvalidConfig", "; ".join(issues))
             elif unenforced := unsupported_guardrails(spec):
-                config = status.Check(
+                config = conditions.Check(
                     "True",
                     "GuardrailsNotEnforced",
                     "the configuration is valid, but these guardrails need a classification model that modelgate "
@@ -263,10 +263,10 @@ class Reconciler:
             try:
                 resolved = secrets.resolve(fields, fetched)
             except secrets.SecretResolutionError as exc:
-                secret_check = status.Check("False", exc.reason, str(exc))
+                secret_check = conditions.Check("False", exc.reason, str(exc))
             else:
                 n = len(secrets.references(fields))
-                secret_check = status.Check("True", "SecretsResolved", f"{n} secret reference(s) resolved")
+                secret_check = conditions.Check("True", "SecretsResolved", f"{n} secret reference(s) resolved")
                 children = render.render(owner, spec, resolved, self.defaults, fields)
                 # Concurrently: the API server does not check that mounted Secrets/ConfigMaps exist (the kubelet
                 # waits for them), and every child is applied before the status says so.
@@ -275,13 +275,13 @@ class Reconciler:
                 self._applied[(owner.namespace, owner.name)] = {m["kind"]: _remembered(m) for m in children.in_apply_order()}
                 applied = True
         if applied:
-            deployment = status.proxy_state_from(deployment_obj)  # the apply's answer: no extra GET
+            deployment = conditions.proxy_state_from(deployment_obj)  # the apply's answer: no extra GET
         else:
             deployment = await self.kube.proxy_state(owner.namespace, render.child_name(owner.name))
         self._seen[(owner.namespace, owner.name)] = deployment
-        proxy = status.proxy_check(deployment)
+        proxy = conditions.proxy_check(deployment)
         now = _now()
-        desired = status.build_status(
+        desired = conditions.build_status(
             spec=spec,
             previous=previous,
             generation=generation,
@@ -290,10 +290,10 @@ class Reconciler:
             proxy=proxy,
             url=url,
             now=_rfc3339(now),
-            rollout=status.rollout(deployment),
+            rollout=conditions.rollout(deployment),
         )
         written = False
-        if not status.same_status(previous, desired):
+        if not conditions.same_status(previous, desired):
             await self.kube.patch_status(owner.namespace, owner.name, desired)
             written = True
             await self._events(body, previous, desired, now)
@@ -314,8 +314,8 @@ class Reconciler:
         self, body: Mapping[str, Any], previous: Mapping[str, Any], desired: Mapping[str, Any], now: datetime.datetime
     ) -> None:
         first = not (previous.get("conditions") or [])
-        for cond in status.transitions(previous, dict(desired)):
-            if cond["type"] != status.READY:
+        for cond in conditions.transitions(previous, dict(desired)):
+            if cond["type"] != conditions.READY:
                 continue
             if first and cond["status"] == "False" and cond["reason"] in QUIET_FIRST_REASONS:
                 continue

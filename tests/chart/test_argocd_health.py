@@ -16,7 +16,7 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from modelgate_operator import status
+from modelgate_operator import conditions
 from modelgate_operator.kube import Kube
 from modelgate_operator.reconcile import Reconciler
 from modelgate_operator.render import ProxyDefaults
@@ -110,8 +110,8 @@ class ApiAsTheReconcilerSeesIt:
         data = self.secrets.get(name)
         return None if data is None else digests({k: base64.b64encode(v.encode()).decode() for k, v in data.items()})
 
-    async def proxy_state(self, namespace: str, name: str) -> status.ProxyState:
-        return status.proxy_state_from(self.live_deployment)
+    async def proxy_state(self, namespace: str, name: str) -> conditions.ProxyState:
+        return conditions.proxy_state_from(self.live_deployment)
 
     async def patch_status(self, namespace: str, name: str, new: dict[str, Any]) -> None:
         self.written = dict(new)

@@ -24,7 +24,7 @@ from modelgate_operator.devcluster import DevCluster, DevClusterError
 from modelgate_operator.kube import ServingEndpoint
 from modelgate_operator.localkubelet import LocalKubelet, LocalKubeletError, local_command, rollout_status
 from modelgate_operator.secrets import collect
-from modelgate_operator.status import proxy_state_from, rollout
+from modelgate_operator.conditions import proxy_state_from, rollout
 from modelgate_proxy.spec import ServingEndpointSpec
 from tests.chart.test_argocd_health import run_health
 

@@ -7,7 +7,7 @@ import base64
 import pytest
 import yaml
 
-from modelgate_operator import render, secrets, status, validation
+from modelgate_operator import conditions, render, secrets, spec_problems
 from modelgate_operator.render import Owner, ProxyDefaults
 from modelgate_proxy.spec import SecretRef, ServingEndpointSpec
 
@@ -142,57 +142,57 @@ def test_long_names_stay_valid_labels() -> None:
 # ------------------------------------------------------------------------------------------------ status
 
 
-def _checks(ok: bool = True) -> dict[str, status.Check]:
+def _checks(ok: bool = True) -> dict[str, conditions.Check]:
     return {
-        "config": status.Check("True", "ConfigValid"),
-        "secrets": status.Check("True", "SecretsResolved") if ok else status.Check("False", "SecretNotFound", "x"),
-        "proxy": status.Check("True", "MinimumReplicasAvailable"),
+        "config": conditions.Check("True", "ConfigValid"),
+        "secrets": conditions.Check("True", "SecretsResolved") if ok else conditions.Check("False", "SecretNotFound", "x"),
+        "proxy": conditions.Check("True", "MinimumReplicasAvailable"),
     }
 
 
 def test_status_ready_state_entities_and_stable_transition_times() -> None:
     spec = _spec()
-    first = status.build_status(spec=spec, previous=None, generation=3, url="http://u", now="T1", **_checks())
+    first = conditions.build_status(spec=spec, previous=None, generation=3, url="http://u", now="T1", **_checks())
     assert first["observedGeneration"] == 3
     assert [c["type"] for c in first["conditions"]] == ["Ready", "ConfigValid", "SecretsResolved", "ProxyAvailable"]
     assert all(c["observedGeneration"] == 3 and c["lastTransitionTime"] == "T1" for c in first["conditions"])
     assert first["state"] == {"ready": "READY", "configUpdate": "NOT_UPDATING"}
     assert first["entities"] == "gpt-4o=90%,claude=10%"
     assert first["servedEntities"][1]["state"]["deployment"] == "DEPLOYMENT_READY"
-    same = status.build_status(spec=spec, previous=first, generation=4, url="http://u", now="T2", **_checks())
+    same = conditions.build_status(spec=spec, previous=first, generation=4, url="http://u", now="T2", **_checks())
     assert all(c["lastTransitionTime"] == "T1" for c in same["conditions"])
-    failed = status.build_status(spec=spec, previous=same, generation=4, url="http://u", now="T3", **_checks(False))
+    failed = conditions.build_status(spec=spec, previous=same, generation=4, url="http://u", now="T3", **_checks(False))
     ready = failed["conditions"][0]
     assert (ready["status"], ready["reason"], ready["lastTransitionTime"]) == ("False", "SecretNotFound", "T3")
     assert failed["conditions"][1]["lastTransitionTime"] == "T1"
     assert failed["state"] == {"ready": "NOT_READY", "configUpdate": "UPDATE_FAILED"}
-    assert [c["type"] for c in status.transitions(same, failed)] == ["Ready", "SecretsResolved"]
-    assert status.same_status(failed, failed)
-    assert not status.same_status(same, failed)
+    assert [c["type"] for c in conditions.transitions(same, failed)] == ["Ready", "SecretsResolved"]
+    assert conditions.same_status(failed, failed)
+    assert not conditions.same_status(same, failed)
 
 
 def test_proxy_available_follows_deployment_status() -> None:
-    assert status.proxy_check(None).reason == "DeploymentNotCreated"
-    fresh = status.ProxyState(exists=True, generation=1, observed_generation=0, replicas=1)
-    assert (status.proxy_check(fresh).status, status.proxy_check(fresh).reason) == ("False", "Progressing")
-    done = status.ProxyState(exists=True, generation=2, observed_generation=2, replicas=2, updated=2, available=2)
-    assert status.proxy_check(done).status == "True"
-    assert not status.rolling_out(done)
-    zero = status.ProxyState(exists=True, generation=1, observed_generation=0, replicas=0)
-    assert status.proxy_check(zero).reason == "ScaledToZero"
+    assert conditions.proxy_check(None).reason == "DeploymentNotCreated"
+    fresh = conditions.ProxyState(exists=True, generation=1, observed_generation=0, replicas=1)
+    assert (conditions.proxy_check(fresh).status, conditions.proxy_check(fresh).reason) == ("False", "Progressing")
+    done = conditions.ProxyState(exists=True, generation=2, observed_generation=2, replicas=2, updated=2, available=2)
+    assert conditions.proxy_check(done).status == "True"
+    assert not conditions.rolling_out(done)
+    zero = conditions.ProxyState(exists=True, generation=1, observed_generation=0, replicas=0)
+    assert conditions.proxy_check(zero).reason == "ScaledToZero"
     # a rollout with the old pods still serving: available, but the config update is in progress
-    rolling = status.ProxyState(exists=True, generation=3, observed_generation=2, replicas=2, updated=2, available=2)
-    check = status.proxy_check(rolling)
+    rolling = conditions.ProxyState(exists=True, generation=3, observed_generation=2, replicas=2, updated=2, available=2)
+    check = conditions.proxy_check(rolling)
     assert (check.status, check.reason) == ("True", "RollingOut")
-    assert status.rolling_out(rolling)
+    assert conditions.rolling_out(rolling)
     built = _built(rolling)
     assert built["state"] == {"ready": "READY", "configUpdate": "IN_PROGRESS"}
 
 
-def _built(state: status.ProxyState) -> status.Status:
-    return status.build_status(spec=_spec(), previous=None, generation=1, url=None, now="T",
-                               config=status.Check("True", "ok"), secrets=status.Check("True", "ok"),
-                               proxy=status.proxy_check(state), rollout=status.rollout(state))  # fmt: skip
+def _built(state: conditions.ProxyState) -> conditions.Status:
+    return conditions.build_status(spec=_spec(), previous=None, generation=1, url=None, now="T",
+                               config=conditions.Check("True", "ok"), secrets=conditions.Check("True", "ok"),
+                               proxy=conditions.proxy_check(state), rollout=conditions.rollout(state))  # fmt: skip
 
 
 def _deployment(replicas: int = 1, updated: int = 1, available: int = 1, current: int | None = None,
@@ -235,7 +235,7 @@ def _deployment(replicas: int = 1, updated: int = 1, available: int = 1, current
 def test_config_update_is_in_progress_only_during_a_rollout(
     deployment: dict[str, object], proxy: tuple[str, str], ready: str, update: str
 ) -> None:
-    state = status.proxy_state_from(deployment)
+    state = conditions.proxy_state_from(deployment)
     built = _built(state)
     cond = {c["type"]: c for c in built["conditions"]}["ProxyAvailable"]
     assert (cond["status"], cond["reason"]) == proxy
@@ -253,7 +253,7 @@ def _one(model: dict[str, object]) -> ServingEndpointSpec:
 
 
 def test_validation_accepts_a_working_config() -> None:
-    assert validation.problems(_spec()) == []
+    assert spec_problems.problems(_spec()) == []
 
 
 @pytest.mark.parametrize(
@@ -272,7 +272,7 @@ def test_validation_accepts_a_working_config() -> None:
     ],
 )
 def test_validation_rejects_what_cannot_work(model: dict[str, object], needle: str) -> None:
-    found = validation.problems(_one(model))
+    found = spec_problems.problems(_one(model))
     assert len(found) == 1
     assert needle in found[0]
     assert "served entity e" in found[0]

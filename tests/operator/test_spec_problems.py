@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from modelgate_operator import validation
+from modelgate_operator import spec_problems
 from modelgate_proxy.errors import UnsupportedTask
 from modelgate_proxy.providers.bedrock_embeddings import embeddings_request
 from modelgate_proxy.providers.registry import ADAPTERS, adapter_class
@@ -56,7 +56,7 @@ def test_every_adapter_and_bedrock_family_has_a_sample() -> None:
 def test_provider_tasks_are_the_adapters(provider: str) -> None:
     cls = adapter_class(provider)
     expected = frozenset() if getattr(cls, "retired", False) else frozenset(cls.tasks)
-    assert validation.provider_tasks(provider) == expected
+    assert spec_problems.provider_tasks(provider) == expected
 
 
 @pytest.mark.parametrize("key", sorted(SPECS))
@@ -73,5 +73,5 @@ def test_problems_iff_the_proxy_cannot_serve_the_task(key: str, task: str) -> No
             embeddings_request({"input": "hello"}, family)
         except UnsupportedTask:
             servable = False
-    issues = [p for p in validation.problems(spec) if "cannot serve task" in p or "retired" in p]
+    issues = [p for p in spec_problems.problems(spec) if "cannot serve task" in p or "retired" in p]
     assert (not issues) == servable, issues
