@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelgate_proxy.spec import ServingEndpointSpec
-from modelgate_proxy.stages.guardrails import unsupported_guardrails
+from modelgate_proxy.spec.capabilities import unsupported_guardrails
 
 from . import conditions, render, secrets, spec_problems
 from .kube import Kube

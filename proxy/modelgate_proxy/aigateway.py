@@ -45,7 +45,8 @@ class GatewayServices:
 
 
 def gateway_stages(endpoint: EndpointRuntime, services: GatewayServices) -> list[Stage]:
-    from .stages.guardrails import Guardrails, unsupported_guardrails
+    from .spec.capabilities import unsupported_guardrails
+    from .stages.guardrails import Guardrails
 
     settings = services.settings
     gateway = endpoint.spec.ai_gateway

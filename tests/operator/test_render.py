@@ -260,7 +260,7 @@ def test_validation_accepts_a_working_config() -> None:
     ("model", "needle"),
     [
         ({"name": "text-bison", "provider": "palm", "task": "llm/v1/chat",
-          "palmConfig": {"palmApiKey": "{{secrets/p/k}}"}}, "PaLM API is retired"),
+          "palmConfig": {"palmApiKey": "{{secrets/p/k}}"}}, "PaLM API was retired"),
         ({"name": "claude", "provider": "anthropic", "task": "llm/v1/embeddings",
           "anthropicConfig": {"anthropicApiKey": "{{secrets/a/k}}"}}, "cannot serve task llm/v1/embeddings"),
         ({"name": "claude", "provider": "amazon-bedrock", "task": "llm/v1/embeddings",

@@ -17,6 +17,7 @@ import orjson
 
 from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask, UpstreamError
 from ..spec import Ai21LabsConfig, Task
+from ..spec.capabilities import PROVIDER_TASKS
 from .ai21labs_chat import AI21StreamDecoder, chat_body, chat_completion_from_response
 from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, loads
 from .completions_via_chat import answer_for, chat_payload_for, stream_for
@@ -26,7 +27,7 @@ DEFAULT_API_BASE = "https://api.ai21.com"
 
 class AI21LabsProvider(Provider):
     name: ClassVar[str] = "ai21labs"
-    tasks: ClassVar[frozenset[Task]] = frozenset({"llm/v1/chat", "llm/v1/completions"})
+    tasks: ClassVar[frozenset[Task]] = PROVIDER_TASKS["ai21labs"]
 
     @property
     def config(self) -> Ai21LabsConfig:

@@ -14,6 +14,7 @@ import orjson
 
 from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask, UpstreamError
 from ..spec import AnthropicConfig, Task
+from ..spec.capabilities import PROVIDER_TASKS
 from .anthropic_messages import ERROR_STATUS, chat_completion_from_message, messages_body
 from .anthropic_stream import AnthropicStreamDecoder
 from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, loads
@@ -25,7 +26,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 
 class AnthropicProvider(Provider):
     name: ClassVar[str] = "anthropic"
-    tasks: ClassVar[frozenset[Task]] = frozenset({"llm/v1/chat", "llm/v1/completions"})
+    tasks: ClassVar[frozenset[Task]] = PROVIDER_TASKS["anthropic"]
 
     @property
     def config(self) -> AnthropicConfig:

@@ -17,6 +17,7 @@ from yarl import URL
 
 from ..errors import ProviderConfigError, UnsupportedTask, UpstreamError
 from ..spec import ExternalModel, Task
+from ..spec.capabilities import PROVIDER_TASKS, bedrock_config_problem
 from ..spec.providers import AmazonBedrockConfig
 from .aws_eventstream import EXCEPTION_STATUS
 from .aws_signing import AwsCredentialSource, sign
@@ -30,18 +31,15 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 class BedrockProvider(Provider):
     name: ClassVar[str] = "amazon-bedrock"
-    tasks: ClassVar[frozenset[Task]] = frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"})
+    tasks: ClassVar[frozenset[Task]] = PROVIDER_TASKS["amazon-bedrock"]
 
     def __init__(self, model: ExternalModel, credentials: Credentials, http: HttpClient) -> None:
         super().__init__(model, credentials, http)
         config = model.amazon_bedrock_config
         if config is None:
             raise ProviderConfigError("amazon-bedrock needs amazonBedrockConfig")
-        if config.uc_service_credential_name is not None:
-            raise ProviderConfigError(
-                "amazonBedrockConfig.ucServiceCredentialName names a Databricks Unity Catalog credential, which "
-                "does not exist outside Databricks; use access keys or instanceProfileArn"
-            )
+        if (problem := bedrock_config_problem(config)) is not None:
+            raise ProviderConfigError(problem)
         self.config: AmazonBedrockConfig = config
         self.family = config.bedrock_provider
         self.base = (config.aws_endpoint_url or f"https://bedrock-runtime.{config.aws_region}.amazonaws.com").rstrip("/")

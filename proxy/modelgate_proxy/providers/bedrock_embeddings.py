@@ -18,8 +18,6 @@ from . import openai_objects as oai
 JSON = dict[str, Any]
 
 PROVIDER = "amazon-bedrock"
-EMBEDDING_FAMILIES: frozenset[str] = frozenset({"amazon", "cohere"})
-"""The ``bedrockProvider`` families whose embedding models this module can call (Titan, Cohere Embed)."""
 COHERE_DEFAULT_INPUT_TYPE = "search_document"
 """Cohere Embed requires ``input_type``; callers may send it, otherwise documents are assumed."""
 

@@ -13,7 +13,8 @@ from typing import ClassVar
 import orjson
 
 from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask, UpstreamError
-from ..spec import TASKS, CohereConfig, Task
+from ..spec import CohereConfig, Task
+from ..spec.capabilities import PROVIDER_TASKS
 from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, loads
 from .cohere_chat import chat_body, chat_completion_from_response
 from .cohere_embed import embed_body, embeddings_from_response
@@ -25,7 +26,7 @@ DEFAULT_API_BASE = "https://api.cohere.com"
 
 class CohereProvider(Provider):
     name: ClassVar[str] = "cohere"
-    tasks: ClassVar[frozenset[Task]] = frozenset(TASKS)
+    tasks: ClassVar[frozenset[Task]] = PROVIDER_TASKS["cohere"]
 
     @property
     def config(self) -> CohereConfig:

@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..errors import ProviderRetired
-from ..spec import TASKS, Task
+from ..spec import Task
+from ..spec.capabilities import PROVIDER_TASKS, RETIRED_PROVIDERS
 from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest
 
-RETIRED_MESSAGE = "the PaLM API was retired by Google; move this endpoint to google-cloud-vertex-ai (Gemini)"
+RETIRED_MESSAGE = RETIRED_PROVIDERS["palm"]
 
 
 class PaLMProvider(Provider):
     name: ClassVar[str] = "palm"
-    tasks: ClassVar[frozenset[Task]] = frozenset(TASKS)
+    tasks: ClassVar[frozenset[Task]] = PROVIDER_TASKS["palm"]
     retired: ClassVar[bool] = True
 
     async def build_request(self, ctx: CallContext, payload: JSON) -> UpstreamRequest:

@@ -20,6 +20,7 @@ import orjson
 
 from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask, UpstreamError
 from ..spec import ExternalModel, Task
+from ..spec.capabilities import PROVIDER_TASKS
 from ..spec.providers import GoogleCloudVertexAiConfig
 from .anthropic_messages import chat_completion_from_message, messages_body
 from .anthropic_stream import AnthropicStreamDecoder
@@ -34,7 +35,7 @@ ANTHROPIC_VERSION = "vertex-2023-10-16"
 
 class VertexProvider(Provider):
     name: ClassVar[str] = "google-cloud-vertex-ai"
-    tasks: ClassVar[frozenset[Task]] = frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"})
+    tasks: ClassVar[frozenset[Task]] = PROVIDER_TASKS["google-cloud-vertex-ai"]
 
     def __init__(self, model: ExternalModel, credentials: Credentials, http: HttpClient) -> None:
         super().__init__(model, credentials, http)

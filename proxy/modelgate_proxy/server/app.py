@@ -135,7 +135,7 @@ class GatewayApp(Starlette):
 
 def gateway_warnings(state: GatewayState) -> list[str]:
     """Configured AI Gateway features the proxy does not enforce (guardrails that need a classifier model)."""
-    from ..stages.guardrails import unsupported_guardrails
+    from ..spec.capabilities import unsupported_guardrails
 
     return [
         f"endpoint {endpoint.name!r}: {path} is not enforced (it needs a classification model)"

@@ -8,7 +8,7 @@ answer (``output``), with the checks of :mod:`modelgate_proxy.guard`.
   cannot be judged, or a PII value spanning two chunks masked, before it is complete), then replayed to the
   caller as one burst of the same chunks, masked. Streaming callers then wait for the whole answer.
 - ``safety`` and ``validTopics`` need a classification model the proxy does not have: they are not enforced;
-  :func:`unsupported_guardrails` lists them so the operator can report it, and the proxy warns at start-up.
+  :func:`modelgate_proxy.spec.capabilities.unsupported_guardrails` lists them so the operator can report it, and the proxy warns at start-up.
 """
 
 from __future__ import annotations
@@ -23,29 +23,10 @@ from ..errors import GatewayError, GuardrailBlocked, UpstreamTimeout, UpstreamUn
 from ..guard import TextGuard, answer_content, rewrite_answer, rewrite_chunks, rewrite_request
 from ..pipeline import BufferedStream, Completed, Exchange, Next, Result, Streaming
 from ..providers.base import JSON
-from ..spec import ServingEndpointSpec
 from ..tokens import request_texts
 
 BlockCounter = Callable[[str, str], None]
 """Called with (direction, guardrail) for every refusal (a metric)."""
-
-
-def unsupported_guardrails(spec: ServingEndpointSpec) -> list[str]:
-    """Field paths of guardrails this proxy cannot enforce (they need a classifier model):
-    ``aiGateway.guardrails.<input|output>.safety`` when true, ``...validTopics`` when not empty."""
-    gateway = spec.ai_gateway
-    if gateway is None or gateway.guardrails is None:
-        return []
-    out: list[str] = []
-    for direction in ("input", "output"):
-        params = getattr(gateway.guardrails, direction)
-        if params is None:
-            continue
-        if params.safety:
-            out.append(f"aiGateway.guardrails.{direction}.safety")
-        if params.valid_topics:
-            out.append(f"aiGateway.guardrails.{direction}.validTopics")
-    return out
 
 
 class Guardrails:
