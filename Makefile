@@ -8,7 +8,7 @@ down:
 test:
 	bash hack/test.sh
 crd: venv
-	.venv/bin/python -m modelgate_operator.crdgen
+	.venv/bin/python -m modelgate_dev.crdgen
 # deploy/install.yaml, the single-file `kubectl apply` install, rendered from the chart (after `make crd`).
 install-manifest:
 	bash hack/install-manifest.sh

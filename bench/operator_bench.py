@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/operator_bench.py [-n 1000] [--concurrency 16] [--rate 0] [--json out.json]
 
-Starts a throw-away etcd + kube-apiserver (``modelgate_operator.devcluster``), installs the CRD and the
+Starts a throw-away etcd + kube-apiserver (``modelgate_dev.devcluster``), installs the CRD and the
 operator's namespaced RBAC, runs ``modelgate-operator run -n bench`` as a subprocess under its ServiceAccount
 identity (as in production), creates one referenced Secret, then server-side applies N endpoints (each with
 two served entities: one plaintext key, one ``{{secrets/...}}`` reference, a 90/10 split) from
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "proxy"), str(REPO / "operator"), str(REPO)]
+sys.path[:0] = [str(REPO / "proxy"), str(REPO / "operator"), str(REPO / "hack"), str(REPO)]
 
 import yaml  # noqa: E402
 from lightkube import AsyncClient  # noqa: E402
@@ -43,7 +43,7 @@ from lightkube.resources.apps_v1 import Deployment  # noqa: E402
 from lightkube.resources.core_v1 import ConfigMap, Secret, Service  # noqa: E402
 from lightkube.types import PatchType  # noqa: E402
 
-from modelgate_operator.devcluster import DevCluster, find_bin_dir  # noqa: E402
+from modelgate_dev.devcluster import DevCluster, find_bin_dir  # noqa: E402
 from modelgate_operator.kube import ServingEndpoint  # noqa: E402
 
 NAMESPACE = "bench"

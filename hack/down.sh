@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${MODELGATE_DEV_DIR:-.dev}
 PY=${PYTHON:-.venv/bin/python}; [ -x "$PY" ] || PY=python3
-export PYTHONPATH="$PWD/operator:$PWD/proxy${PYTHONPATH:+:$PYTHONPATH}"
-exec "$PY" -m modelgate_operator.localdev down --dir "$DIR" "$@"
+export PYTHONPATH="$PWD/hack:$PWD/operator:$PWD/proxy${PYTHONPATH:+:$PYTHONPATH}"
+exec "$PY" -m modelgate_dev.localdev down --dir "$DIR" "$@"

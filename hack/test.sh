@@ -9,5 +9,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check .
 echo "== mypy --strict"; mypy
 echo "== import-linter"; lint-imports
-echo "== CRD is generated from the models"; python -m modelgate_operator.crdgen --check
+echo "== CRD is generated from the models"; python -m modelgate_dev.crdgen --check
 echo "== pytest"; exec pytest "$@"

@@ -15,3 +15,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
   echo "$want" > "$stamp"
 fi
+# The dev package (hack/modelgate_dev: local control plane, make up, CRD writer) is importable in this venv
+# only: a .pth entry, never part of the wheel or an image.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+[ "$(cat "$site/modelgate-dev.pth" 2>/dev/null)" = "$PWD/hack" ] || echo "$PWD/hack" > "$site/modelgate-dev.pth"

@@ -1,8 +1,8 @@
-"""``modelgate-operator``: run the operator, or generate the CRD.
+"""``modelgate-operator``: run the operator, or print the CRD it serves.
 
     modelgate-operator run --namespace team-a [--namespace team-b] [--peering modelgate] [--liveness URL]
     modelgate-operator run --all-namespaces --peering modelgate --liveness http://0.0.0.0:8081/healthz
-    modelgate-operator crdgen [--check | --stdout | --out PATH]
+    modelgate-operator crdgen [--stdout]      # prints the ServingEndpoint CRD (the repo's copies: `make crd`)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import kopf
 
-from . import crdgen
+from . import crd
 from .handlers import register
 from .reconcile import CONCURRENCY
 from .render import ProxyDefaults
@@ -104,16 +104,16 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["crdgen"]:
-        return crdgen.main(argv[1:])
     parser = argparse.ArgumentParser(prog="modelgate-operator", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
-    sub.add_parser("crdgen", help="generate the ServingEndpoint CRD (see `crdgen --help`)")
+    crdgen = sub.add_parser("crdgen", help="print the ServingEndpoint CRD")
+    crdgen.add_argument("--stdout", action="store_true", help="print it (the default; kept for older scripts)")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args)
-    return 0  # pragma: no cover
+    sys.stdout.write(crd.render())
+    return 0
 
 
 if __name__ == "__main__":

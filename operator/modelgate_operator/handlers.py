@@ -26,10 +26,10 @@ import kopf
 
 from modelgate_proxy.spec import GROUP, PLURAL, VERSION, is_secret_ref, parse_secret_ref
 
+from .conditions import proxy_state_from
 from .kube import Kube, KubeError
 from .reconcile import CONCURRENCY, Reconciler
 from .render import ENDPOINT_LABEL, MANAGED_BY, ProxyDefaults
-from .conditions import proxy_state_from
 
 logger = logging.getLogger("modelgate_operator.handlers")
 

@@ -26,8 +26,8 @@ from lightkube.types import PatchType
 from modelgate_proxy.spec import GROUP, KIND, PLURAL, VERSION
 
 from . import kubehttp
-from .secretcache import digests
 from .conditions import ProxyState, proxy_state_from
+from .secretcache import digests
 
 FIELD_MANAGER = "modelgate-operator"
 """The field manager of every write (applies, status patches, Events): without one the API server records the

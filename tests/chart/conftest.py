@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelgate_operator.devcluster import K8sToolsError, find_bin_dir
+from modelgate_dev.devcluster import K8sToolsError, find_bin_dir
 
 from .helmtool import Helm
 

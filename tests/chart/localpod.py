@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev.devcluster import DevCluster
 
 from .helmtool import REPO_ROOT, container
 

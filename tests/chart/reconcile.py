@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
+from modelgate_dev.devcluster import DevCluster
 from modelgate_operator import render
-from modelgate_operator.devcluster import DevCluster
 
 from .helmtool import REPO_ROOT
 

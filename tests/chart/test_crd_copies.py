@@ -5,23 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelgate_operator import chartcrds, crdgen
+from modelgate_dev import chartcrds, crdgen
+from modelgate_operator import crd
 
 from .helmtool import CHART, REPO_ROOT, Helm, find, parse_docs
 
 
 def test_every_generated_copy_is_current() -> None:
     outputs = chartcrds.outputs()
-    assert REPO_ROOT / "crds" / crdgen.CRD_FILENAME in outputs
-    assert CHART / "crds" / crdgen.CRD_FILENAME in outputs
-    assert CHART / "templates" / "crds" / crdgen.CRD_FILENAME in outputs
+    assert REPO_ROOT / "crds" / crd.CRD_FILENAME in outputs
+    assert CHART / "crds" / crd.CRD_FILENAME in outputs
+    assert CHART / "templates" / "crds" / crd.CRD_FILENAME in outputs
     stale = [str(p) for p, text in outputs.items() if not p.exists() or p.read_text() != text]
-    assert stale == [], "run `python -m modelgate_operator.crdgen`"
+    assert stale == [], "run `make crd`"
     assert crdgen.main(["--check"]) == 0
 
 
 def test_chart_crds_dir_is_byte_identical_to_the_repository_crd() -> None:
-    assert (CHART / "crds" / crdgen.CRD_FILENAME).read_bytes() == (REPO_ROOT / "crds" / crdgen.CRD_FILENAME).read_bytes()
+    assert (CHART / "crds" / crd.CRD_FILENAME).read_bytes() == (REPO_ROOT / "crds" / crd.CRD_FILENAME).read_bytes()
 
 
 def _strip_helm_metadata(crd: dict[str, Any]) -> dict[str, Any]:
@@ -44,8 +45,8 @@ def test_templated_crds_render_to_the_plain_ones(helm: Helm) -> None:
         for d in parse_docs(f.read_text())
     }
     assert set(rendered) == set(plain)
-    for name, crd in plain.items():
-        assert _strip_helm_metadata(rendered[name]) == crd, name
+    for name, objects in plain.items():
+        assert _strip_helm_metadata(rendered[name]) == objects, name
 
 
 def test_literal_braces_in_descriptions_survive_templating(helm: Helm, tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from modelgate_dev.devcluster import DevCluster
 from modelgate_operator import render
-from modelgate_operator.devcluster import DevCluster
 from tests.operator.harness import FakeDeploymentController, admin_client
 
 from .helmtool import CHART, Helm, container, one, parse_docs, set_args

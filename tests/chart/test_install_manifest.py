@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev.devcluster import DevCluster
 from tests.operator.harness import FakeDeploymentController, admin_client
 
 from .helmtool import REPO_ROOT, Helm, container, find, one, parse_docs

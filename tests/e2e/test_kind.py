@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from modelgate_operator.devcluster import K8sToolsError, find_bin_dir
+from modelgate_dev.devcluster import K8sToolsError, find_bin_dir
 
 REPO = Path(__file__).resolve().parents[2]
 TAG = "e2e"

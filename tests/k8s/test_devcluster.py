@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from modelgate_operator.devcluster import DevCluster, pid_alive
+from modelgate_dev.devcluster import DevCluster, pid_alive
 
 WIDGET_CRD = """
 apiVersion: apiextensions.k8s.io/v1
@@ -116,11 +116,11 @@ def test_stop_leaves_no_process_or_files_behind(k8s_bin: Path) -> None:
 def dev_dir(tmp_path: Path) -> Iterator[Path]:
     state = tmp_path / "dev"
     yield state
-    subprocess.run([sys.executable, "-m", "modelgate_operator.devcluster", "down", "--dir", str(state)], check=False)
+    subprocess.run([sys.executable, "-m", "modelgate_dev.devcluster", "down", "--dir", str(state)], check=False)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "modelgate_operator.devcluster", *args]
+    cmd = [sys.executable, "-m", "modelgate_dev.devcluster", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lightkube import Client
 
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev.devcluster import DevCluster
 
 from .harness import FakeDeploymentController, OperatorProcess, admin_client, install_rbac
 

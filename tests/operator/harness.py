@@ -28,9 +28,9 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev.devcluster import DevCluster
+from modelgate_dev.localkubelet import mark_rolled_out, materialize, terminate
 from modelgate_operator.kube import ServingEndpoint
-from modelgate_operator.localkubelet import mark_rolled_out, materialize, terminate
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC_DIR = REPO / "operator" / "config" / "rbac"
@@ -158,7 +158,7 @@ def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
 
 
 def materialize_pod(client: Client, namespace: str, deployment: str, root: Path, port: int) -> list[str]:
-    """Play the kubelet for the proxy (:func:`modelgate_operator.localkubelet.materialize`): write the
+    """Play the kubelet for the proxy (:func:`modelgate_dev.localkubelet.materialize`): write the
     Deployment's volumes under ``root`` and return its container command rewritten to run here."""
     return materialize(client, namespace, deployment, root, port, [sys.executable, "-m", "modelgate_proxy"])
 

@@ -17,8 +17,8 @@ from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Secret, Service
 
+from modelgate_dev.devcluster import DevCluster, DevClusterError, KubectlError
 from modelgate_operator import render
-from modelgate_operator.devcluster import DevCluster, DevClusterError, KubectlError
 from tests.plugins.k8s import install_crds, namespace_name
 
 from .harness import (

@@ -12,8 +12,8 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Secret, Service
 from lightkube.types import PatchType
 
+from modelgate_dev.devcluster import DevCluster
 from modelgate_operator import render
-from modelgate_operator.devcluster import DevCluster
 
 from .harness import FakeDeploymentController, OperatorProcess, condition, endpoint, put_secret, wait_for
 from .samples import endpoint as manifest

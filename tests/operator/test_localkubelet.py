@@ -19,12 +19,13 @@ import yaml
 from lightkube import Client
 from lightkube.types import PatchType
 
-from modelgate_operator import localdev, render
-from modelgate_operator.devcluster import DevCluster, DevClusterError
-from modelgate_operator.kube import ServingEndpoint
-from modelgate_operator.localkubelet import LocalKubelet, LocalKubeletError, local_command, rollout_status
-from modelgate_operator.secrets import collect
+from modelgate_dev import localdev
+from modelgate_dev.devcluster import DevCluster, DevClusterError
+from modelgate_dev.localkubelet import LocalKubelet, LocalKubeletError, local_command, rollout_status
+from modelgate_operator import render
 from modelgate_operator.conditions import proxy_state_from, rollout
+from modelgate_operator.kube import ServingEndpoint
+from modelgate_operator.secrets import collect
 from modelgate_proxy.spec import ServingEndpointSpec
 from tests.chart.test_argocd_health import run_health
 

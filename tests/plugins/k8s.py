@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from modelgate_operator.devcluster import DevCluster, DevClusterError, K8sToolsError, find_bin_dir
+from modelgate_dev.devcluster import DevCluster, DevClusterError, K8sToolsError, find_bin_dir
 
 K8S_FIXTURES = frozenset({"k8s", "k8s_bin", "namespace"})
 SKIP_ENV = "MODELGATE_SKIP_K8S"

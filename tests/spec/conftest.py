@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev.devcluster import DevCluster
 
 
 @pytest.fixture(scope="module")

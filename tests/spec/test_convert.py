@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev.devcluster import DevCluster
 from modelgate_proxy import cli, convert, spec
 
 from .corpus import DATABRICKS, REPO_ROOT, SAMPLES

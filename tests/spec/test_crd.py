@@ -12,8 +12,9 @@ import pytest
 import yaml
 from pydantic import Field
 
-from modelgate_operator import crdgen
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev import crdgen
+from modelgate_dev.devcluster import DevCluster
+from modelgate_operator import crd
 from modelgate_proxy import spec
 
 CRD_PATH = crdgen.DEFAULT_PATH
@@ -21,11 +22,11 @@ CRD_PATH = crdgen.DEFAULT_PATH
 
 def test_checked_in_crd_is_fresh() -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "modelgate_operator.crdgen", "--check"], capture_output=True, text=True,
+        [sys.executable, "-m", "modelgate_dev.crdgen", "--check"], capture_output=True, text=True,
         cwd=CRD_PATH.parents[1],
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert CRD_PATH.read_text() == crdgen.render()
+    assert CRD_PATH.read_text() == crd.render()
 
 
 class _ChangedSpec(spec.ServingEndpointSpec):
@@ -36,18 +37,18 @@ class _ChangedSpec(spec.ServingEndpointSpec):
 
 
 def test_check_fails_when_a_model_changes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    current = tmp_path / crdgen.CRD_FILENAME
+    current = tmp_path / crd.CRD_FILENAME
     current.write_text(CRD_PATH.read_text())
     assert crdgen.main(["--check", "--out", str(current)]) == 0
     monkeypatch.setattr(spec, "ServingEndpointSpec", _ChangedSpec)
-    assert "canary" in crdgen.render()
+    assert "canary" in crd.render()
     assert crdgen.main(["--check", "--out", str(current)]) == 1
     assert crdgen.main(["--out", str(current)]) == 0  # regenerating fixes it
     assert crdgen.main(["--check", "--out", str(current)]) == 0
 
 
 def test_check_fails_when_a_rule_message_changes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    current = tmp_path / crdgen.CRD_FILENAME
+    current = tmp_path / crd.CRD_FILENAME
     current.write_text(CRD_PATH.read_text())
     rule = spec.TrafficConfig.rules[0]
     edited = type(rule)(rule.cel, rule.message + "!", rule.check, rule.field_path, rule.reason)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev.devcluster import DevCluster
 from modelgate_proxy import spec
 
 from .corpus import INVALID, error_paths, load_invalid

@@ -88,9 +88,9 @@ def _crd_validations(node: Any) -> list[dict[str, str]]:
 
 
 def test_every_rule_is_in_the_crd_with_its_message_and_field() -> None:
-    from modelgate_operator import crdgen
+    from modelgate_operator import crd
 
-    in_crd = {(v["rule"], v["message"], v.get("fieldPath")) for v in _crd_validations(crdgen.build_crd())}
+    in_crd = {(v["rule"], v["message"], v.get("fieldPath")) for v in _crd_validations(crd.build_crd())}
     assert {(r.cel, r.message, r.field_path) for _, r in all_rules()} <= in_crd
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev.devcluster import DevCluster
 from modelgate_proxy import spec
 
 from .corpus import REPO_ROOT, SAMPLES

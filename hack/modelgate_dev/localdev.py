@@ -15,8 +15,8 @@
 
 ``down`` stops all of it (``--purge`` also deletes ``<dir>``). Logs: ``<dir>/logs/``; pods: ``<dir>/pods/``.
 
-    python -m modelgate_operator.localdev up [--dir .dev]
-    python -m modelgate_operator.localdev down [--dir .dev] [--purge]
+    python -m modelgate_dev.localdev up [--dir .dev]
+    python -m modelgate_dev.localdev down [--dir .dev] [--purge]
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ from typing import Any
 
 import yaml
 
-from . import devcluster, localkubelet, render
+from modelgate_operator import render
+
+from . import devcluster, localkubelet
 from .devcluster import DevCluster, DevClusterError
 
 REPO = devcluster.REPO_ROOT
@@ -219,7 +221,7 @@ class LocalDev:
 
     def env(self, cluster: DevCluster, kubeconfig: Path | None = None) -> dict[str, str]:
         env = cluster.env(kubeconfig)
-        paths = [str(REPO / "proxy"), str(REPO / "operator")]
+        paths = [str(REPO / "proxy"), str(REPO / "operator"), str(REPO / "hack")]
         if env.get("PYTHONPATH"):
             paths.append(env["PYTHONPATH"])
         env["PYTHONPATH"] = os.pathsep.join(paths)
@@ -280,7 +282,7 @@ class LocalDev:
         if self.kubelet.alive():
             say("local kubelet: already running")
             return
-        argv = [self.python, "-m", "modelgate_operator.localkubelet", "--dir", str(self.pods_dir),
+        argv = [self.python, "-m", "modelgate_dev.localkubelet", "--dir", str(self.pods_dir),
                 "--kubeconfig", str(cluster.kubeconfig)]  # fmt: skip
         self.kubelet.start(argv, self.env(cluster))
         say(f"local kubelet: started (pods in {self.pods_dir})")
@@ -405,7 +407,7 @@ Stop: make down        (bash hack/down.sh --purge also deletes {state_dir})"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modelgate_operator.localdev", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m modelgate_dev.localdev", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = parser.add_subparsers(dest="cmd", required=True)
     for cmd in ("up", "down"):

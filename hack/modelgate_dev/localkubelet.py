@@ -9,7 +9,7 @@ status subresource the way the Deployment controller does, which is what makes t
 ``ProxyAvailable``/``Ready``. A new pod template (new config or secret checksum) restarts the process on the same
 port; ``replicas: 0`` or a deleted Deployment stops it. One local process stands for all replicas.
 
-Dev tool only: ``make up`` runs it in the background (``python -m modelgate_operator.localkubelet``); the tests
+Dev tool only: ``make up`` runs it in the background (``python -m modelgate_dev.localkubelet``); the tests
 run the same code. ``<dir>/<namespace>/<deployment>/pod.json`` says where each proxy listens.
 """
 
@@ -43,9 +43,9 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Secret
 from lightkube.types import PatchType
 
-from .render import MANAGED_BY
+from modelgate_operator.render import MANAGED_BY
 
-logger = logging.getLogger("modelgate_operator.localkubelet")
+logger = logging.getLogger("modelgate_dev.localkubelet")
 
 MANAGED_SELECTOR: dict[str, Any] = {"app.kubernetes.io/managed-by": MANAGED_BY}
 READY_TIMEOUT = 60.0
@@ -464,7 +464,7 @@ class LocalKubelet:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modelgate_operator.localkubelet", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m modelgate_dev.localkubelet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--dir", required=True, type=Path, help="where pods' volumes, logs and pod.json go")
     parser.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG")

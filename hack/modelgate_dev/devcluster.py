@@ -7,8 +7,8 @@ modules and cached) or from the directory in ``MODELGATE_K8S_BIN``.
     with DevCluster() as cluster:             # temp dir, removed by stop()
         cluster.kubectl("get", "ns")
 
-    python -m modelgate_operator.devcluster up --dir .dev     # detached, state kept in .dev
-    python -m modelgate_operator.devcluster down --dir .dev [--purge]
+    python -m modelgate_dev.devcluster up --dir .dev     # detached, state kept in .dev
+    python -m modelgate_dev.devcluster down --dir .dev [--purge]
 """
 
 from __future__ import annotations
@@ -521,12 +521,12 @@ def _usage(cluster: DevCluster, state_dir: str) -> str:
         f"  export KUBECONFIG={cluster.kubeconfig}\n"
         f"  export PATH={cluster.dir / 'bin'}:$PATH      # kubectl (and helm) built for it\n"
         f"  kubectl get ns\n"
-        f"stop it with: python -m modelgate_operator.devcluster down --dir {state_dir}  (or hack/down.sh)"
+        f"stop it with: python -m modelgate_dev.devcluster down --dir {state_dir}  (or hack/down.sh)"
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modelgate_operator.devcluster", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m modelgate_dev.devcluster", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = parser.add_subparsers(dest="cmd", required=True)
     for cmd in ("up", "down", "status", "kubeconfig"):
