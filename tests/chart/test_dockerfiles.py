@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,44 @@ def test_image_commands_parse_with_the_real_clis(helm: Helm, monkeypatch: pytest
     assert parsed[1].proxy_replicas == 1
     with pytest.raises(SystemExit):  # and it does reject what it does not know
         operator_cli.main(["run", "--all-namespaces", "--no-such-flag"])
+
+
+# ------------------------------------------------------------------------------ runtime packages, no dev tooling
+DEV_MODULES = {"devcluster", "devcluster_pki", "localkubelet", "localdev", "crdgen", "chartcrds", "importcontracts"}
+RUNTIME_SOURCES = {"pyproject.toml", "README.md", "proxy", "operator"}
+
+
+def _runtime_trees_hold_no_dev_module() -> None:
+    for tree in ("proxy", "operator"):
+        found = [p for p in (REPO_ROOT / tree).rglob("*.py") if p.stem in DEV_MODULES or "modelgate_dev" in p.parts]
+        assert found == [], f"dev tooling inside {tree}/: {found}"
+
+
+@pytest.mark.parametrize("path", [OPERATOR, PROXY], ids=["operator", "proxy"])
+def test_images_copy_only_the_runtime_packages(path: Path) -> None:
+    sources = [
+        src
+        for stage in parse(path).stages
+        for copy in stage.all("COPY")
+        if not copy.startswith("--from=")
+        for src in copy.split()[:-1]
+    ]
+    assert "proxy" in sources
+    assert "operator" in sources
+    assert set(sources) <= RUNTIME_SOURCES, f"{path.name} copies {set(sources) - RUNTIME_SOURCES}"
+    _runtime_trees_hold_no_dev_module()
+    ignored = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert "hack" in ignored  # not even in the build context
+    assert "tests" in ignored
+
+
+def test_the_wheel_holds_the_runtime_packages_and_no_dev_module(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path), str(REPO_ROOT)], check=True, timeout=300)  # fmt: skip
+    (wheel,) = tmp_path.glob("modelgate-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"modelgate_proxy", "modelgate_operator", wheel.name.split("-py")[0] + ".dist-info"}
+    modules = {Path(n).stem for n in names if n.endswith(".py")}
+    assert {"handlers", "reconcile", "crd", "capabilities"} <= modules  # the runtime is there ...
+    assert modules & DEV_MODULES == set()  # ... and no dev tool
+    _runtime_trees_hold_no_dev_module()
