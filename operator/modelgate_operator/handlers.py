@@ -27,6 +27,7 @@ import kopf
 from modelgate_proxy.spec import GROUP, PLURAL, VERSION, is_secret_ref, parse_secret_ref
 
 from .conditions import proxy_state_from
+from .failures import kopf_error
 from .kube import Kube, KubeError
 from .reconcile import CONCURRENCY, Reconciler
 from .render import ENDPOINT_LABEL, MANAGED_BY, ProxyDefaults
@@ -106,7 +107,10 @@ async def delete_endpoint(*, name: str, namespace: str | None, memo: Any, **_: A
     assert namespace is not None  # ServingEndpoints are namespaced
     reconciler = _reconciler(memo)
     async with reconciler.lock(namespace, name):
-        await reconciler.cleanup(namespace, name)
+        try:
+            await reconciler.cleanup(namespace, name)
+        except Exception as exc:  # kopf retries a TemporaryError after its delay, gives up on a PermanentError
+            raise kopf_error(exc) from exc
 
 
 def endpoints_by_secret(

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from modelgate_proxy.spec import ServingEndpointSpec
 from modelgate_proxy.spec.capabilities import unsupported_guardrails
 
-from . import conditions, render, secrets, spec_problems
+from . import conditions, failures, render, secrets, spec_problems
 from .kube import Kube
 from .render import Owner, ProxyDefaults
 from .secretcache import SecretCache, digests
@@ -181,9 +181,12 @@ class Reconciler:
         try:
             async with self._slots:
                 outcome = await self._reconcile_now(body)
-        except Exception:
+        except Exception as exc:
             self._handled.pop(key, None)
-            self._schedule_retry(key)
+            if failures.is_permanent(exc):  # the same input gives the same answer: wait for a change
+                logger.warning("reconcile of %s/%s failed; not retried until the endpoint changes: %s", *key, exc)
+            else:
+                self._schedule_retry(key, failures.retry_delay(exc))
             raise
         self._handled[key] = (meta.get("uid"), int(meta.get("generation") or 0))
         self._last[key] = time.monotonic()
@@ -191,12 +194,12 @@ class Reconciler:
         return outcome
 
     # ------------------------------------------------------------------------------------------ retries, resync
-    def _schedule_retry(self, key: tuple[str, str]) -> None:
-        failures = self._failures[key] = self._failures.get(key, 0) + 1
+    def _schedule_retry(self, key: tuple[str, str], at_least: float = 0.0) -> None:
+        failed = self._failures[key] = self._failures.get(key, 0) + 1
         if key in self._retries:
             return
-        delay = min(RETRY_BASE * 2 ** (failures - 1), RETRY_MAX)
-        logger.warning("reconcile of %s/%s failed (%d in a row): retrying in %.0fs", *key, failures, delay)
+        delay = min(max(RETRY_BASE * 2 ** (failed - 1), at_least), RETRY_MAX)
+        logger.warning("reconcile of %s/%s failed (%d in a row): retrying in %.0fs", *key, failed, delay)
         self._retries[key] = asyncio.create_task(self._retry(key, delay))
 
     async def _retry(self, key: tuple[str, str], delay: float) -> None:
