@@ -13,7 +13,7 @@ import pytest
 
 from modelgate_proxy.pii import detect, mask
 from modelgate_proxy.spec import ServingEndpoint
-from modelgate_proxy.stages.guardrails import unsupported_guardrails
+from modelgate_proxy.spec.capabilities import unsupported_guardrails
 from standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
