@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .providers.base import JSON
+from .json_types import JSON
 from .spec import Task
 
 

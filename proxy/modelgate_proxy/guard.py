@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from . import pii
 from .errors import GuardrailBlocked
-from .providers.base import JSON
+from .json_types import JSON
 from .spec import Task
 from .spec.gateway import GuardrailParameters
 

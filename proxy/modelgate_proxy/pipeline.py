@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import aiohttp
 
-from .providers.base import JSON, CallContext, StreamDecoder
+from .json_types import JSON
+from .providers.base import CallContext, StreamDecoder
 from .spec import Task
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from .errors import GatewayError
     from .identity import Principal
     from .runtime import EndpointRuntime, EntityRuntime
-    from .tokens import TokenUsage
+    from .usage_tokens import TokenUsage
 
 Api = Literal["databricks", "openai"]
 """Which query API the caller used: it decides the error shape."""

@@ -16,10 +16,11 @@ from typing import ClassVar
 import orjson
 
 from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask, UpstreamError
+from ..json_types import JSON
 from ..spec import Ai21LabsConfig, Task
 from ..spec.capabilities import PROVIDER_TASKS
 from .ai21labs_chat import AI21StreamDecoder, chat_body, chat_completion_from_response
-from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, loads
+from .base import CallContext, Provider, StreamDecoder, UpstreamRequest, loads
 from .completions_via_chat import answer_for, chat_payload_for, stream_for
 
 DEFAULT_API_BASE = "https://api.ai21.com"

@@ -9,16 +9,13 @@ Reference: https://docs.ai21.com/reference/jamba-1-6-api-ref
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..errors import BadRequest, BadUpstreamResponse
+from ..json_types import JSON
 from ..sse import SSEEvent, SSEParser
 from . import openai_objects as oa
 from .base import StreamDecoder, decode_each, event_object, with_chunks_before
 from .messages import text_of
 from .params import drop_unsupported, rename
-
-JSON = dict[str, Any]
 
 UNSUPPORTED = (
     "seed", "frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs", "tool_choice",

@@ -13,11 +13,12 @@ from typing import ClassVar
 import orjson
 
 from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask, UpstreamError
+from ..json_types import JSON
 from ..spec import AnthropicConfig, Task
 from ..spec.capabilities import PROVIDER_TASKS
 from .anthropic_messages import ERROR_STATUS, chat_completion_from_message, messages_body
 from .anthropic_stream import AnthropicStreamDecoder
-from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, loads
+from .base import CallContext, Provider, StreamDecoder, UpstreamRequest, loads
 from .completions_via_chat import answer_for, chat_payload_for, stream_for
 
 DEFAULT_API_BASE = "https://api.anthropic.com"

@@ -24,12 +24,11 @@ from typing import Any
 import orjson
 
 from ..errors import BadRequest
+from ..json_types import JSON
 from . import openai_objects as oa
 from .messages import text_of, thinking_blocks
 from .params import drop_unsupported, stop_sequences
 from .tool_calls import call_arguments, tool_function
-
-JSON = dict[str, Any]
 
 DEFAULT_MAX_TOKENS = 4096
 """``max_tokens`` sent when the caller gives neither ``max_tokens`` nor ``max_completion_tokens``: Anthropic

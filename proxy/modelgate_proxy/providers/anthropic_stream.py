@@ -16,15 +16,12 @@ feed it; :class:`AnthropicStreamDecoder` adds the SSE parsing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..errors import BadUpstreamResponse, UpstreamError
+from ..json_types import JSON
 from ..sse import SSEEvent, SSEParser
 from . import openai_objects as oa
 from .anthropic_messages import ERROR_STATUS, finish_reason, usage_from
 from .base import StreamDecoder, decode_each, event_object, with_chunks_before
-
-JSON = dict[str, Any]
 
 
 class AnthropicEventDecoder:

@@ -15,8 +15,7 @@ import orjson
 from botocore.eventstream import EventStreamBuffer, ParserError
 
 from ..errors import BadUpstreamResponse, UpstreamError
-
-JSON = dict[str, Any]
+from ..json_types import JSON
 
 EXCEPTION_STATUS: dict[str, int] = {
     "validationexception": 400,

@@ -19,9 +19,9 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import orjson
 
 from ..errors import BadUpstreamResponse, GatewayError, UpstreamError
+from ..json_types import JSON
 from ..spec import ExternalModel, Task
 
-JSON = dict[str, Any]
 E = TypeVar("E", bound=GatewayError)
 T = TypeVar("T")
 

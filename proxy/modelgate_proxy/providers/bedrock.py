@@ -16,12 +16,13 @@ import orjson
 from yarl import URL
 
 from ..errors import ProviderConfigError, UnsupportedTask, UpstreamError
+from ..json_types import JSON
 from ..spec import ExternalModel, Task
 from ..spec.capabilities import PROVIDER_TASKS, bedrock_config_problem
 from ..spec.providers import AmazonBedrockConfig
 from .aws_eventstream import EXCEPTION_STATUS
 from .aws_signing import AwsCredentialSource, sign
-from .base import JSON, CallContext, Credentials, HttpClient, Provider, StreamDecoder, UpstreamRequest, loads
+from .base import CallContext, Credentials, HttpClient, Provider, StreamDecoder, UpstreamRequest, loads
 from .bedrock_embeddings import embeddings_from_answer, embeddings_request
 from .completions_via_chat import answer_for, chat_payload_for, stream_for
 from .converse import ConverseStreamDecoder, chat_from_converse, converse_request

@@ -13,9 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadRequest, BadUpstreamResponse, UnsupportedTask
+from ..json_types import JSON
 from . import openai_objects as oai
-
-JSON = dict[str, Any]
 
 PROVIDER = "amazon-bedrock"
 COHERE_DEFAULT_INPUT_TYPE = "search_document"

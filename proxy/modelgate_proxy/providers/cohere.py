@@ -13,9 +13,10 @@ from typing import ClassVar
 import orjson
 
 from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask, UpstreamError
+from ..json_types import JSON
 from ..spec import CohereConfig, Task
 from ..spec.capabilities import PROVIDER_TASKS
-from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest, loads
+from .base import CallContext, Provider, StreamDecoder, UpstreamRequest, loads
 from .cohere_chat import chat_body, chat_completion_from_response
 from .cohere_embed import embed_body, embeddings_from_response
 from .cohere_stream import CohereStreamDecoder

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadRequest, UpstreamError
+from ..json_types import JSON
 from . import openai_objects as oa
 from .params import drop_unsupported, rename, stop_sequences
-
-JSON = dict[str, Any]
 
 UNSUPPORTED = ("n", "logit_bias", "top_logprobs", "parallel_tool_calls", "store", "service_tier")
 """OpenAI parameters with no Cohere v2 equivalent (dropped at their default, refused otherwise)."""

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadRequest
+from ..json_types import JSON
 from . import openai_objects as oa
 from .params import rename
-
-JSON = dict[str, Any]
 
 DEFAULT_INPUT_TYPE = "search_document"
 

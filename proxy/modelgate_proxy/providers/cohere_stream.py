@@ -9,15 +9,12 @@ tolerates, is ignored.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..errors import BadUpstreamResponse
+from ..json_types import JSON
 from ..sse import SSEEvent, SSEParser
 from . import openai_objects as oa
 from .base import StreamDecoder, decode_each, event_object, with_chunks_before
 from .cohere_chat import check_finish, finish_reason, usage_from
-
-JSON = dict[str, Any]
 
 
 class CohereStreamDecoder(StreamDecoder):

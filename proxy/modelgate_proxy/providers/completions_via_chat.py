@@ -7,14 +7,11 @@ into OpenAI's ``text_completion`` shape.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..errors import BadRequest, GatewayError
+from ..json_types import JSON
 from ..spec import Task
 from .base import StreamDecoder, chunks_before, with_chunks_before
 from .params import drop_unsupported
-
-JSON = dict[str, Any]
 
 
 def chat_payload_from_prompt(payload: JSON, provider: str) -> JSON:

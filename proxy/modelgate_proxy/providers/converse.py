@@ -23,14 +23,13 @@ from typing import Any
 import orjson
 
 from ..errors import BadRequest, BadUpstreamResponse, UpstreamError
+from ..json_types import JSON
 from . import openai_objects as oai
 from .aws_eventstream import Event, EventStreamReader
 from .base import StreamDecoder, decode_each
 from .messages import split_turns, text_of, thinking_blocks, user_content
 from .params import NOT_FORWARDED, discard, drop_unsupported, pass_through, refuse_rest, sampling_config
 from .tool_calls import call_arguments, tool_choice, tool_function
-
-JSON = dict[str, Any]
 
 PROVIDER = "amazon-bedrock"
 

@@ -29,14 +29,13 @@ from typing import Any
 import orjson
 
 from ..errors import BadRequest, BadUpstreamResponse, UpstreamError
+from ..json_types import JSON
 from ..sse import SSEParser
 from . import openai_objects as oai
 from .base import StreamDecoder, decode_each, event_object, with_chunks_before
 from .messages import split_turns, text_of, user_content
 from .params import NOT_FORWARDED, discard, drop_unsupported, pass_through, refuse_rest, sampling_config
 from .tool_calls import call_arguments, tool_choice, tool_function
-
-JSON = dict[str, Any]
 
 PROVIDER = "google-cloud-vertex-ai"
 

@@ -13,8 +13,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from ..errors import BadRequest
-
-JSON = dict[str, Any]
+from ..json_types import JSON
 
 TurnRole = Literal["user", "assistant"]
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-JSON = dict[str, Any]
+from ..json_types import JSON
 
 
 def now() -> int:

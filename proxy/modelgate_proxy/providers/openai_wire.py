@@ -15,10 +15,10 @@ from typing import ClassVar
 import orjson
 
 from ..errors import BadUpstreamResponse, UpstreamError
+from ..json_types import JSON
 from ..spec import TASKS, Task
 from ..sse import SSEEvent, SSEParser
 from .base import (
-    JSON,
     CallContext,
     Provider,
     StreamDecoder,

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..errors import ProviderRetired
+from ..json_types import JSON
 from ..spec import Task
 from ..spec.capabilities import PROVIDER_TASKS, RETIRED_PROVIDERS
-from .base import JSON, CallContext, Provider, StreamDecoder, UpstreamRequest
+from .base import CallContext, Provider, StreamDecoder, UpstreamRequest
 
 RETIRED_MESSAGE = RETIRED_PROVIDERS["palm"]
 

@@ -11,8 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import BadRequest
-
-JSON = dict[str, Any]
+from ..json_types import JSON
 
 _DEFAULTS: dict[str, tuple[Any, ...]] = {
     "n": (None, 1),

@@ -13,8 +13,7 @@ from typing import Any, Literal
 import orjson
 
 from ..errors import BadRequest
-
-JSON = dict[str, Any]
+from ..json_types import JSON
 
 ToolChoiceMode = Literal["auto", "none", "required", "function"]
 

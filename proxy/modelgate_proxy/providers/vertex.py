@@ -19,12 +19,13 @@ from urllib.parse import quote
 import orjson
 
 from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask, UpstreamError
+from ..json_types import JSON
 from ..spec import ExternalModel, Task
 from ..spec.capabilities import PROVIDER_TASKS
 from ..spec.providers import GoogleCloudVertexAiConfig
 from .anthropic_messages import chat_completion_from_message, messages_body
 from .anthropic_stream import AnthropicStreamDecoder
-from .base import JSON, CallContext, Credentials, HttpClient, Provider, StreamDecoder, UpstreamRequest, loads
+from .base import CallContext, Credentials, HttpClient, Provider, StreamDecoder, UpstreamRequest, loads
 from .completions_via_chat import answer_for, chat_payload_for, stream_for
 from .gemini import GeminiStreamDecoder, chat_from_gemini, generate_content_request
 from .google_oauth import ServiceAccountTokens

@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadRequest, BadUpstreamResponse
+from ..json_types import JSON
 from . import openai_objects as oai
-
-JSON = dict[str, Any]
 
 PROVIDER = "google-cloud-vertex-ai"
 

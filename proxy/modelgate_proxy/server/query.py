@@ -17,13 +17,13 @@ from ..errors import EndpointNotFound, GatewayError, MalformedRequest, Unsupport
 from ..pipeline import Api, BufferedStream, Completed, Exchange, Outcome
 from ..runtime import EndpointRuntime
 from ..spec import Task
-from ..tokens import token_usage
+from ..usage_tokens import token_usage
 from .asgi import Receive, Scope, Send, send_bytes
 from .body import ClientGone, read_json_object
 from .error_shapes import error_body
+from .query_checks import check_payload, check_task_field, merge_extra_params, take_tracking_fields
 from .state import GatewayState
 from .streaming import replay_response, stream_response
-from .validation import check_payload, check_task_field, merge_extra_params, take_tracking_fields
 
 log = logging.getLogger("modelgate.proxy")
 

@@ -19,10 +19,11 @@ import orjson
 
 from ..aggregate import StreamAggregator
 from ..errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
+from ..json_types import JSON
 from ..pipeline import BufferedStream, Exchange, Outcome, StreamEnd, Streaming
-from ..providers.base import JSON, chunks_before
+from ..providers.base import chunks_before
 from ..sse import DONE
-from ..tokens import token_usage
+from ..usage_tokens import token_usage
 from .asgi import Receive, Send
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-class _Outcome:
+class _StreamProgress:
     __slots__ = ("aggregate", "complete", "error", "first", "usage")
 
     def __init__(self, aggregate: StreamAggregator | None) -> None:
@@ -67,10 +68,10 @@ async def stream_response(ex: Exchange, result: Streaming, receive: Receive, sen
     resp = result.response
     entity = result.entity
     headers = _start_headers(ex, entity)
-    outcome = _Outcome(StreamAggregator(ex.task) if ex.finishers is not None else None)
+    progress = _StreamProgress(StreamAggregator(ex.task) if ex.finishers is not None else None)
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        pump = asyncio.ensure_future(_pump(ex, result, send, outcome))
+        pump = asyncio.ensure_future(_pump(ex, result, send, progress))
         watcher = asyncio.ensure_future(_caller_gone(receive))
         try:
             await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
@@ -82,38 +83,38 @@ async def stream_response(ex: Exchange, result: Streaming, receive: Receive, sen
     except OSError:
         pass  # the caller went away before the headers were sent
     finally:
-        if outcome.complete:
+        if progress.complete:
             resp.release()
         else:
             resp.close()
-        _record(ex, result.entity, outcome)
+        _record(ex, result.entity, progress)
         if ex.finishers is not None:
-            _finish(ex, outcome, "complete" if outcome.complete else "failed" if outcome.error else "cancelled")
+            _finish(ex, progress, "complete" if progress.complete else "failed" if progress.error else "cancelled")
 
 
 async def replay_response(ex: Exchange, result: BufferedStream, send: Send) -> None:
     """Send a stream that was read to its end before (output guardrails) in one burst."""
     entity = result.entity
     headers = _start_headers(ex, entity)
-    outcome = _Outcome(StreamAggregator(ex.task) if ex.finishers is not None else None)
-    body = _encode(result.chunks, outcome) + DONE
+    progress = _StreamProgress(StreamAggregator(ex.task) if ex.finishers is not None else None)
+    body = _encode(result.chunks, progress) + DONE
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        outcome.first = perf_counter()
+        progress.first = perf_counter()
         await send({"type": "http.response.body", "body": body, "more_body": False})
-        outcome.complete = True
+        progress.complete = True
     except OSError:
         pass
     finally:
-        _record(ex, entity, outcome)
+        _record(ex, entity, progress)
         if ex.finishers is not None:
-            _finish(ex, outcome, "complete" if outcome.complete else "cancelled")
+            _finish(ex, progress, "complete" if progress.complete else "cancelled")
 
 
-def _finish(ex: Exchange, outcome: _Outcome, end: StreamEnd) -> None:
-    body = outcome.aggregate.answer() if outcome.aggregate is not None else None
+def _finish(ex: Exchange, progress: _StreamProgress, end: StreamEnd) -> None:
+    body = progress.aggregate.answer() if progress.aggregate is not None else None
     usage = token_usage(ex.task, ex.payload, body) if body is not None else None
-    ex.finish(Outcome(200, perf_counter() - ex.arrived, body, outcome.error, stream=end, usage=usage))
+    ex.finish(Outcome(200, perf_counter() - ex.arrived, body, progress.error, stream=end, usage=usage))
 
 
 async def _caller_gone(receive: Receive) -> None:
@@ -121,19 +122,19 @@ async def _caller_gone(receive: Receive) -> None:
         pass
 
 
-def _encode(chunks: list[JSON], outcome: _Outcome) -> bytes:
-    if outcome.aggregate is not None:
-        outcome.aggregate.feed(chunks)
+def _encode(chunks: list[JSON], progress: _StreamProgress) -> bytes:
+    if progress.aggregate is not None:
+        progress.aggregate.feed(chunks)
     parts = []
     for chunk in chunks:
         usage = chunk.get("usage")
         if usage:
-            outcome.usage = usage
+            progress.usage = usage
         parts.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
     return b"".join(parts)
 
 
-async def _pump(ex: Exchange, result: Streaming, send: Send, outcome: _Outcome) -> None:
+async def _pump(ex: Exchange, result: Streaming, send: Send, progress: _StreamProgress) -> None:
     content = result.response.content
     decoder = result.decoder
     try:
@@ -144,49 +145,49 @@ async def _pump(ex: Exchange, result: Streaming, send: Send, outcome: _Outcome) 
                     break
                 chunks = decoder.feed(data)
                 if chunks:
-                    if outcome.first is None:
-                        outcome.first = perf_counter()
-                    await send({"type": "http.response.body", "body": _encode(chunks, outcome), "more_body": True})
+                    if progress.first is None:
+                        progress.first = perf_counter()
+                    await send({"type": "http.response.body", "body": _encode(chunks, progress), "more_body": True})
             tail = decoder.close()
         except GatewayError as err:
-            outcome.error = err
-            await _fail(ex, send, err, outcome)
+            progress.error = err
+            await _fail(ex, send, err, progress)
             return
         except TimeoutError:
-            outcome.error = UpstreamTimeout("the provider stopped sending the stream")
-            await _fail(ex, send, outcome.error, outcome)
+            progress.error = UpstreamTimeout("the provider stopped sending the stream")
+            await _fail(ex, send, progress.error, progress)
             return
         except aiohttp.ClientError as exc:
-            outcome.error = UpstreamUnavailable(f"the provider's stream broke off ({type(exc).__name__})")
-            await _fail(ex, send, outcome.error, outcome)
+            progress.error = UpstreamUnavailable(f"the provider's stream broke off ({type(exc).__name__})")
+            await _fail(ex, send, progress.error, progress)
             return
-        outcome.complete = True
-        body = _encode(tail, outcome) + DONE if tail else DONE
-        if tail and outcome.first is None:
-            outcome.first = perf_counter()
+        progress.complete = True
+        body = _encode(tail, progress) + DONE if tail else DONE
+        if tail and progress.first is None:
+            progress.first = perf_counter()
         await send({"type": "http.response.body", "body": body, "more_body": False})
     except OSError:
         pass  # the caller went away; the watcher ends the stream
 
 
-async def _fail(ex: Exchange, send: Send, err: GatewayError, outcome: _Outcome) -> None:
+async def _fail(ex: Exchange, send: Send, err: GatewayError, progress: _StreamProgress) -> None:
     """End the stream with ``err``'s error event, after the chunks decoded before it in the same read."""
     log.warning("endpoint %s: stream failed: %s", ex.endpoint.name, err.message)
     body = error_event(ex.api, err)
     partial = chunks_before(err)
     if partial:
-        if outcome.first is None:
-            outcome.first = perf_counter()
-        body = _encode(partial, outcome) + body
+        if progress.first is None:
+            progress.first = perf_counter()
+        body = _encode(partial, progress) + body
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _record(ex: Exchange, entity: EntityRuntime, outcome: _Outcome) -> None:
+def _record(ex: Exchange, entity: EntityRuntime, progress: _StreamProgress) -> None:
     metrics = entity.metrics
     end = perf_counter()
     metrics.duration.observe(end - ex.arrived)
-    if outcome.first is not None:
-        metrics.ttft.observe(outcome.first - ex.arrived)
-    tokens = metrics.usage(outcome.usage)
-    if tokens is not None and outcome.first is not None and tokens[1] > 1:
-        metrics.tpot.observe((end - outcome.first) / (tokens[1] - 1))
+    if progress.first is not None:
+        metrics.ttft.observe(progress.first - ex.arrived)
+    tokens = metrics.usage(progress.usage)
+    if tokens is not None and progress.first is not None and tokens[1] > 1:
+        metrics.tpot.observe((end - progress.first) / (tokens[1] - 1))

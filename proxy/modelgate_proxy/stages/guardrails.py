@@ -21,9 +21,9 @@ import aiohttp
 from ..aggregate import StreamAggregator
 from ..errors import GatewayError, GuardrailBlocked, UpstreamTimeout, UpstreamUnavailable
 from ..guard import TextGuard, answer_content, rewrite_answer, rewrite_chunks, rewrite_request
+from ..json_types import JSON
 from ..pipeline import BufferedStream, Completed, Exchange, Next, Result, Streaming
-from ..providers.base import JSON
-from ..tokens import request_texts
+from ..usage_tokens import request_texts
 
 BlockCounter = Callable[[str, str], None]
 """Called with (direction, guardrail) for every refusal (a metric)."""

@@ -9,8 +9,9 @@ from time import perf_counter
 from typing import TypeVar
 
 from ..errors import BadUpstreamResponse, GatewayError, UpstreamError
+from ..json_types import JSON
 from ..pipeline import Completed, Exchange, Result, Streaming
-from ..providers.base import JSON, CallContext, Provider, StreamDecoder
+from ..providers.base import CallContext, Provider, StreamDecoder
 from ..upstream import Upstream
 
 log = logging.getLogger("modelgate.proxy")

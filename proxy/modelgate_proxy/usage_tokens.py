@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from .providers.base import JSON
+from .json_types import JSON
 from .spec import Task
 
 
