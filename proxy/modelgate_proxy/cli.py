@@ -21,12 +21,12 @@ from typing import Any
 import orjson
 import uvicorn
 
-from .aigateway import GatewaySettings
 from .config import ConfigError, load_endpoints
 from .credentials import FileCredentials
-from .identity import IdentitySettings
+from .endpoints.services import GatewaySettings
 from .server.body import DEFAULT_MAX_BODY_BYTES
 from .server.http_protocol import protocol_settings
+from .stages.identity.headers import IdentitySettings
 from .upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, UpstreamSettings
 
 ENV_SERVE_ARGS = "MODELGATE_SERVE_ARGS"

@@ -2,8 +2,8 @@
 
 aiohttp was chosen on measurement: in ``../shared/bench`` a bare starlette forwarder did about 2,000 requests/s
 through aiohttp and about 190 through ``httpx.AsyncClient`` on the 2-core machine. Transport failures are mapped
-here, once: a timeout is a 504, a connection failure a 502. Messages name the provider host, never a URL query
-or a header.
+here, once (:func:`transport_error`; the server's stream pump and the guardrails' stream buffer use it too): a
+timeout is a 504, a connection failure a 502. Messages name the provider host, never a URL query or a header.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .errors import UpstreamTimeout, UpstreamUnavailable
+from .errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
 from .providers.base import UpstreamRequest
+
+TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError)
+"""What a transport failure raises (aiohttp's errors, and its timeouts, which are :class:`TimeoutError`)."""
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 300.0
@@ -76,23 +79,17 @@ class Upstream:
         """Send ``req``; the response's body is not read yet (the caller reads or streams it, then releases)."""
         try:
             return await self.session.request(req.method, req.url, data=req.body, headers=req.headers)
-        except TimeoutError:
-            raise UpstreamTimeout(f"the provider at {_host(req.url)} did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                f"could not reach the provider at {_host(req.url)} ({type(exc).__name__})"
-            ) from None
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, timeout=f"the provider at {_host(req.url)} did not answer in time",
+                                  failure=f"could not reach the provider at {_host(req.url)}") from None
 
     async def read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The whole body of ``resp``; the connection returns to the pool."""
         try:
             return await resp.read()
-        except TimeoutError:
-            raise UpstreamTimeout(f"the provider at {resp.url.host} stopped answering") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                f"the connection to the provider at {resp.url.host} failed ({type(exc).__name__})"
-            ) from None
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, timeout=f"the provider at {resp.url.host} stopped answering",
+                                  failure=f"the connection to the provider at {resp.url.host} failed") from None
         finally:
             resp.release()
 
@@ -103,12 +100,24 @@ class Upstream:
                 url, data=dict(data), timeout=aiohttp.ClientTimeout(total=timeout)
             ) as resp:
                 return resp.status, await resp.read()
-        except TimeoutError:
-            raise UpstreamTimeout(f"the token endpoint at {_host(url)} did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                f"could not reach the token endpoint at {_host(url)} ({type(exc).__name__})"
-            ) from None
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, timeout=f"the token endpoint at {_host(url)} did not answer in time",
+                                  failure=f"could not reach the token endpoint at {_host(url)}") from None
+
+
+def transport_error(exc: BaseException, *, timeout: str, failure: str) -> GatewayError:
+    """The one mapping of a transport failure: a timeout is :class:`UpstreamTimeout` (504) with the message
+    ``timeout``, any other aiohttp error :class:`UpstreamUnavailable` (502) with ``failure`` and the error's
+    type (never its text: it may quote a URL)."""
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(timeout)
+    return UpstreamUnavailable(f"{failure} ({type(exc).__name__})")
+
+
+def stream_broken(exc: BaseException) -> GatewayError:
+    """A provider stream that failed after its headers (read by the server's pump or the guardrails' buffer)."""
+    return transport_error(exc, timeout="the provider stopped sending the stream",
+                           failure="the provider's stream broke off")
 
 
 def _host(url: str) -> str:

@@ -11,9 +11,9 @@ import httpx
 import openai
 import pytest
 
-from modelgate_proxy.pii import detect, mask
 from modelgate_proxy.spec import ServingEndpoint
 from modelgate_proxy.spec.capabilities import unsupported_guardrails
+from modelgate_proxy.stages.guardrails.pii import detect, mask
 from standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
@@ -180,11 +180,11 @@ def test_unsupported_guardrails_are_reported(tmp_path: Path, openai_standin: tup
             "endpoint 'topics': aiGateway.guardrails.input.safety is not enforced (it needs a classification model)",
             "endpoint 'topics': aiGateway.guardrails.input.validTopics is not enforced "
             "(it needs a classification model)"]
-        assert [type(s).__name__ for s in proxy.state.endpoints["topics"].pipeline.stages] == ["Routing"]
+        assert [type(s).__name__ for s in proxy.state.endpoints["topics"].pipeline.stages] == ["TrafficSplit"]
 
 
 def test_masking_keeps_messages_without_content_and_non_text_parts() -> None:
-    from modelgate_proxy.guard import rewrite_request
+    from modelgate_proxy.stages.guardrails.text_guard import rewrite_request
 
     payload = {"messages": [
         {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",

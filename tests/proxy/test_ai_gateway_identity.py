@@ -11,7 +11,7 @@ import pytest
 from modelgate_proxy.cli import build_parser, gateway_settings, uvicorn_config
 from modelgate_proxy.config import ConfigError
 from modelgate_proxy.errors import BadRequest
-from modelgate_proxy.identity import ANONYMOUS, MAX_GROUPS, IdentityReader, IdentitySettings, Principal
+from modelgate_proxy.stages.identity.headers import ANONYMOUS, MAX_GROUPS, IdentityReader, IdentitySettings, Principal
 from standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
@@ -59,7 +59,7 @@ def test_require_identity_and_no_cost_without_ai_gateway(tmp_path: Path,
     standin, url = openai_standin
     manifests = [endpoint("plain", [openai_entity(url)])]
     with run_proxy(tmp_path, manifests, secrets=SECRETS) as proxy:
-        assert [type(s).__name__ for s in proxy.state.endpoints["plain"].pipeline.stages] == ["Routing"]
+        assert [type(s).__name__ for s in proxy.state.endpoints["plain"].pipeline.stages] == ["TrafficSplit"]
     extra = ["--identity-header", "X-Forwarded-Email", "--require-identity"]
     with run_proxy(tmp_path, manifests, secrets=SECRETS, extra=extra) as proxy:
         target = f"{proxy.url}/serving-endpoints/plain/invocations"

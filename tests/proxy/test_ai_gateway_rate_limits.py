@@ -10,9 +10,9 @@ import openai
 import pytest
 
 from modelgate_proxy.errors import RateLimited
-from modelgate_proxy.identity import ANONYMOUS, Principal
-from modelgate_proxy.ratelimit import LimitPlan
 from modelgate_proxy.spec import RateLimit
+from modelgate_proxy.stages.identity.headers import ANONYMOUS, Principal
+from modelgate_proxy.stages.rate_limits.counters import LimitPlan
 from standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY

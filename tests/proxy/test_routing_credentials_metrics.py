@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelgate_proxy.traffic import TrafficSplitter
+from modelgate_proxy.stages.traffic_split import TrafficSplitter
 from standins.openai_api import OpenAIStandIn
 from standins.server import serve_app
 

@@ -13,15 +13,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..aigateway import GatewayServices, GatewaySettings
 from ..credentials import FileCredentials
+from ..endpoints.build import build_endpoints
+from ..endpoints.services import GatewayServices, GatewaySettings
+from ..error_shapes import Shape, error_body
 from ..errors import EndpointNotFound, GatewayError, ProviderConfigError
 from ..metrics import CONTENT_TYPE, Metrics
-from ..runtime import build_endpoints
 from ..spec import ServingEndpoint
+from ..spec.capabilities import unsupported_guardrails
 from ..upstream import Upstream, UpstreamSettings
 from .body import DEFAULT_MAX_BODY_BYTES
-from .error_shapes import Shape, error_body
 from .query import OPENAI_PATHS, InvocationsRoute, OpenAIRoute
 from .read_apis import read_routes, shape_for_path
 from .state import GatewayState
@@ -135,8 +136,6 @@ class GatewayApp(Starlette):
 
 def gateway_warnings(state: GatewayState) -> list[str]:
     """Configured AI Gateway features the proxy does not enforce (guardrails that need a classifier model)."""
-    from ..spec.capabilities import unsupported_guardrails
-
     return [
         f"endpoint {endpoint.name!r}: {path} is not enforced (it needs a classification model)"
         for endpoint in state.endpoints.values()

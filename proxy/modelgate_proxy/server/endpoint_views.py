@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..credentials import FileCredentials
+from ..endpoints.build import traffic_percentages
 from ..errors import GatewayError
-from ..runtime import EndpointRuntime, EntityRuntime
+from ..exchange import EndpointRuntime, EntityRuntime
 from ..spec.base import SpecModel
 
 ENDPOINT_TYPE = "EXTERNAL_MODEL"
@@ -38,15 +39,6 @@ def _without_plaintext(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_plaintext(v) for v in value]
     return value
-
-
-def traffic_percentages(runtime: EndpointRuntime) -> list[int]:
-    """Each served entity's share of first-choice traffic, in served-entity order (as the runtime splits it)."""
-    routes = runtime.spec.traffic_config
-    if routes is None:
-        return [100] + [0] * (len(runtime.entities) - 1)
-    by_name = {r.served_entity_name: r.traffic_percentage for r in routes.routes}
-    return [by_name.get(e.name, 0) for e in runtime.entities]
 
 
 def entity_problem(runtime: EndpointRuntime, entity: EntityRuntime, credentials: FileCredentials) -> str | None:
@@ -99,7 +91,7 @@ def databricks_detailed(runtime: EndpointRuntime, credentials: FileCredentials) 
         "traffic_config": {
             "routes": [
                 {"served_entity_name": e.name, "traffic_percentage": pct}
-                for e, pct in zip(runtime.entities, traffic_percentages(runtime), strict=True)
+                for e, pct in zip(runtime.entities, traffic_percentages(runtime.spec, runtime.entities), strict=True)
             ]
         },
     }
@@ -121,7 +113,7 @@ def databricks_summary(runtime: EndpointRuntime, credentials: FileCredentials) -
 def mlflow_endpoint(runtime: EndpointRuntime) -> dict[str, Any]:
     """The MLflow AI Gateway ``Endpoint``. ``model`` is the served entity with the largest traffic share (the
     first on a tie); ``limit`` the endpoint-wide calls-per-minute limit, if there is one."""
-    percentages = traffic_percentages(runtime)
+    percentages = traffic_percentages(runtime.spec, runtime.entities)
     main = runtime.entities[percentages.index(max(percentages))].spec.external_model
     return {
         "name": runtime.name,

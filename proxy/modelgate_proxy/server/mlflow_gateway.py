@@ -20,9 +20,9 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
+from ..error_shapes import error_body
 from ..errors import BadRequest, EndpointNotFound, GatewayError
 from .endpoint_views import mlflow_endpoint
-from .error_shapes import error_body
 from .query import InvocationsRoute
 from .read_common import read_route
 from .state import GatewayState

@@ -13,14 +13,13 @@ from typing import Any
 
 import orjson
 
+from ..error_shapes import error_body
 from ..errors import EndpointNotFound, GatewayError, MalformedRequest, UnsupportedTask
-from ..pipeline import Api, BufferedStream, Completed, Exchange, Outcome
-from ..runtime import EndpointRuntime
+from ..exchange import Api, BufferedStream, Completed, EndpointRuntime, Exchange, Outcome
 from ..spec import Task
 from ..usage_tokens import token_usage
 from .asgi import Receive, Scope, Send, send_bytes
 from .body import ClientGone, read_json_object
-from .error_shapes import error_body
 from .query_checks import check_payload, check_task_field, merge_extra_params, take_tracking_fields
 from .state import GatewayState
 from .streaming import replay_response, stream_response

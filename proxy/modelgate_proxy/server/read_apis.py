@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from ..error_shapes import Shape
 from .databricks_reads import BASE as DATABRICKS_BASE
 from .databricks_reads import databricks_read_routes
-from .error_shapes import Shape
 from .mlflow_gateway import CRUD_BASE, mlflow_gateway_routes
 from .openai_models import MODELS_PATH, openai_model_routes
 from .state import GatewayState

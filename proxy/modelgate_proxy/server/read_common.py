@@ -11,8 +11,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..error_shapes import Shape, error_body
 from ..errors import GatewayError
-from .error_shapes import Shape, error_body
 from .state import GatewayState
 
 log = logging.getLogger("modelgate.proxy")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..aigateway import GatewayServices
 from ..credentials import FileCredentials
+from ..endpoints.services import GatewayServices
+from ..exchange import EndpointRuntime
 from ..metrics import Metrics
-from ..runtime import EndpointRuntime
 from ..upstream import Upstream
 
 

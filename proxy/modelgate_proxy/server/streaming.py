@@ -12,23 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from time import perf_counter
-from typing import TYPE_CHECKING
 
-import aiohttp
 import orjson
 
 from ..aggregate import StreamAggregator
-from ..errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
+from ..error_shapes import error_event
+from ..errors import GatewayError
+from ..exchange import BufferedStream, EntityRuntime, Exchange, Outcome, StreamEnd, Streaming
 from ..json_types import JSON
-from ..pipeline import BufferedStream, Exchange, Outcome, StreamEnd, Streaming
 from ..providers.base import chunks_before
 from ..sse import DONE
+from ..upstream import TRANSPORT_ERRORS, stream_broken
 from ..usage_tokens import token_usage
 from .asgi import Receive, Send
-
-if TYPE_CHECKING:
-    from ..runtime import EntityRuntime
-from .error_shapes import error_event
 
 log = logging.getLogger("modelgate.proxy")
 
@@ -153,12 +149,8 @@ async def _pump(ex: Exchange, result: Streaming, send: Send, progress: _StreamPr
             progress.error = err
             await _fail(ex, send, err, progress)
             return
-        except TimeoutError:
-            progress.error = UpstreamTimeout("the provider stopped sending the stream")
-            await _fail(ex, send, progress.error, progress)
-            return
-        except aiohttp.ClientError as exc:
-            progress.error = UpstreamUnavailable(f"the provider's stream broke off ({type(exc).__name__})")
+        except TRANSPORT_ERRORS as exc:
+            progress.error = stream_broken(exc)
             await _fail(ex, send, progress.error, progress)
             return
         progress.complete = True

@@ -7,7 +7,7 @@ A stream falls back only before its first byte: the provider's status is known b
 from __future__ import annotations
 
 from ..errors import GatewayError
-from ..pipeline import Exchange, Next, Result
+from ..exchange import Exchange, Next, Result
 
 
 def retryable(err: GatewayError) -> bool:

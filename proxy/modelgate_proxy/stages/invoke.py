@@ -9,8 +9,8 @@ from time import perf_counter
 from typing import TypeVar
 
 from ..errors import BadUpstreamResponse, GatewayError, UpstreamError
+from ..exchange import Completed, Exchange, Result, Streaming
 from ..json_types import JSON
-from ..pipeline import Completed, Exchange, Result, Streaming
 from ..providers.base import CallContext, Provider, StreamDecoder
 from ..upstream import Upstream
 
@@ -26,7 +26,7 @@ class Invoke:
 
     async def __call__(self, ex: Exchange) -> Result:
         entity = ex.entity
-        assert entity is not None, "routing runs before invoke"
+        assert entity is not None, "the traffic split runs before invoke"
         ex.attempts += 1
         provider = entity.provider()
         ctx = CallContext(endpoint=ex.endpoint.name, entity=entity.name, task=ex.task, stream=ex.stream)

@@ -1,16 +1,15 @@
 """Rate limits (``aiGateway.rateLimits``): admit the call under every limit that applies to the caller, or
 answer 429 with ``retry-after``; charge the answer's tokens (estimated where the provider gave none) to the
-token budgets when the answer is over. The counting rules are in :mod:`modelgate_proxy.ratelimit`."""
+token budgets when the answer is over. The counting rules are in :mod:`.counters`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from time import monotonic
 
-from ..errors import RateLimited
-from ..identity import ANONYMOUS
-from ..pipeline import Exchange, Next, Outcome, Result
-from ..ratelimit import Admission, LimitPlan
+from ...errors import RateLimited
+from ...exchange import ANONYMOUS, Exchange, Next, Outcome, Result
+from .counters import Admission, LimitPlan
 
 
 class RateLimits:

@@ -1,4 +1,4 @@
-"""Who is calling: a :class:`Principal` read from headers that an authenticating proxy in front sets.
+"""Who is calling: a :class:`~modelgate_proxy.exchange.Principal` read from headers that an authenticating proxy in front sets.
 
 Kubernetes has no Databricks personal access tokens. The proxy does not authenticate callers itself; it trusts
 headers that an authenticating reverse proxy (oauth2-proxy, Envoy's ext_authz / jwt_authn, Istio, an ingress
@@ -11,26 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-from .errors import AuthenticationFailed, BadRequest
-
-PrincipalKind = Literal["user", "service_principal", "anonymous"]
+from ...errors import AuthenticationFailed, BadRequest
+from ...exchange import ANONYMOUS, Principal
 
 MAX_NAME = 255
 """Longest principal or group name (as ``rateLimits[].principal``)."""
 MAX_GROUPS = 100
 """Groups read from the groups header; more are ignored (a bound on per-request work)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    kind: PrincipalKind
-    name: str
-    groups: tuple[str, ...] = ()
-
-
-ANONYMOUS = Principal("anonymous", "anonymous")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ...errors import GuardrailBlocked
+from ...json_types import JSON
+from ...spec import Task
+from ...spec.gateway import GuardrailParameters
 from . import pii
-from .errors import GuardrailBlocked
-from .json_types import JSON
-from .spec import Task
-from .spec.gateway import GuardrailParameters
 
 Direction = Literal["input", "output"]
 Rewrite = Callable[[str], str]

@@ -1,5 +1,5 @@
 """Guardrails (``aiGateway.guardrails``): ``invalidKeywords`` and ``pii`` on the request (``input``) and on the
-answer (``output``), with the checks of :mod:`modelgate_proxy.guard`.
+answer (``output``), with the checks of :mod:`.text_guard` (PII detection: :mod:`.pii`).
 
 - A refusal is a 400 in the caller's error shape naming the guardrail (``invalid_keywords`` or ``pii``, with
   the PII kinds found), never echoing the text; a request refused for PII is logged masked.
@@ -16,20 +16,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from time import perf_counter
 
-import aiohttp
-
-from ..aggregate import StreamAggregator
-from ..errors import GatewayError, GuardrailBlocked, UpstreamTimeout, UpstreamUnavailable
-from ..guard import TextGuard, answer_content, rewrite_answer, rewrite_chunks, rewrite_request
-from ..json_types import JSON
-from ..pipeline import BufferedStream, Completed, Exchange, Next, Result, Streaming
-from ..usage_tokens import request_texts
+from ...aggregate import StreamAggregator
+from ...errors import GuardrailBlocked
+from ...exchange import BufferedStream, Completed, Exchange, Next, Result, Streaming
+from ...json_types import JSON
+from ...upstream import TRANSPORT_ERRORS, stream_broken
+from ...usage_tokens import request_texts
+from .text_guard import TextGuard, answer_content, rewrite_answer, rewrite_chunks, rewrite_request
 
 BlockCounter = Callable[[str, str], None]
 """Called with (direction, guardrail) for every refusal (a metric)."""
 
 
-class Guardrails:
+class GuardrailChecks:
+    """The stage (its spec model is :class:`~modelgate_proxy.spec.gateway.Guardrails`)."""
+
     __slots__ = ("count", "input", "output")
 
     def __init__(self, input: TextGuard | None, output: TextGuard | None, count: BlockCounter | None = None) -> None:
@@ -109,12 +110,8 @@ async def _buffer(ex: Exchange, result: Streaming) -> list[JSON]:
             chunks.extend(decoder.feed(data))
         chunks.extend(decoder.close())
         complete = True
-    except GatewayError:
-        raise
-    except TimeoutError:
-        raise UpstreamTimeout("the provider stopped sending the stream") from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(f"the provider's stream broke off ({type(exc).__name__})") from None
+    except TRANSPORT_ERRORS as exc:
+        raise stream_broken(exc) from None
     finally:
         ex.upstream_seconds += perf_counter() - started
         if complete:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..pipeline import Exchange, Next, Outcome, Result
-from ..records import RecordSink
+from ...exchange import Exchange, Next, Outcome, Result
+from .sinks import RecordSink
 
 if TYPE_CHECKING:
     from prometheus_client import Counter

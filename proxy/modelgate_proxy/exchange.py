@@ -1,27 +1,18 @@
-"""The one explicit request pipeline.
+"""What a request is while it passes the stages: the :class:`Exchange`, the endpoint and served entities it is
+for (:class:`EndpointRuntime`, :class:`EntityRuntime`), the caller (:class:`Principal`), the pipeline's
+results (:class:`Completed`, :class:`Streaming`, :class:`BufferedStream`), the :class:`Stage` protocol and the
+:class:`Pipeline` that binds an endpoint's stages once.
 
 A request becomes an :class:`Exchange` and passes through a list of :class:`Stage` s, each of which may act
 before and after the rest of the chain (``await call_next(ex)``); the last link performs the provider call.
-Every AI Gateway layer is one stage module, added by :func:`stages_for` only when the endpoint's ``aiGateway``
-(or a process-wide option) asks for it, so an endpoint without ``aiGateway`` runs routing and invoke only:
-
-    usage records -> payload logging -> caller identity -> rate limits -> guardrails -> routing -> fallbacks
-        -> invoke
-
-- :mod:`.stages.usage` (``usageTrackingConfig.enabled``) and :mod:`.stages.payload_log`
-  (``inferenceTableConfig.enabled``) come first so that every answer, refusals included, gets its record; they
-  act after the response through :meth:`Exchange.on_finish`.
-- :mod:`.stages.identity` names the caller (:class:`~modelgate_proxy.identity.Principal`) from trusted headers.
-- :mod:`.stages.rate_limits` (``rateLimits``) admits or refuses (429) and charges tokens when the answer ends.
-- :mod:`.stages.guardrails` (``guardrails``) checks and masks the request, then the answer (a stream is buffered
-  when output guardrails are on).
-- :mod:`.stages.routing` (traffic split), :mod:`.stages.fallbacks` (``fallbackConfig.enabled``), then
-  :mod:`.stages.invoke`.
+Which stages an endpoint has, and in which order, is decided in one place:
+:mod:`modelgate_proxy.endpoints.stage_list`. Stages depend on this module only (and on their own feature's
+logic), never on each other.
 
 What happens after the pipeline returned (the answer sent, a stream pumped to its end, or an error answered) is
 reported to the callbacks registered with :meth:`Exchange.on_finish`, as one :class:`Outcome`; the server calls
-them (a stream's answer is aggregated for them by :mod:`.aggregate`). Callbacks are synchronous and must not
-block: records go to a queue (:mod:`.records`).
+them (a stream's answer is aggregated for them by :mod:`modelgate_proxy.aggregate`). Callbacks are synchronous
+and must not block: records go to a queue (:mod:`modelgate_proxy.stages.records.sinks`).
 """
 
 from __future__ import annotations
@@ -30,20 +21,16 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import aiohttp
 
+from .errors import GatewayError
 from .json_types import JSON
-from .providers.base import CallContext, StreamDecoder
-from .spec import Task
-
-if TYPE_CHECKING:
-    from .aigateway import GatewayServices
-    from .errors import GatewayError
-    from .identity import Principal
-    from .runtime import EndpointRuntime, EntityRuntime
-    from .usage_tokens import TokenUsage
+from .metrics import EntityMetrics
+from .providers.base import CallContext, Provider, StreamDecoder
+from .spec import ServedEntity, ServingEndpointSpec, Task
+from .usage_tokens import TokenUsage
 
 Api = Literal["databricks", "openai"]
 """Which query API the caller used: it decides the error shape."""
@@ -199,18 +186,52 @@ def _link(stage: Stage, call_next: Next) -> Next:
     return run
 
 
-def stages_for(endpoint: EndpointRuntime, services: GatewayServices | None = None) -> list[Stage]:
-    """The stages of an endpoint, in order, from its spec (and the process-wide AI Gateway options)."""
-    from .stages.fallbacks import Fallbacks
-    from .stages.routing import Routing
+PrincipalKind = Literal["user", "service_principal", "anonymous"]
 
-    stages: list[Stage] = []
-    gateway = endpoint.spec.ai_gateway
-    if services is not None:
-        from .aigateway import gateway_stages
 
-        stages.extend(gateway_stages(endpoint, services))
-    stages.append(Routing())
-    if gateway is not None and gateway.fallback_config is not None and gateway.fallback_config.enabled:
-        stages.append(Fallbacks())
-    return stages
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling (read from trusted headers by :mod:`modelgate_proxy.stages.identity`)."""
+
+    kind: PrincipalKind
+    name: str
+    groups: tuple[str, ...] = ()
+
+
+ANONYMOUS = Principal("anonymous", "anonymous")
+
+
+class EntityRuntime:
+    """One served entity: its adapter (or why it has none) and its metric children."""
+
+    __slots__ = ("_error", "_provider", "index", "metrics", "name", "name_header", "spec")
+
+    def __init__(self, index: int, spec: ServedEntity, provider: Provider | None, error: GatewayError | None,
+                 metrics: EntityMetrics) -> None:
+        self.index, self.spec, self.name = index, spec, spec.effective_name
+        self._provider, self._error = provider, error
+        self.metrics = metrics
+        self.name_header = self.name.encode()
+
+    def provider(self) -> Provider:
+        if self._provider is None:
+            assert self._error is not None
+            raise self._error
+        return self._provider
+
+    @property
+    def problem(self) -> str | None:
+        return self._error.message if self._error is not None else None
+
+
+@dataclass(slots=True)
+class EndpointRuntime:
+    """One served endpoint, computed once at start-up (:mod:`modelgate_proxy.endpoints.build`)."""
+
+    name: str
+    spec: ServingEndpointSpec
+    task: Task
+    entities: tuple[EntityRuntime, ...]
+    pipeline: Pipeline
+    references: tuple[tuple[str, str], ...]
+    """(field path, reference) of every credential the endpoint uses, for /readyz."""

@@ -1,4 +1,5 @@
-"""Traffic split: a weighted random first choice per request, then the rest in served-entity order.
+"""Traffic split (``trafficConfig``): a weighted random first choice per request, then the rest in served-entity
+order; :class:`TrafficSplit` is the stage that sets ``ex.entity`` and ``ex.order``.
 
 An entity with 0 % never gets first-choice traffic; it is reached only as a fallback. The order after the first
 choice is the served-entity list order, which is what fallbacks follow.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import random
 from bisect import bisect_right
 from collections.abc import Sequence
+
+from ..exchange import Exchange, Next, Result
 
 
 class TrafficSplitter:
@@ -47,3 +50,17 @@ class TrafficSplitter:
     def order(self) -> tuple[int, ...]:
         """All entity indexes: the weighted first choice, then the rest in list order."""
         return self._orders[self.first()]
+
+
+class TrafficSplit:
+    """The stage: pick the served entity by the endpoint's traffic split, and the order of the others."""
+
+    __slots__ = ("splitter",)
+
+    def __init__(self, splitter: TrafficSplitter) -> None:
+        self.splitter = splitter
+
+    async def __call__(self, ex: Exchange, call_next: Next) -> Result:
+        ex.order = order = self.splitter.order()
+        ex.entity = ex.endpoint.entities[order[0]]
+        return await call_next(ex)

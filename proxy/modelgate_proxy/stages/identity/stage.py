@@ -1,11 +1,11 @@
 """Caller identity: names the caller (``ex.principal``) from the trusted headers an authenticating proxy sets
-(:mod:`modelgate_proxy.identity`). Added only when identity headers are configured and the endpoint has a layer
+(:mod:`.headers`). Added only when identity headers are configured and the endpoint has a layer
 that uses the caller (rate limits, usage records, payload logs), or when ``--require-identity`` is set."""
 
 from __future__ import annotations
 
-from ..identity import IdentityReader
-from ..pipeline import Exchange, Next, Result
+from ...exchange import Exchange, Next, Result
+from .headers import IdentityReader
 
 
 class Identity:

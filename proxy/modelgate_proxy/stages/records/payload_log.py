@@ -22,10 +22,10 @@ from typing import Any
 
 import orjson
 
-from ..pipeline import Exchange, Next, Outcome, Result
-from ..records import RecordSink
-from ..server.error_shapes import error_payload
-from ..spec.gateway import InferenceTableConfig
+from ...error_shapes import error_payload
+from ...exchange import Exchange, Next, Outcome, Result
+from ...spec.gateway import InferenceTableConfig
+from .sinks import RecordSink
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 

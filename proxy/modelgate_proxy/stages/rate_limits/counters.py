@@ -29,9 +29,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import RateLimited
-from .identity import Principal
-from .spec import RateLimit
+from ...errors import RateLimited
+from ...exchange import Principal
+from ...spec import RateLimit
 
 PERIOD_SECONDS = {"minute": 60.0}
 

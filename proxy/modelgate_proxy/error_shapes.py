@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from ..errors import GatewayError
+from .errors import GatewayError
 
 Shape = Literal["databricks", "openai", "mlflow"]
 """The error shapes; a query API's ``Api`` is one of them."""

@@ -1,0 +1,76 @@
+"""Per-endpoint state computed once at start-up, in one pass: each served entity's adapter and metric children,
+then the endpoint's pipeline (its stages from :mod:`.stage_list`, :class:`~modelgate_proxy.stages.invoke.Invoke`
+last)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ..credentials import FileCredentials, secret_references
+from ..errors import GatewayError, ProviderConfigError
+from ..exchange import EndpointRuntime, EntityRuntime, Pipeline
+from ..metrics import Metrics
+from ..providers.base import Provider
+from ..providers.registry import adapter_class
+from ..spec import ServedEntity, ServingEndpoint, ServingEndpointSpec
+from ..stages.invoke import Invoke
+from ..upstream import Upstream
+from .services import GatewayServices
+from .stage_list import stages_for
+
+
+class EntityRuntimeFactory:
+    """Builds adapters, keeping a construction failure as the entity's answer (503) instead of a crash."""
+
+    def __init__(self, credentials: FileCredentials, upstream: Upstream, metrics: Metrics) -> None:
+        self.credentials, self.upstream, self.metrics = credentials, upstream, metrics
+
+    def build(self, endpoint: str, index: int, spec: ServedEntity) -> EntityRuntime:
+        provider: Provider | None = None
+        error: GatewayError | None = None
+        try:
+            provider = adapter_class(spec.external_model.provider)(spec.external_model, self.credentials, self.upstream)
+        except GatewayError as exc:
+            error = exc
+        except Exception as exc:  # a broken adapter must not stop the other entities
+            error = ProviderConfigError(
+                f"served entity {spec.effective_name!r}: provider {spec.external_model.provider!r} cannot be "
+                f"configured ({type(exc).__name__})"
+            )
+        if provider is not None and spec.external_model.task not in provider.tasks:
+            error = ProviderConfigError(
+                f"provider {spec.external_model.provider!r} does not support the task {spec.external_model.task}"
+            )
+            provider = None
+        return EntityRuntime(index, spec, provider, error, self.metrics.for_entity(endpoint, spec.effective_name))
+
+
+def traffic_percentages(spec: ServingEndpointSpec, entities: Sequence[EntityRuntime]) -> list[int]:
+    """Each served entity's share of first-choice traffic, in served-entity order: the ``trafficConfig`` routes,
+    or everything to the first entity without one."""
+    if spec.traffic_config is None:
+        return [100] + [0] * (len(entities) - 1)
+    by_name = {r.served_entity_name: r.traffic_percentage for r in spec.traffic_config.routes}
+    return [by_name.get(e.name, 0) for e in entities]
+
+
+def build_endpoints(
+    endpoints: Iterable[ServingEndpoint], credentials: FileCredentials, upstream: Upstream, metrics: Metrics,
+    services: GatewayServices | None = None,
+) -> dict[str, EndpointRuntime]:
+    factory = EntityRuntimeFactory(credentials, upstream, metrics)
+    terminal = Invoke(upstream)
+    out: dict[str, EndpointRuntime] = {}
+    for endpoint in endpoints:
+        spec = endpoint.spec
+        entities = tuple(factory.build(endpoint.name, i, e) for i, e in enumerate(spec.served_entities))
+        stages = stages_for(endpoint.name, spec, traffic_percentages(spec, entities), services)
+        out[endpoint.name] = EndpointRuntime(
+            name=endpoint.name,
+            spec=spec,
+            task=spec.task,
+            entities=entities,
+            pipeline=Pipeline(stages, terminal),
+            references=tuple(secret_references(spec, "spec")),
+        )
+    return out

@@ -1,0 +1,80 @@
+"""The one place that decides an endpoint's stages: which, and in which order, in one pass over its spec (and
+the process-wide AI Gateway options). Every AI Gateway layer is one stage, added only when the endpoint's
+``aiGateway`` (or a process-wide option) asks for it, so an endpoint without ``aiGateway`` runs the traffic
+split and the provider call only: zero cost on its path. The order:
+
+    usage records -> payload log -> caller identity -> rate limits -> guardrails -> traffic split -> fallbacks
+        -> (invoke: the pipeline's last link)
+
+- :mod:`..stages.records` (``usageTrackingConfig.enabled``, ``inferenceTableConfig.enabled``) come first so
+  that every answer, refusals included, gets its record; they act after the response through
+  :meth:`~modelgate_proxy.exchange.Exchange.on_finish`.
+- :mod:`..stages.identity` names the caller from trusted headers: when ``--require-identity`` is set, or when
+  identity headers are configured and a layer uses the caller (records, rate limits).
+- :mod:`..stages.rate_limits` (``rateLimits``) admits or refuses (429) and charges tokens when the answer ends.
+- :mod:`..stages.guardrails` (``guardrails``) checks and masks the request, then the answer (a stream is
+  buffered when output guardrails are on).
+- :mod:`..stages.traffic_split` picks the served entity, :mod:`..stages.fallbacks`
+  (``fallbackConfig.enabled``) tries the others on 429/5xx, :mod:`..stages.invoke` calls the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from ..exchange import Stage
+from ..spec import ServingEndpointSpec
+from ..spec.capabilities import unsupported_guardrails
+from ..stages.fallbacks import Fallbacks
+from ..stages.guardrails.stage import GuardrailChecks
+from ..stages.guardrails.text_guard import TextGuard
+from ..stages.identity.stage import Identity
+from ..stages.rate_limits.counters import LimitPlan
+from ..stages.rate_limits.stage import RateLimits
+from ..stages.records.payload_log import PayloadLog
+from ..stages.records.usage import UsageTracking
+from ..stages.traffic_split import TrafficSplit, TrafficSplitter
+from .services import GatewayServices
+
+log = logging.getLogger("modelgate.proxy")
+
+
+def stages_for(name: str, spec: ServingEndpointSpec, percentages: Sequence[int],
+               services: GatewayServices | None) -> list[Stage]:
+    """The stages of endpoint ``name``, in pipeline order. ``percentages`` are the served entities' traffic
+    shares; without ``services`` (no AI Gateway options) only the traffic split and fallbacks apply."""
+    stages: list[Stage] = []
+    gateway = spec.ai_gateway
+    if services is not None:
+        settings = services.settings
+        identity = settings.identity
+        usage = gateway is not None and gateway.usage_tracking_config is not None and gateway.usage_tracking_config.enabled
+        table = gateway.inference_table_config if gateway is not None else None
+        limits = (gateway.rate_limits or []) if gateway is not None else []
+        if usage:
+            stages.append(UsageTracking(services.sinks.get(settings.usage_log), services.metrics.usage_tokens))
+        if table is not None and table.enabled:
+            stages.append(PayloadLog(name, table, services.sinks.get(settings.payload_log)))
+        if identity.required or (identity.configured and (usage or (table is not None and table.enabled) or limits)):
+            stages.append(Identity(services.identity))
+        if limits:
+            plan = LimitPlan(name, limits, settings.rate_limit_replicas)
+            stages.append(RateLimits(plan, services.metrics.rate_limited_of(name)))
+        if gateway is not None and gateway.guardrails is not None:
+            g = gateway.guardrails
+            metrics = services.metrics
+            checks = GuardrailChecks(
+                TextGuard("input", g.input) if g.input is not None else None,
+                TextGuard("output", g.output) if g.output is not None else None,
+                lambda direction, guardrail: metrics.guardrail_blocked(name, direction, guardrail),
+            )
+            if checks.active:
+                stages.append(checks)
+        for path in unsupported_guardrails(spec):
+            log.warning("endpoint %r: %s is not enforced: it needs a classification model this proxy does not have",
+                        name, path)
+    stages.append(TrafficSplit(TrafficSplitter(percentages)))
+    if gateway is not None and gateway.fallback_config is not None and gateway.fallback_config.enabled:
+        stages.append(Fallbacks())
+    return stages
