@@ -1,4 +1,28 @@
-"""Typed errors. Each carries what both error shapes need; ``server/error_shapes.py`` maps them once.
+"""Typed errors: one tree, every error the proxy answers is a :class:`GatewayError`. Each carries what all error
+shapes need (status, Databricks ``error_code``, OpenAI ``type``/``code``, ``param``, headers); they are mapped
+once: to a body by :mod:`modelgate_proxy.error_shapes`, to a response by
+:func:`modelgate_proxy.server.error_responses.error_response`. Transport failures (aiohttp errors, timeouts)
+become :class:`UpstreamTimeout` / :class:`UpstreamUnavailable` in one place,
+:func:`modelgate_proxy.upstream.transport_error`.
+
+    GatewayError                      500 INTERNAL_ERROR     (anything unexpected, "internal error")
+    +-- BadRequest                    400 INVALID_PARAMETER_VALUE
+    |   +-- MalformedRequest          400 MALFORMED_REQUEST
+    |   +-- UnsupportedMediaType      415
+    |   +-- PayloadTooLarge           413 REQUEST_TOO_LARGE
+    |   +-- UnsupportedTask           400
+    |   +-- ProviderRetired           410 INVALID_STATE      (PaLM)
+    |   +-- GuardrailBlocked          400                    (OpenAI code content_filter)
+    +-- AuthenticationFailed          401 UNAUTHENTICATED
+    +-- PermissionDenied              403 PERMISSION_DENIED
+    +-- EndpointNotFound              404 RESOURCE_DOES_NOT_EXIST
+    +-- RateLimited                   429 REQUEST_LIMIT_EXCEEDED
+    +-- ProviderConfigError           503 INVALID_STATE      (adapter or credential cannot work)
+    +-- UpstreamError                 the provider's status  (the provider answered an error)
+    +-- UpstreamUnavailable           502 BAD_GATEWAY        (connection refused, DNS, TLS, stream cut)
+    +-- UpstreamTimeout               504 DEADLINE_EXCEEDED
+    +-- BadUpstreamResponse           502 BAD_GATEWAY        (a 2xx answer that cannot be read)
+    +-- server.databricks_reads.ManagedByKubernetes  501 NOT_IMPLEMENTED  (write calls of the read API)
 
 Messages must never contain a credential: they are shown to callers and logged.
 """

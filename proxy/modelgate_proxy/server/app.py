@@ -16,13 +16,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..credentials import FileCredentials
 from ..endpoints.build import build_endpoints
 from ..endpoints.services import GatewayServices, GatewaySettings
-from ..error_shapes import Shape, error_body
+from ..error_shapes import Shape
 from ..errors import EndpointNotFound, GatewayError, ProviderConfigError
 from ..metrics import CONTENT_TYPE, Metrics
 from ..spec import ServingEndpoint
 from ..spec.capabilities import unsupported_guardrails
 from ..upstream import Upstream, UpstreamSettings
 from .body import DEFAULT_MAX_BODY_BYTES
+from .error_responses import error_response
 from .query import OPENAI_PATHS, InvocationsRoute, OpenAIRoute
 from .read_apis import read_routes, shape_for_path
 from .state import GatewayState
@@ -71,10 +72,7 @@ def create_app(
     async def readyz(_request: Request) -> Response:
         problems = readiness_problems(state)
         if problems:
-            return Response(
-                error_body("databricks", ProviderConfigError("; ".join(problems))), status_code=503,
-                media_type="application/json",
-            )
+            return error_response("databricks", ProviderConfigError("; ".join(problems)))
         if warnings:
             return Response(orjson.dumps({"status": "ready", "warnings": warnings}), media_type="application/json")
         return Response(b'{"status":"ready"}', media_type="application/json")
@@ -170,15 +168,15 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     """Unknown paths and wrong methods, in the error shape of the API the path belongs to."""
     path = request.url.path
     api: Shape = shape_for_path(path) or ("openai" if _is_openai_path(path) else "databricks")
+    headers = dict(exc.headers) if exc.headers else None
     if exc.status_code == 404:
         message = f"no route for {request.method} {path[:200]}"
         if api == "openai":
             served = ", ".join(OPENAI_PATHS.values())
             message += f" (this gateway serves the OpenAI API's {served} and /serving-endpoints/models)"
-        err: GatewayError = EndpointNotFound(message)
+        err: GatewayError = EndpointNotFound(message, headers=headers)
     else:
-        err = GatewayError(exc.detail or "request refused", status=exc.status_code)
+        err = GatewayError(exc.detail or "request refused", status=exc.status_code, headers=headers)
         err.error_code = "BAD_REQUEST" if exc.status_code != 405 else "METHOD_NOT_ALLOWED"
         err.error_type = "invalid_request_error"
-    return Response(error_body(api, err), status_code=exc.status_code, media_type="application/json",
-                    headers=exc.headers)
+    return error_response(api, err)

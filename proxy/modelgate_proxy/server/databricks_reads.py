@@ -24,7 +24,8 @@ from starlette.routing import BaseRoute, Route
 
 from ..errors import EndpointNotFound, GatewayError
 from .endpoint_views import databricks_detailed, databricks_summary
-from .read_common import error_response, read_route
+from .error_responses import error_response
+from .read_common import read_route
 from .state import GatewayState
 
 BASE = "/api/2.0/serving-endpoints"

@@ -20,8 +20,8 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from ..error_shapes import error_body
-from ..errors import BadRequest, EndpointNotFound, GatewayError
+from ..error_shapes import Shape
+from ..errors import BadRequest, EndpointNotFound
 from .endpoint_views import mlflow_endpoint
 from .query import InvocationsRoute
 from .read_common import read_route
@@ -35,8 +35,7 @@ LIST_PAGE_SIZE = 3000
 class GatewayInvocationsRoute(InvocationsRoute):
     """``/endpoints/{name}/invocations``: the Databricks invocations semantics, MLflow's error shape."""
 
-    def error_bytes(self, err: GatewayError) -> bytes:
-        return error_body("mlflow", err)
+    error_shape: Shape = "mlflow"
 
 
 def encode_page_token(index: int) -> str:

@@ -13,13 +13,14 @@ from typing import Any
 
 import orjson
 
-from ..error_shapes import error_body
+from ..error_shapes import Shape
 from ..errors import EndpointNotFound, GatewayError, MalformedRequest, UnsupportedTask
 from ..exchange import Api, BufferedStream, Completed, EndpointRuntime, Exchange, Outcome
 from ..spec import Task
 from ..usage_tokens import token_usage
 from .asgi import Receive, Scope, Send, send_bytes
 from .body import ClientGone, read_json_object
+from .error_responses import error_response
 from .query_checks import check_payload, check_task_field, merge_extra_params, take_tracking_fields
 from .state import GatewayState
 from .streaming import replay_response, stream_response
@@ -37,6 +38,8 @@ class QueryRoute:
     """Shared flow of both query APIs; subclasses find the endpoint and the task."""
 
     api: Api
+    error_shape: Shape
+    """The error shape of this route's answers (the API's own, unless a subclass says otherwise)."""
 
     def __init__(self, state: GatewayState) -> None:
         self.state = state
@@ -62,11 +65,11 @@ class QueryRoute:
         except ClientGone:
             return
         except GatewayError as err:
-            await self.fail(send, err, endpoint, ex)
+            await self.fail(scope, receive, send, err, endpoint, ex)
             return
         except Exception:
             log.exception("unexpected error while serving endpoint %r", endpoint)
-            await self.fail(send, GatewayError("internal error in the proxy"), endpoint, ex)
+            await self.fail(scope, receive, send, GatewayError("internal error in the proxy"), endpoint, ex)
             return
         self.state.metrics.count_request(endpoint, 200)
         if isinstance(result, Completed):
@@ -96,14 +99,11 @@ class QueryRoute:
             if ex.finishers is not None:
                 ex.finish(Outcome(200, latency, result.body, usage=token_usage(ex.task, ex.payload, result.body)))
 
-    def error_bytes(self, err: GatewayError) -> bytes:
-        """An error answer's body, in this route's error shape (the API's own, unless a subclass says)."""
-        return error_body(self.api, err)
-
-    async def fail(self, send: Send, err: GatewayError, endpoint: str, ex: Exchange | None) -> None:
+    async def fail(self, scope: Scope, receive: Receive, send: Send, err: GatewayError, endpoint: str,
+                   ex: Exchange | None) -> None:
         if err.status >= 500:
             log.warning("endpoint %r: %s %s", endpoint, err.status, err.message)
-        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
+        headers: list[tuple[bytes, bytes]] = []
         if ex is not None:
             # The proxy's own share of a failed call, too: a slow error path is overhead a caller pays.
             overhead = perf_counter() - ex.arrived - ex.upstream_seconds
@@ -116,7 +116,7 @@ class QueryRoute:
             headers.extend(ex.response_headers)
         self.state.metrics.count_request(endpoint, err.status)
         try:
-            await send_bytes(send, err.status, self.error_bytes(err), headers)
+            await error_response(self.error_shape, err, headers)(scope, receive, send)
         finally:
             if ex is not None and ex.finishers is not None:
                 usage = token_usage(ex.task, ex.payload, ex.answer) if ex.answer is not None else None
@@ -127,6 +127,7 @@ class InvocationsRoute(QueryRoute):
     """``/serving-endpoints/{name}/invocations``: the endpoint's own task; ``model`` is not needed."""
 
     api: Api = "databricks"
+    error_shape: Shape = "databricks"
 
     def resolve(self, scope: Scope, payload: dict[str, Any]) -> tuple[EndpointRuntime, Task]:
         name = scope["path_params"]["name"]
@@ -141,6 +142,7 @@ class OpenAIRoute(QueryRoute):
     """``/serving-endpoints/<task path>`` with ``model`` = the endpoint's name."""
 
     api: Api = "openai"
+    error_shape: Shape = "openai"
 
     def __init__(self, state: GatewayState, task: Task) -> None:
         super().__init__(state)

@@ -11,8 +11,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..error_shapes import Shape, error_body
+from ..error_shapes import Shape
 from ..errors import GatewayError
+from .error_responses import error_response
 from .state import GatewayState
 
 log = logging.getLogger("modelgate.proxy")
@@ -24,11 +25,6 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(value), status_code=status, media_type="application/json", headers=headers)
-
-
-def error_response(shape: Shape, err: GatewayError) -> Response:
-    return Response(error_body(shape, err), status_code=err.status, media_type="application/json",
-                    headers=err.headers or None)
 
 
 def check_caller(state: GatewayState, request: Request) -> None:
