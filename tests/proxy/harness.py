@@ -16,7 +16,8 @@ from typing import Any
 import uvicorn
 import yaml
 
-from modelgate_proxy.cli import build_parser, uvicorn_config
+from modelgate_proxy.cli import build_parser
+from modelgate_proxy.cli.serve import uvicorn_config
 from modelgate_proxy.server.state import GatewayState
 from standins.server import free_port
 

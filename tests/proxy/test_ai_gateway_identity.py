@@ -8,8 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelgate_proxy.cli import build_parser, gateway_settings, uvicorn_config
-from modelgate_proxy.config import ConfigError
+from modelgate_proxy.cli import build_parser
+from modelgate_proxy.cli.manifests import ConfigError
+from modelgate_proxy.cli.serve import gateway_settings, uvicorn_config
 from modelgate_proxy.errors import BadRequest
 from modelgate_proxy.stages.identity.headers import ANONYMOUS, MAX_GROUPS, IdentityReader, IdentitySettings, Principal
 from standins.openai_api import OpenAIStandIn

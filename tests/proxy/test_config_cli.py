@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from modelgate_proxy.cli import build_parser, main
-from modelgate_proxy.config import ConfigError, load_endpoints
+from modelgate_proxy.cli.manifests import ConfigError, load_endpoints
 from modelgate_proxy.credentials import FileCredentials
 from modelgate_proxy.errors import ProviderConfigError
 from standins.openai_api import OpenAIStandIn

@@ -19,7 +19,9 @@ import pytest
 import yaml
 
 from modelgate_dev.devcluster import DevCluster
-from modelgate_proxy import cli, convert, spec
+from modelgate_proxy import cli, spec
+from modelgate_proxy.cli import convert as convert_cli
+from modelgate_proxy.spec import databricks as convert
 
 from .corpus import DATABRICKS, REPO_ROOT, SAMPLES
 
@@ -43,7 +45,7 @@ def run_cli(*argv: str, stdin: str | None = None, monkeypatch: pytest.MonkeyPatc
     if stdin is not None and monkeypatch is not None:
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
     out, err = io.StringIO(), io.StringIO()
-    code = convert.run_convert(args, stdout=out, stderr=err)
+    code = convert_cli.run_convert(args, stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .spec import ServingEndpoint
+from ..spec import ServingEndpoint
 
 
 class ConfigError(Exception):

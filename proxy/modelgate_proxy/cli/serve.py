@@ -1,5 +1,4 @@
-"""``modelgate``: ``serve`` runs the proxy (standalone, and in the container the operator deploys);
-``convert`` (when :mod:`modelgate_proxy.convert` is present) converts Databricks endpoint definitions.
+"""``modelgate serve``: run the proxy (standalone, and in the container the operator deploys).
 
     modelgate serve -f endpoint.yaml [-f more.yaml] [--secrets-dir DIR] [--host H] [--port P]
                     [--workers N] [--log-level LEVEL] [--max-body-bytes N]
@@ -15,19 +14,20 @@ import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
 import uvicorn
 
-from .config import ConfigError, load_endpoints
-from .credentials import FileCredentials
-from .endpoints.services import GatewaySettings
-from .server.body import DEFAULT_MAX_BODY_BYTES
-from .server.http_protocol import protocol_settings
-from .stages.identity.headers import IdentitySettings
-from .upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, UpstreamSettings
+from ..credentials import FileCredentials
+from ..endpoints.services import GatewaySettings
+from ..server import create_app
+from ..server.app import GatewayApp
+from ..server.body import DEFAULT_MAX_BODY_BYTES
+from ..server.http_protocol import protocol_settings
+from ..stages.identity.headers import IdentitySettings
+from ..upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, UpstreamSettings
+from .manifests import ConfigError, load_endpoints
 
 ENV_SERVE_ARGS = "MODELGATE_SERVE_ARGS"
 """How ``serve`` hands its arguments to worker processes when ``--workers`` is above 1."""
@@ -35,10 +35,9 @@ ENV_SERVE_ARGS = "MODELGATE_SERVE_ARGS"
 log = logging.getLogger("modelgate")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="modelgate", description="modelgate LLM gateway proxy")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve ServingEndpoint manifests", description=__doc__,
+def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register ``serve`` on the ``modelgate`` command's subparsers."""
+    serve: argparse.ArgumentParser = sub.add_parser("serve", help="serve ServingEndpoint manifests", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("-f", "--file", dest="files", action="append", required=True, metavar="FILE",
                        help="a YAML file with one or more ServingEndpoint manifests (repeatable)")
@@ -72,17 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--payload-log", default="-", metavar="FILE",
                          help="where payload records go (default -: standard output)")
     serve.set_defaults(func=_serve)
-    if importlib.util.find_spec("modelgate_proxy.convert") is not None:
-        # Written separately; imported only when present so `serve` never depends on it.
-        convert = importlib.import_module("modelgate_proxy.convert")
-        convert.add_convert_parser(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    result = args.func(args)
-    return int(result or 0)
+    return serve
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -131,10 +120,8 @@ def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
                            usage_log=settings.get("usage_log") or "-", payload_log=settings.get("payload_log") or "-")
 
 
-def app_from_settings(settings: dict[str, Any]) -> Any:
+def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
     """The app for the ``serve`` settings (files are loaded and validated here)."""
-    from .server import create_app
-
     endpoints = load_endpoints(settings["files"])
     return create_app(
         endpoints,
@@ -145,7 +132,7 @@ def app_from_settings(settings: dict[str, Any]) -> Any:
     )
 
 
-def app_from_env() -> Any:
+def app_from_env() -> GatewayApp:
     """uvicorn factory for worker processes (``--workers`` above 1)."""
     return app_from_settings(orjson.loads(os.environ[ENV_SERVE_ARGS]))
 
@@ -169,9 +156,5 @@ def uvicorn_config(args: argparse.Namespace) -> uvicorn.Config:
     }
     if args.workers > 1:
         os.environ[ENV_SERVE_ARGS] = orjson.dumps(settings).decode()
-        return uvicorn.Config("modelgate_proxy.cli:app_from_env", factory=True, workers=args.workers, **common)
+        return uvicorn.Config("modelgate_proxy.cli.serve:app_from_env", factory=True, workers=args.workers, **common)
     return uvicorn.Config(app, **common)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
