@@ -123,8 +123,8 @@ def ready_at(client: Client, namespace: str, generation: int | None = None) -> d
 def test_local_kubelet_runs_the_rendered_proxy_until_ready_and_follows_changes(
     k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, local_kubelet: LocalKubelet
 ) -> None:
-    from standins.openai_api import OpenAIStandIn
-    from standins.server import serve_app
+    from tests.standins.openai_api import OpenAIStandIn
+    from tests.standins.server import serve_app
 
     first, second = (f"sk-local-{pysecrets.token_hex(8)}" for _ in range(2))
     provider = OpenAIStandIn(api_key=first)

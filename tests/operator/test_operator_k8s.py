@@ -353,8 +353,8 @@ def test_rendered_deployment_serves_through_the_proxy(
     through it to OpenAI stand-ins that check the keys; no key shows up in the proxy's logs."""
     import urllib.request
 
-    from standins.openai_api import OpenAIStandIn
-    from standins.server import free_port, serve_app
+    from tests.standins.openai_api import OpenAIStandIn
+    from tests.standins.server import free_port, serve_app
 
     plaintext = f"sk-SENTINEL-plain-{pysecrets.token_hex(8)}"
     referenced = f"sk-SENTINEL-ref-{pysecrets.token_hex(8)}"

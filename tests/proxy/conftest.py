@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from standins.openai_api import OpenAIStandIn
-from standins.server import serve_app
+from tests.standins.openai_api import OpenAIStandIn
+from tests.standins.server import serve_app
 
 FAKE_KEY = "sk-SENTINEL-0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c"
 """A fake OpenAI key that must never appear in logs, error bodies or /metrics."""

@@ -19,7 +19,7 @@ import yaml
 from modelgate_proxy.cli import build_parser
 from modelgate_proxy.cli.serve import uvicorn_config
 from modelgate_proxy.server.state import GatewayState
-from standins.server import free_port
+from tests.standins.server import free_port
 
 
 @dataclass

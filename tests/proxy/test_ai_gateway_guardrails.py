@@ -14,7 +14,7 @@ import pytest
 from modelgate_proxy.spec import ServingEndpoint
 from modelgate_proxy.spec.capabilities import unsupported_guardrails
 from modelgate_proxy.stages.guardrails.pii import detect, mask
-from standins.openai_api import OpenAIStandIn
+from tests.standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
 from .harness import endpoint, openai_entity, run_proxy

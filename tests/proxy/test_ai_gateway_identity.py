@@ -13,7 +13,7 @@ from modelgate_proxy.cli.manifests import ConfigError
 from modelgate_proxy.cli.serve import gateway_settings, uvicorn_config
 from modelgate_proxy.errors import BadRequest
 from modelgate_proxy.stages.identity.headers import ANONYMOUS, MAX_GROUPS, IdentityReader, IdentitySettings, Principal
-from standins.openai_api import OpenAIStandIn
+from tests.standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
 from .harness import endpoint, openai_entity, run_proxy

@@ -13,7 +13,7 @@ from modelgate_proxy.errors import RateLimited
 from modelgate_proxy.spec import RateLimit
 from modelgate_proxy.stages.identity.headers import ANONYMOUS, Principal
 from modelgate_proxy.stages.rate_limits.counters import LimitPlan
-from standins.openai_api import OpenAIStandIn
+from tests.standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
 from .harness import endpoint, openai_entity, run_proxy

@@ -14,7 +14,7 @@ import pytest
 
 from modelgate_proxy.stages.records.payload_log import MAX_PAYLOAD_BYTES, encode_payload_record
 from modelgate_proxy.stages.records.sinks import RecordSink
-from standins.openai_api import OpenAIStandIn
+from tests.standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
 from .harness import endpoint, openai_entity, run, run_proxy

@@ -18,7 +18,7 @@ import orjson
 import pytest
 import requests
 
-from standins.openai_api import OpenAIStandIn
+from tests.standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
 from .harness import endpoint, openai_entity, run_proxy

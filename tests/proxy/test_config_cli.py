@@ -16,8 +16,8 @@ from modelgate_proxy.cli import build_parser, main
 from modelgate_proxy.cli.manifests import ConfigError, load_endpoints
 from modelgate_proxy.credentials import FileCredentials
 from modelgate_proxy.errors import ProviderConfigError
-from standins.openai_api import OpenAIStandIn
-from standins.server import free_port, serve_app
+from tests.standins.openai_api import OpenAIStandIn
+from tests.standins.server import free_port, serve_app
 
 from .harness import endpoint, openai_entity, write_secret
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from standins.openai_api import OpenAIStandIn
+from tests.standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
 from .harness import Proxy, endpoint, openai_entity, run_proxy

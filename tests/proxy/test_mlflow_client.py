@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from standins.openai_api import OpenAIStandIn
+from tests.standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
 from .harness import endpoint, openai_entity, run_proxy

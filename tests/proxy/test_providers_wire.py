@@ -12,11 +12,11 @@ import pytest
 
 from modelgate_proxy.providers.entra import EntraTokenSource
 from modelgate_proxy.upstream import Upstream
-from standins.azure_openai import AzureOpenAIStandIn
-from standins.databricks_serving import DatabricksServingStandIn
-from standins.entra import EntraStandIn
-from standins.openai_api import OpenAIStandIn
-from standins.server import serve_app
+from tests.standins.azure_openai import AzureOpenAIStandIn
+from tests.standins.databricks_serving import DatabricksServingStandIn
+from tests.standins.entra import EntraStandIn
+from tests.standins.openai_api import OpenAIStandIn
+from tests.standins.server import serve_app
 
 from .harness import endpoint, run_proxy
 

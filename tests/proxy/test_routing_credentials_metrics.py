@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from modelgate_proxy.stages.traffic_split import TrafficSplitter
-from standins.openai_api import OpenAIStandIn
-from standins.server import serve_app
+from tests.standins.openai_api import OpenAIStandIn
+from tests.standins.server import serve_app
 
 from .conftest import FAKE_KEY
 from .harness import endpoint, openai_entity, run_proxy, write_secret
@@ -84,7 +84,7 @@ def test_fallbacks_on_429_and_5xx(tmp_path: Path) -> None:
 
 def test_fallback_reaches_a_healthy_entity(tmp_path: Path) -> None:
     healthy = OpenAIStandIn(api_key=FAKE_KEY)
-    from standins.server import free_port
+    from tests.standins.server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     with serve_app(healthy.app) as url:

@@ -11,7 +11,7 @@ import aiohttp
 import httpx
 import orjson
 
-from standins.openai_api import OpenAIStandIn
+from tests.standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
 from .harness import endpoint, established_connections, openai_entity, run_proxy
@@ -89,7 +89,7 @@ def test_stream_upstream_error_status_before_start(tmp_path: Path, openai_standi
 
 def test_timeouts_and_unreachable_provider(tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str]) -> None:
     _, url = openai_standin
-    from standins.server import free_port
+    from tests.standins.server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     manifests = [endpoint("slow", [openai_entity(url)]), endpoint("dead", [openai_entity(dead)])]

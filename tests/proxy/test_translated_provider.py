@@ -6,8 +6,8 @@ from pathlib import Path
 
 import openai
 
-from standins.anthropic_api import API_KEY, make_app
-from standins.server import serve_app
+from tests.standins.anthropic_api import API_KEY, make_app
+from tests.standins.server import serve_app
 
 from .harness import endpoint, run_proxy
 

@@ -25,7 +25,7 @@ text) comes back without one; the documented ``skip_thought_signature_validator`
 ``candidateCount`` answers that many candidates, each with its ``index`` (streamed too).
 
 Claude: a last assistant message is a prefill (the answer continues it), as the Messages API allows; extended
-thinking as in :mod:`standins.anthropic_api` (a signed thinking block first, and required back before tool use).
+thinking as in :mod:`tests.standins.anthropic_api` (a signed thinking block first, and required back before tool use).
 """
 
 from __future__ import annotations
