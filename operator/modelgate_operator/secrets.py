@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from modelgate_proxy.spec import SecretRef, ServingEndpointSpec, parse_secret_ref
-from modelgate_proxy.spec.providers import PROVIDER_CONFIG_FIELDS
+from modelgate_proxy.spec.provider_configs import PROVIDER_CONFIG_FIELDS
 
 JsonPath = tuple[str | int, ...]
 

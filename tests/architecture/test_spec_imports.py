@@ -24,7 +24,7 @@ def _top_level_imports(path_text: str, module: str) -> set[str]:
 
 def test_spec_imports_only_pydantic_the_stdlib_and_itself() -> None:
     spec = {name: path for name, path in modules().items() if name.startswith("modelgate_proxy.spec")}
-    assert "modelgate_proxy.spec.databricks.core" in spec
+    assert "modelgate_proxy.spec.databricks_bodies.core" in spec
     for name, path in spec.items():
         text = path.read_text()
         for top in _top_level_imports(text, name):
@@ -36,7 +36,7 @@ def test_spec_imports_only_pydantic_the_stdlib_and_itself() -> None:
 
 
 def test_importing_the_spec_loads_no_runtime_module() -> None:
-    code = ("import sys, modelgate_proxy.spec, modelgate_proxy.spec.databricks; "
+    code = ("import sys, modelgate_proxy.spec, modelgate_proxy.spec.databricks_bodies; "
             "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'aiohttp', 'starlette', 'uvicorn', 'orjson', 'yaml', 'botocore', 'google', 'prometheus_client'} "
             "or (m.startswith('modelgate_proxy.') and not m.startswith('modelgate_proxy.spec')))))")

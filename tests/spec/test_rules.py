@@ -10,15 +10,15 @@ import pytest
 from pydantic import ValidationError
 
 from modelgate_proxy import spec
-from modelgate_proxy.spec.base import SpecModel
 from modelgate_proxy.spec.rules import Rule
+from modelgate_proxy.spec.spec_model import SpecModel
 
 from .corpus import INVALID, load_invalid
 
 
 def all_models() -> list[type[SpecModel]]:
     found: set[type[SpecModel]] = set()
-    for module in (spec.endpoint, spec.gateway, spec.providers, spec.status):
+    for module in (spec.endpoint, spec.gateway, spec.provider_configs, spec.status):
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, SpecModel) and obj is not SpecModel:
                 found.add(obj)

@@ -1,6 +1,6 @@
 """``modelgate convert``: convert a Databricks create-serving-endpoint body to a ServingEndpoint manifest, and
 back. This module reads and writes the files (JSON or YAML); the conversion itself is
-:mod:`modelgate_proxy.spec.databricks`.
+:mod:`modelgate_proxy.spec.databricks_bodies`.
 
     modelgate convert databricks.json > endpoint.yaml      # Databricks body (JSON or YAML) -> manifest
     modelgate convert endpoint.yaml > databricks.json      # manifest -> Databricks body
@@ -18,8 +18,8 @@ from typing import Any, TextIO
 
 import yaml
 
-from ..spec import databricks
-from ..spec.databricks import (
+from ..spec import databricks_bodies
+from ..spec.databricks_bodies import (
     ConversionError,
     Direction,
     RequiredSecret,
@@ -48,7 +48,7 @@ def add_convert_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "convert",
         help="convert a Databricks create-endpoint body to a ServingEndpoint manifest, or back",
-        description=(__doc__ or "") + "\n" + (databricks.__doc__ or ""),
+        description=(__doc__ or "") + "\n" + (databricks_bodies.__doc__ or ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", help="a JSON or YAML file, or - for stdin")

@@ -27,11 +27,11 @@ from ..exchange import Stage
 from ..spec import ServingEndpointSpec
 from ..spec.capabilities import unsupported_guardrails
 from ..stages.fallbacks import Fallbacks
-from ..stages.guardrails.stage import GuardrailChecks
+from ..stages.guardrails.checks import GuardrailChecks
 from ..stages.guardrails.text_guard import TextGuard
-from ..stages.identity.stage import Identity
+from ..stages.identity.caller import Identity
+from ..stages.rate_limits.admission import RateLimits
 from ..stages.rate_limits.counters import LimitPlan
-from ..stages.rate_limits.stage import RateLimits
 from ..stages.records.payload_log import PayloadLog
 from ..stages.records.usage import UsageTracking
 from ..stages.traffic_split import TrafficSplit, TrafficSplitter

@@ -18,7 +18,7 @@ from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError
 
 from ..errors import ProviderConfigError, UpstreamUnavailable
-from ..spec.providers import AmazonBedrockConfig
+from ..spec.provider_configs import AmazonBedrockConfig
 from .base import Credentials
 
 SIGNING_NAME = "bedrock"

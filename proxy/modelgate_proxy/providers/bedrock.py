@@ -19,7 +19,7 @@ from ..errors import ProviderConfigError, UnsupportedTask, UpstreamError
 from ..json_types import JSON
 from ..spec import ExternalModel, Task
 from ..spec.capabilities import PROVIDER_TASKS, bedrock_config_problem
-from ..spec.providers import AmazonBedrockConfig
+from ..spec.provider_configs import AmazonBedrockConfig
 from .aws_eventstream import EXCEPTION_STATUS
 from .aws_signing import AwsCredentialSource, sign
 from .base import CallContext, Credentials, HttpClient, Provider, StreamDecoder, UpstreamRequest, loads

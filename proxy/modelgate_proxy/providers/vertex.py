@@ -22,7 +22,7 @@ from ..errors import BadUpstreamResponse, ProviderConfigError, UnsupportedTask, 
 from ..json_types import JSON
 from ..spec import ExternalModel, Task
 from ..spec.capabilities import PROVIDER_TASKS
-from ..spec.providers import GoogleCloudVertexAiConfig
+from ..spec.provider_configs import GoogleCloudVertexAiConfig
 from .anthropic_messages import chat_completion_from_message, messages_body
 from .anthropic_stream import AnthropicStreamDecoder
 from .base import CallContext, Credentials, HttpClient, Provider, StreamDecoder, UpstreamRequest, loads

@@ -18,7 +18,7 @@ from ..credentials import FileCredentials
 from ..endpoints.build import traffic_percentages
 from ..errors import GatewayError
 from ..exchange import EndpointRuntime, EntityRuntime
-from ..spec.base import SpecModel
+from ..spec.spec_model import SpecModel
 
 ENDPOINT_TYPE = "EXTERNAL_MODEL"
 OWNED_BY = "modelgate"

@@ -27,7 +27,7 @@ from .endpoint import (
     default_entity_name,
 )
 from .gateway import AiGatewayConfig, FallbackConfig, Guardrails, InferenceTableConfig, RateLimit, UsageTrackingConfig
-from .providers import (
+from .provider_configs import (
     PROVIDER_CONFIG_FIELDS,
     Ai21LabsConfig,
     AmazonBedrockConfig,

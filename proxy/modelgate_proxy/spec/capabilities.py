@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from .endpoint import TASKS, ServingEndpointSpec, Task
-from .providers import AmazonBedrockConfig
+from .provider_configs import AmazonBedrockConfig
 
 CHAT: Task = "llm/v1/chat"
 COMPLETIONS: Task = "llm/v1/completions"

@@ -7,9 +7,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import SpecModel
 from .gateway import AiGatewayConfig
-from .providers import (
+from .provider_configs import (
     PROVIDER_CONFIG_FIELDS,
     Ai21LabsConfig,
     AmazonBedrockConfig,
@@ -23,6 +22,7 @@ from .providers import (
     Provider,
 )
 from .rules import Rule, has
+from .spec_model import SpecModel
 from .status import ServingEndpointStatus
 
 GROUP = "serving.modelgate.io"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import API_VERSION, KIND, AiGatewayConfig, ServingEndpointSpec
-from ..base import SpecModel
+from ..spec_model import SpecModel
 from .core import (
     ABSENT,
     CONFIG_KEYS,

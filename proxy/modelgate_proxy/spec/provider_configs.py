@@ -12,9 +12,9 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from .base import SpecModel
 from .rules import Rule, exactly_one, has
 from .secrets import Plaintext, SecretReference
+from .spec_model import SpecModel
 
 HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2048)]
 """An http(s) URL."""

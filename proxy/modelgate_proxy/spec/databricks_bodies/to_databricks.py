@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..base import SpecModel
+from ..spec_model import SpecModel
 from .core import (
     ABSENT,
     CREATED,

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from .. import KIND, ServingEndpoint
-from ..base import SpecModel
+from ..spec_model import SpecModel
 
 ANNOTATION_PREFIX = "serving.modelgate.io/"
 NAME_ANNOTATION = ANNOTATION_PREFIX + "databricks-name"
