@@ -1,4 +1,4 @@
-"""The manifests the spec tests read: samples/, tests/spec/invalid/ and tests/spec/databricks_bodies/."""
+"""The manifests the spec tests read: samples/, tests/spec/invalid/ and tests/spec/databricks/."""
 
 from __future__ import annotations
 

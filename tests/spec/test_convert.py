@@ -1,6 +1,6 @@
 """modelgate convert: Databricks create-endpoint bodies <-> ServingEndpoint manifests, losslessly.
 
-Besides the REST bodies, tests/spec/databricks_bodies/ holds the other accepted shapes: `mlflow-config.json`, a bare
+Besides the REST bodies, tests/spec/databricks/ holds the other accepted shapes: `mlflow-config.json`, a bare
 endpoint config as MLflow's legacy `create_endpoint(name=..., config=...)` takes it (no name: the endpoint is named
 after the file; `tags` and legacy `rate_limits` inside it); `flat-body.json`, `name` beside `served_entities`
 (with legacy `rate_limits` next to an `ai_gateway` without rate limits); and `legacy-rate-limits.json`, a REST
