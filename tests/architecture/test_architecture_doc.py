@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 from .imports import ROOT, modules
 
 DOC = ROOT / "docs" / "architecture.md"
-DOTTED = re.compile(r"\bmodelgate_(?:proxy|operator)(?:\.\w+)*")
+DOTTED = re.compile(r"\bmodelgate_(?:proxy|operator|dev)(?:\.\w+)*")
 PATH = re.compile(r"\b(?:proxy|operator|tests|bench|hack|docs|charts|crds)/[\w./-]*\w")
 
 
@@ -30,8 +31,20 @@ def names_in_doc(text: str) -> tuple[set[str], set[str]]:
     return set(DOTTED.findall(text)), set(PATH.findall(text))
 
 
+def _all_modules() -> dict[str, Path]:
+    """The runtime packages' modules and the dev package's (hack/modelgate_dev)."""
+    out = modules()
+    dev = ROOT / "hack" / "modelgate_dev"
+    for path in sorted(dev.rglob("*.py")):
+        parts = ["modelgate_dev", *path.relative_to(dev).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
 def missing(text: str) -> list[str]:
-    mods = modules()
+    mods = _all_modules()
     out: list[str] = []
     dotted, paths = names_in_doc(text)
     for name in sorted(dotted):
