@@ -4,10 +4,11 @@ only pydantic and the standard library, so importing them loads none of the prox
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 
-from .imports import modules
+from .imports import ROOT, modules
 
 ALLOWED_THIRD_PARTY = {"pydantic", "pydantic_core"}
 
@@ -40,5 +41,7 @@ def test_importing_the_spec_loads_no_runtime_module() -> None:
             "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'aiohttp', 'starlette', 'uvicorn', 'orjson', 'yaml', 'botocore', 'google', 'prometheus_client'} "
             "or (m.startswith('modelgate_proxy.') and not m.startswith('modelgate_proxy.spec')))))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "proxy")}  # this tree's sources, whatever the venv points at
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env=env).stdout.split()
     assert loaded == []
