@@ -21,6 +21,7 @@ from . import crd
 from .handlers import register
 from .reconcile import CONCURRENCY
 from .render import ProxyDefaults
+from .secretcache import REFERENCEABLE_LABEL
 from .settings import RuntimeOptions, configure_logging, operator_settings
 
 _DEFAULTS = ProxyDefaults()
@@ -62,6 +63,10 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )  # fmt: skip
     run.add_argument("--server-timeout", type=int, default=300, help="watch timeout asked of the API server")
     run.add_argument("--client-timeout", type=float, default=330.0, help="watch timeout enforced by the client")
+    run.add_argument(
+        "--require-secret-label", action="store_true",
+        help=f"resolve only Secrets labelled {REFERENCEABLE_LABEL}=true (for clusters without admission policies)",
+    )  # fmt: skip
     run.add_argument("--log-format", choices=("json", "text"), default="json")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logs (kopf's included)")
 
@@ -85,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
         cluster_domain=args.cluster_domain,
     )
     priority = args.priority if args.priority is not None else random.SystemRandom().randint(1, 2**31 - 1)
-    registry = register(kopf.OperatorRegistry(), defaults, args.resync_interval, args.concurrency)
+    registry = register(
+        kopf.OperatorRegistry(), defaults, args.resync_interval, args.concurrency, args.require_secret_label
+    )
     asyncio.run(
         kopf.operator(
             registry=registry,

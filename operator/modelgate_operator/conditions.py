@@ -1,7 +1,7 @@
 """The status an endpoint should show, computed from what the reconcile found (pure; the clock is passed in).
 
 Conditions follow the Kubernetes API conventions (``metav1.Condition``): ``Ready`` summarises
-``ConfigValid``, ``SecretsResolved`` and ``ProxyAvailable``; each carries ``observedGeneration``, and its
+``ConfigValid``, ``SecretsResolved``, ``ChildrenApplied`` and ``ProxyAvailable``; each carries ``observedGeneration``, and its
 ``lastTransitionTime`` only moves when its ``status`` changes. ``state`` mirrors Databricks'
 ``ready``/``config_update``; ``servedEntities`` gives per-entity state; ``entities`` is the one-line summary
 printed by ``kubectl get servingendpoints``.
@@ -21,8 +21,10 @@ CondStatus = Literal["True", "False", "Unknown"]
 READY = "Ready"
 CONFIG_VALID = "ConfigValid"
 SECRETS_RESOLVED = "SecretsResolved"
+CHILDREN_APPLIED = "ChildrenApplied"
 PROXY_AVAILABLE = "ProxyAvailable"
-CONDITION_TYPES = (READY, CONFIG_VALID, SECRETS_RESOLVED, PROXY_AVAILABLE)
+CONDITION_TYPES = (READY, CONFIG_VALID, SECRETS_RESOLVED, CHILDREN_APPLIED, PROXY_AVAILABLE)
+GUARDRAILS_NOT_ENFORCED = "GuardrailsNotEnforced"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,8 @@ def proxy_check(state: ProxyState | None) -> Check:
     if state is None or not state.exists:
         return Check("False", "DeploymentNotCreated", "the proxy Deployment has not been created")
     if state.replicas == 0:
-        return Check("True", "ScaledToZero", "the proxy is scaled to zero replicas")
+        return Check("False", "ScaledToZero", "the proxy is scaled to zero replicas (spec.proxy.replicas: 0): "
+                     "nothing serves requests")  # fmt: skip
     progress = f"{state.updated}/{state.replicas} replicas updated, {state.available} available"
     phase = rollout(state)
     if phase == FAILED:
@@ -138,10 +141,13 @@ def proxy_check(state: ProxyState | None) -> Check:
     return Check("True", "MinimumReplicasAvailable", f"{state.available}/{state.replicas} proxy replicas available")
 
 
-def ready_check(config: Check, secrets: Check, proxy: Check) -> Check:
-    for check in (config, secrets, proxy):
+def ready_check(config: Check, secrets: Check, proxy: Check, children: Check | None = None) -> Check:
+    for check in (config, secrets, children or config, proxy):
         if check.status != "True":
             return Check(check.status, check.reason, check.message)
+    if config.reason == GUARDRAILS_NOT_ENFORCED:  # serving, but not everything the spec asks for
+        return Check("True", GUARDRAILS_NOT_ENFORCED, "the endpoint is serving WITHOUT some requested guardrails: "
+                     + config.message.rsplit(": ", 1)[-1])  # fmt: skip
     return Check("True", "EndpointReady", "the endpoint is serving")
 
 
@@ -182,18 +188,20 @@ def entities_summary(spec: ServingEndpointSpec) -> str:
     return ",".join(f"{name}={pct}%" for name, pct in traffic(spec).items())
 
 
-def _entity_state(ready: Check, config: Check, secrets: Check, phase: Rollout) -> tuple[str, str]:
+def _entity_state(ready: Check, config: Check, secrets: Check, phase: Rollout, children: Check) -> tuple[str, str]:
     if ready.status == "True":
         return "DEPLOYMENT_READY", ""
-    if config.status == "False" or secrets.status == "False" or phase != IN_PROGRESS:
+    if config.status == "False" or secrets.status == "False" or children.status == "False" or phase != IN_PROGRESS:
         return "DEPLOYMENT_FAILED", ready.message
     return "DEPLOYMENT_CREATING", ready.message
 
 
-def config_update(config: Check, secrets: Check, phase: Rollout) -> str:
-    """UPDATE_FAILED (invalid config, unresolved secret, or a rollout the Deployment controller gave up on),
-    IN_PROGRESS only while the current pod template is being rolled out, else NOT_UPDATING."""
-    if config.status == "False" or secrets.status == "False" or phase == FAILED:
+def config_update(config: Check, secrets: Check, phase: Rollout, children: Check | None = None) -> str:
+    """UPDATE_FAILED (invalid config, unresolved secret, a child the API server refused or that belongs to someone
+    else, or a rollout the Deployment controller gave up on), IN_PROGRESS only while the current pod template is
+    being rolled out, else NOT_UPDATING."""
+    failed = children is not None and children.status == "False"
+    if config.status == "False" or secrets.status == "False" or failed or phase == FAILED:
         return "UPDATE_FAILED"
     if phase == IN_PROGRESS:
         return "IN_PROGRESS"
@@ -211,18 +219,21 @@ def build_status(
     url: str | None,
     now: str,
     rollout: Rollout = COMPLETE,
+    children: Check | None = None,
 ) -> Status:
     """The whole ``status`` stanza (every declared field, so a merge-patch replaces stale values).
 
     ``rollout`` is :func:`rollout` of the Deployment the children were applied to."""
-    ready = ready_check(config, secrets, proxy)
-    checks = {READY: ready, CONFIG_VALID: config, SECRETS_RESOLVED: secrets, PROXY_AVAILABLE: proxy}
+    written = children or Check("True", "ChildrenApplied", "the proxy's children are applied")
+    ready = ready_check(config, secrets, proxy, written)
+    checks = {READY: ready, CONFIG_VALID: config, SECRETS_RESOLVED: secrets, CHILDREN_APPLIED: written,
+              PROXY_AVAILABLE: proxy}  # fmt: skip
     status: Status = {
         "observedGeneration": generation,
         "conditions": merge_conditions((previous or {}).get("conditions"), checks, generation, now),
         "state": {
             "ready": "READY" if ready.status == "True" else "NOT_READY",
-            "configUpdate": config_update(config, secrets, rollout),
+            "configUpdate": config_update(config, secrets, rollout, written),
         },
         "endpointUrl": url,
         "task": None,
@@ -230,7 +241,7 @@ def build_status(
         "servedEntities": None,
     }
     if spec is not None:
-        deployment, message = _entity_state(ready, config, secrets, rollout)
+        deployment, message = _entity_state(ready, config, secrets, rollout, written)
         split = traffic(spec)
         status["task"] = spec.task
         status["entities"] = entities_summary(spec)

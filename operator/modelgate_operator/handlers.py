@@ -4,7 +4,8 @@
   -> reconcile, unless this process already reconciled that generation (level-triggered; nothing is returned
   to kopf, and kopf keeps no diff-base, so kopf never writes ``status`` or annotations).
 - ServingEndpoint delete (finalizer) -> delete the children and the owned Secret explicitly (a cluster may
-  run without a garbage collector).
+  run without a garbage collector), only those controller-owned by the endpoint's uid. The reconciler creates
+  children only once kopf's finalizer is on the endpoint, so a delete at any moment leaves nothing behind.
 - Index ``endpoints_by_secret``: (namespace, Secret name) -> endpoints referencing it. A Secret event then
   reconciles exactly those endpoints, within the watch latency (sub-second).
 - Events of the operator's children (by the ``managed-by`` label: Deployments, ConfigMaps, Services, owned
@@ -71,9 +72,12 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return info
 
 
-def make_startup(defaults: ProxyDefaults, resync_interval: float = 0.0, concurrency: int = CONCURRENCY) -> Any:
+def make_startup(
+    defaults: ProxyDefaults, resync_interval: float = 0.0, concurrency: int = CONCURRENCY, require_label: bool = False
+) -> Any:
     async def startup(*, memo: Any, **_: Any) -> None:
-        memo.reconciler = Reconciler(Kube.from_env(connections=2 * concurrency + 8), defaults, concurrency)
+        kube = Kube.from_env(connections=2 * concurrency + 8)
+        memo.reconciler = Reconciler(kube, defaults, concurrency, require_label=require_label)
         if resync_interval > 0:
             memo.resync = asyncio.create_task(memo.reconciler.resync_forever(resync_interval))
 
@@ -103,12 +107,13 @@ async def endpoint_event(*, type: str | None, body: kopf.Body, memo: Any, **_: A
         logger.warning("reconcile of %s/%s failed: %s", meta.get("namespace"), meta.get("name"), exc)
 
 
-async def delete_endpoint(*, name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+async def delete_endpoint(*, name: str, namespace: str | None, uid: str | None, memo: Any, **_: Any) -> None:
     assert namespace is not None  # ServingEndpoints are namespaced
+    assert uid is not None  # every object has one
     reconciler = _reconciler(memo)
     async with reconciler.lock(namespace, name):
         try:
-            await reconciler.cleanup(namespace, name)
+            await reconciler.cleanup(namespace, name, uid)
         except Exception as exc:  # kopf retries a TemporaryError after its delay, gives up on a PermanentError
             raise kopf_error(exc) from exc
 
@@ -125,7 +130,7 @@ async def secret_event(
 ) -> None:
     if namespace is None:
         return
-    _reconciler(memo).secrets.update(namespace, name, None if type == "DELETED" else (body.get("data") or {}))
+    _reconciler(memo).secrets.update(namespace, name, None if type == "DELETED" else (body.get("data") or {}), labels)
     if type is None:  # the initial listing: the endpoints' first reconciles cover it
         return
     owner = labels.get(ENDPOINT_LABEL) if labels.get(MANAGED_BY_LABEL) == MANAGED_BY else None
@@ -165,10 +170,11 @@ def register(
     defaults: ProxyDefaults,
     resync_interval: float = 0.0,
     concurrency: int = CONCURRENCY,
+    require_secret_label: bool = False,
 ) -> kopf.OperatorRegistry:
     """Attach every handler to ``registry`` (explicit, so tests and the CLI build the same operator)."""
     kopf.on.login(registry=registry)(login)
-    kopf.on.startup(registry=registry)(make_startup(defaults, resync_interval, concurrency))
+    kopf.on.startup(registry=registry)(make_startup(defaults, resync_interval, concurrency, require_secret_label))
     kopf.on.cleanup(registry=registry)(cleanup)
     resource = (GROUP, VERSION, PLURAL)
     kopf.on.event(*resource, registry=registry, id="endpoint-changed")(endpoint_event)

@@ -50,16 +50,23 @@ PLURALS = {"Secret": "secrets", "ConfigMap": "configmaps", "Deployment": "deploy
 class KubeError(Exception):
     """An API call failed; ``code`` is the HTTP status (0 when the server was unreachable)."""
 
-    def __init__(self, action: str, kind: str, namespace: str, name: str, code: int, detail: str) -> None:
+    def __init__(
+        self, action: str, kind: str, namespace: str, name: str, code: int, detail: str, reason: str = ""
+    ) -> None:
         self.code = code
+        self.reason = reason
+        """The API server's reason (``Invalid``, ``Forbidden``, ``Conflict``...), "" when there was no answer."""
+        self.detail = detail
+        """The API server's message (only its reason for a Secret: the message may echo a value)."""
         super().__init__(f"{action} {kind} {namespace}/{name} failed ({code}): {detail}")
 
 
 def _error(action: str, kind: str, namespace: str, name: str, exc: Exception) -> KubeError:
     if isinstance(exc, ApiError):
         code = int(exc.status.code or 0)
-        detail = str(exc.status.reason or "") if kind == "Secret" else str(exc.status.message or exc.status.reason)
-        return KubeError(action, kind, namespace, name, code, detail)
+        reason = str(exc.status.reason or "")
+        detail = reason if kind == "Secret" else str(exc.status.message or reason)
+        return KubeError(action, kind, namespace, name, code, detail, reason)
     return KubeError(action, kind, namespace, name, 0, type(exc).__name__)
 
 
@@ -67,7 +74,7 @@ def _http_error(action: str, kind: str, namespace: str, name: str, exc: kubehttp
     if exc.code == 0:
         return KubeError(action, kind, namespace, name, 0, exc.reason)
     detail = exc.reason if kind == "Secret" else (exc.message or exc.reason)
-    return KubeError(action, kind, namespace, name, exc.code, detail)
+    return KubeError(action, kind, namespace, name, exc.code, detail, exc.reason)
 
 
 class Kube:
@@ -103,9 +110,12 @@ class Kube:
         await self.client.close()
 
     # ------------------------------------------------------------------------------------------- children
-    async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """Server-side apply; returns the object as the server now has it."""
+    async def apply(self, manifest: Mapping[str, Any], uid: str | None = None) -> dict[str, Any]:
+        """Server-side apply; returns the object as the server now has it. With ``uid``, only onto the object with
+        that uid (the API server answers 409 when there is none, 422 when the object has another uid)."""
         kind = manifest["kind"]
+        if uid is not None:
+            manifest = {**manifest, "metadata": {**manifest["metadata"], "uid": uid}}
         meta = manifest["metadata"]
         if self.fast is not None:
             path = kubehttp.object_path(manifest["apiVersion"], PLURALS[kind], meta["namespace"], meta["name"])
@@ -128,8 +138,31 @@ class Kube:
             raise _error("apply", kind, meta["namespace"], meta["name"], exc) from None
         return dict(obj.to_dict())  # type: ignore[attr-defined]
 
-    async def delete(self, kind: str, namespace: str, name: str) -> bool:
-        """Delete; False when it was already gone."""
+    async def get_child(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object's ``metadata`` (as ``{"metadata": ...}``; a Secret's data is not kept), None when absent."""
+        try:
+            obj = await self.client.get(KINDS[kind], name, namespace=namespace)
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return None
+            raise _error("get", kind, namespace, name, exc) from None
+        except httpx2.HTTPError as exc:
+            raise _error("get", kind, namespace, name, exc) from None
+        meta = obj.to_dict().get("metadata") or {}  # type: ignore[attr-defined]
+        return {"metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+    async def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> bool:
+        """Delete (with ``uid``: only the object with that uid); False when it was already gone."""
+        if uid is not None and self.fast is not None:
+            path = kubehttp.object_path("apps/v1" if kind == "Deployment" else "v1", PLURALS[kind], namespace, name)
+            body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}}
+            try:
+                await self.fast.request("DELETE", path, body, "application/json")
+            except kubehttp.HttpError as exc:
+                if exc.code in (404, 409):  # gone, or replaced by another object since it was checked
+                    return False
+                raise _http_error("delete", kind, namespace, name, exc) from None
+            return True
         try:
             await self.client.delete(KINDS[kind], name, namespace=namespace)
         except ApiError as exc:
@@ -152,6 +185,11 @@ class Kube:
         except httpx2.HTTPError as exc:
             raise _error("get", "Secret", namespace, name, exc) from None
         return digests(secret.data or {})
+
+    async def secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's labels, or None when there is no such Secret."""
+        meta = await self.get_child("Secret", namespace, name)
+        return None if meta is None else dict(meta["metadata"].get("labels") or {})
 
     async def proxy_state(self, namespace: str, name: str) -> ProxyState:
         try:

@@ -90,10 +90,17 @@ class FastPath:
         self, path: str, body: Mapping[str, Any], content_type: str, params: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         """PATCH ``path`` (already quoted) with a JSON body; the server's answer as a dict."""
+        return await self.request("PATCH", path, body, content_type, params)
+
+    async def request(
+        self, method: str, path: str, body: Mapping[str, Any], content_type: str,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """``method`` ``path`` (already quoted) with a JSON body; the server's answer as a dict."""
         data = json.dumps(body, separators=(",", ":"))
         try:
-            async with self._open().patch(
-                self.server + path, data=data, params=params, headers=self._headers(content_type)
+            async with self._open().request(
+                method, self.server + path, data=data, params=params, headers=self._headers(content_type)
             ) as resp:
                 raw = await resp.read()
                 status = resp.status

@@ -11,6 +11,7 @@ Invalid config (checks of :mod:`.spec_problems`) or an unresolvable reference le
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import logging
 import time
@@ -24,9 +25,11 @@ from modelgate_proxy.spec import ServingEndpointSpec
 from modelgate_proxy.spec.capabilities import unsupported_guardrails
 
 from . import conditions, failures, render, secrets, spec_problems
+from .children import ChildConflict, ChildWriteFailed, ChildWriter
 from .kube import Kube
 from .render import Owner, ProxyDefaults
 from .secretcache import SecretCache, digests
+from .settings import FINALIZER
 
 logger = logging.getLogger("modelgate_operator.reconcile")
 
@@ -38,6 +41,8 @@ RETRY_BASE = 2.0
 RETRY_MAX = 60.0
 QUIET_FIRST_REASONS = frozenset({"Progressing", "DeploymentNotCreated"})
 """A new endpoint's first Ready=False with these reasons is the normal start of a rollout: no Event for it."""
+DELETED_MEMORY = 4096
+"""How many deleted endpoints' uids are remembered, so that an event queued before a deletion creates nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,8 @@ class Outcome:
     status_written: bool
     ready: str
     reason: str
+    retry: bool = False
+    """The reconcile could not do everything for a reason that may pass (a conflicting object): try again later."""
 
 
 def _now() -> datetime.datetime:
@@ -94,8 +101,11 @@ class Reconciler:
     a backoff; :meth:`resync_forever` re-reconciles everything now and then as a safety net.
     """
 
-    def __init__(self, kube: Kube, defaults: ProxyDefaults, concurrency: int = CONCURRENCY) -> None:
+    def __init__(
+        self, kube: Kube, defaults: ProxyDefaults, concurrency: int = CONCURRENCY, *, require_label: bool = False
+    ) -> None:
         self.kube = kube
+        self.require_label = require_label
         self.defaults = defaults
         self._slots = asyncio.Semaphore(concurrency)
         self.secrets = SecretCache()
@@ -106,6 +116,8 @@ class Reconciler:
         self._failures: dict[tuple[str, str], int] = {}
         self._retries: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._last: dict[tuple[str, str], float] = {}
+        self.children = ChildWriter(kube)
+        self._deleted: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self._locks.setdefault((namespace, name), asyncio.Lock())
@@ -114,6 +126,7 @@ class Reconciler:
         key = (namespace, name)
         for memory in (self._locks, self._seen, self._handled, self._applied, self._failures, self._last):
             memory.pop(key, None)
+        self.children.forget(namespace, name)
         retry = self._retries.pop(key, None)
         if retry is not None:
             retry.cancel()
@@ -128,6 +141,8 @@ class Reconciler:
         already reconciled this generation of this object."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
+        if FINALIZER not in (meta.get("finalizers") or ()):
+            return None  # children only once the finalizer guarantees their cleanup: its patch is the next event
         async with self.lock(*key):
             if self._handled.get(key) == (meta.get("uid"), int(meta.get("generation") or 0)):
                 return None
@@ -168,16 +183,20 @@ class Reconciler:
         body = await self.kube.get_endpoint(namespace, name)
         if body is None or body.get("metadata", {}).get("deletionTimestamp"):
             return None
+        if FINALIZER not in (body["metadata"].get("finalizers") or ()):
+            return None
         return await self._reconcile(body)
 
-    async def reconcile(self, body: Mapping[str, Any]) -> Outcome:
+    async def reconcile(self, body: Mapping[str, Any]) -> Outcome | None:
         meta = body["metadata"]
         async with self.lock(meta["namespace"], meta["name"]):
             return await self._reconcile(body)
 
-    async def _reconcile(self, body: Mapping[str, Any]) -> Outcome:
+    async def _reconcile(self, body: Mapping[str, Any]) -> Outcome | None:
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
+        if meta.get("uid") in self._deleted:
+            return None  # a stale event of an endpoint whose children were deleted meanwhile
         try:
             async with self._slots:
                 outcome = await self._reconcile_now(body)
@@ -188,6 +207,10 @@ class Reconciler:
             else:
                 self._schedule_retry(key, failures.retry_delay(exc))
             raise
+        if outcome.retry:
+            self._handled.pop(key, None)
+            self._schedule_retry(key)
+            return outcome
         self._handled[key] = (meta.get("uid"), int(meta.get("generation") or 0))
         self._last[key] = time.monotonic()
         self._failures.pop(key, None)
@@ -236,12 +259,14 @@ class Reconciler:
         owner = Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
         generation = int(meta.get("generation") or 0)
         previous = body.get("status") or {}
-        url = render.endpoint_url(owner, self.defaults)
+        url: str | None = None
 
         spec: ServingEndpointSpec | None = None
         config = conditions.Check("True", "ConfigValid", "the configuration is valid")
         secret_check = conditions.Check("Unknown", "NotChecked", "the configuration is not valid")
-        applied = False
+        written = conditions.Check("Unknown", "NotApplied", "the children are not written while the configuration or a "
+                               "secret reference is not valid (the previous ones, if any, keep serving)")  # fmt: skip
+        applied = retry = False
         try:
             spec = ServingEndpointSpec.model_validate(body.get("spec") or {})
         except ValidationError as exc:
@@ -263,8 +288,15 @@ class Reconciler:
                 name: self.secrets.get(owner.namespace, name) or await self.kube.secret_data(owner.namespace, name)
                 for name in secrets.referenced_secret_names(fields)
             }
+            present = [n for n, d in fetched.items() if d is not None]
+            unlabelled = await self.secrets.unlabelled(owner.namespace, present, self.kube.secret_labels) if (
+                self.require_label) else set()  # fmt: skip
             try:
                 resolved = secrets.resolve(fields, fetched)
+                if unlabelled:
+                    raise secrets.SecretNotReferenceable(
+                        [(r, f.where) for f in fields if (r := f.reference) is not None and r.name in unlabelled]
+                    )
             except secrets.SecretResolutionError as exc:
                 secret_check = conditions.Check("False", exc.reason, str(exc))
             else:
@@ -273,14 +305,30 @@ class Reconciler:
                 children = render.render(owner, spec, resolved, self.defaults, fields)
                 # Concurrently: the API server does not check that mounted Secrets/ConfigMaps exist (the kubelet
                 # waits for them), and every child is applied before the status says so.
-                results = await asyncio.gather(*(self.kube.apply(m) for m in children.in_apply_order()))
-                deployment_obj = results[children.in_apply_order().index(children.deployment)]
-                self._applied[(owner.namespace, owner.name)] = {m["kind"]: _remembered(m) for m in children.in_apply_order()}
-                applied = True
+                order = children.in_apply_order()
+                try:
+                    results = await self.children.apply_all(owner, order)
+                except ChildConflict as exc:
+                    written, retry = conditions.Check("False", "ChildConflict", str(exc)), True
+                except ChildWriteFailed as exc:
+                    written, retry = conditions.Check("False", exc.reason, str(exc)), exc.retryable
+                else:
+                    deployment_obj = results[order.index(children.deployment)]
+                    self._applied[(owner.namespace, owner.name)] = {m["kind"]: _remembered(m) for m in order}
+                    written = conditions.Check("True", "ChildrenApplied", "the proxy's Deployment, Service, ConfigMap "
+                                           "and Secret are applied")  # fmt: skip
+                    applied = True
+        child = render.child_name(owner.name)
         if applied:
             deployment = conditions.proxy_state_from(deployment_obj)  # the apply's answer: no extra GET
+            url = render.endpoint_url(owner, self.defaults)
         else:
-            deployment = await self.kube.proxy_state(owner.namespace, render.child_name(owner.name))
+            if await self.children.exists_owned(owner, "Deployment", child):
+                deployment = await self.kube.proxy_state(owner.namespace, child)
+            else:
+                deployment = conditions.proxy_state_from(None)
+            if await self.children.exists_owned(owner, "Service", child):
+                url = render.endpoint_url(owner, self.defaults)
         self._seen[(owner.namespace, owner.name)] = deployment
         proxy = conditions.proxy_check(deployment)
         now = _now()
@@ -290,15 +338,16 @@ class Reconciler:
             generation=generation,
             config=config,
             secrets=secret_check,
+            children=written,
             proxy=proxy,
             url=url,
             now=_rfc3339(now),
             rollout=conditions.rollout(deployment),
         )
-        written = False
+        status_written = False
         if not conditions.same_status(previous, desired):
             await self.kube.patch_status(owner.namespace, owner.name, desired)
-            written = True
+            status_written = True
             await self._events(body, previous, desired, now)
         ready = desired["conditions"][0]
         logger.info(
@@ -309,38 +358,39 @@ class Reconciler:
             ready["status"],
             ready["reason"],
             ", children applied" if applied else "",
-            ", status updated" if written else "",
+            ", status updated" if status_written else "",
         )
-        return Outcome(applied=applied, status_written=written, ready=ready["status"], reason=ready["reason"])
+        return Outcome(applied=applied, status_written=status_written, ready=ready["status"], reason=ready["reason"],
+                       retry=retry)  # fmt: skip
 
     async def _events(
         self, body: Mapping[str, Any], previous: Mapping[str, Any], desired: Mapping[str, Any], now: datetime.datetime
     ) -> None:
         first = not (previous.get("conditions") or [])
+        posted: set[tuple[str, str]] = set()
         for cond in conditions.transitions(previous, dict(desired)):
-            if cond["type"] != conditions.READY:
+            # Ready's transitions, and every failure to write a child (even while Ready is already False)
+            if cond["type"] != conditions.READY and not (cond["type"] == conditions.CHILDREN_APPLIED and cond["status"] == "False"):
                 continue
             if first and cond["status"] == "False" and cond["reason"] in QUIET_FIRST_REASONS:
                 continue
             kind = "Normal" if cond["status"] == "True" else "Warning"
             reason = cond["reason"]
+            if (reason, cond["message"]) in posted:
+                continue
+            posted.add((reason, cond["message"]))
             try:
                 await self.kube.post_event(body, type_=kind, reason=reason, message=cond["message"], now=now)
             except Exception as exc:
                 logger.warning("could not record an event: %s", exc)
 
-    async def cleanup(self, namespace: str, name: str) -> list[str]:
-        """Delete every child and the owned Secret (there may be no garbage collector). Returns what was deleted."""
-        targets = [
-            ("Deployment", render.child_name(name)),
-            ("Service", render.child_name(name)),
-            ("ConfigMap", render.child_name(name)),
-            ("Secret", render.owned_secret_name(name)),
-        ]
-        deleted = []
-        for kind, child in targets:
-            if await self.kube.delete(kind, namespace, child):
-                deleted.append(f"{kind}/{child}")
+    async def cleanup(self, namespace: str, name: str, uid: str) -> list[str]:
+        """Delete the children and the owned Secret of the endpoint with ``uid`` - only objects it controls (there
+        may be no garbage collector). Returns what was deleted."""
+        self._deleted[uid] = None
+        while len(self._deleted) > DELETED_MEMORY:
+            self._deleted.popitem(last=False)
+        deleted = await self.children.delete_all(namespace, name, uid)
         logger.info("deleted the children of %s/%s: %s", namespace, name, ", ".join(deleted) or "none left")
         self.forget(namespace, name)
         return deleted

@@ -11,7 +11,15 @@ the operator watches every Secret of a cluster.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+
+REFERENCEABLE_LABEL = "serving.modelgate.io/referenceable"
+"""With ``--require-secret-label`` (clusters without admission policies), only Secrets labelled ``...=true`` may be
+referenced by a ServingEndpoint: labelling a Secret is the opt-in of whoever may edit it (docs/security.md)."""
+
+
+def referenceable(labels: Mapping[str, str] | None) -> bool:
+    return (labels or {}).get(REFERENCEABLE_LABEL) == "true"
 
 
 def digests(data: Mapping[str, str] | None) -> dict[str, str]:
@@ -24,13 +32,38 @@ class SecretCache:
 
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], dict[str, str]] = {}
+        self._labelled: set[tuple[str, str]] = set()
 
-    def update(self, namespace: str, name: str, data: Mapping[str, str] | None) -> None:
-        """A watch event: ``data`` of the Secret, or None when it was deleted."""
+    def update(
+        self, namespace: str, name: str, data: Mapping[str, str] | None, labels: Mapping[str, str] | None = None
+    ) -> None:
+        """A watch event: ``data`` of the Secret (and its labels), or None when it was deleted."""
+        self._labelled.discard((namespace, name))
         if data is None:
             self._known.pop((namespace, name), None)
         else:
             self._known[(namespace, name)] = digests(data)
+            if referenceable(labels):
+                self._labelled.add((namespace, name))
+
+    async def unlabelled(
+        self, namespace: str, names: list[str], fetch_labels: Callable[[str, str], Awaitable[Mapping[str, str] | None]]
+    ) -> set[str]:
+        """The Secrets among ``names`` without the opt-in label (fetching the labels of those not cached)."""
+        out = set()
+        for name in names:
+            known = self.referenceable(namespace, name)
+            if known is None:
+                known = referenceable(await fetch_labels(namespace, name))
+            if not known:
+                out.add(name)
+        return out
+
+    def referenceable(self, namespace: str, name: str) -> bool | None:
+        """The Secret carries the opt-in label; None when the watch has not delivered it."""
+        if (namespace, name) not in self._known:
+            return None
+        return (namespace, name) in self._labelled
 
     def get(self, namespace: str, name: str) -> dict[str, str] | None:
         """The digests, or None when the watch has not delivered this Secret (fetch it instead)."""

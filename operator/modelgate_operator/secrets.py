@@ -79,7 +79,17 @@ class SecretKeyNotFound(SecretResolutionError):
         return "Secret has no such key for " + super().__str__()
 
 
-def _secret_kind(info: FieldInfo) -> str | None:
+class SecretNotReferenceable(SecretResolutionError):
+    reason = "SecretNotReferenceable"
+
+    def __str__(self) -> str:
+        return (
+            "the operator runs with --require-secret-label and these Secrets lack the label "
+            "serving.modelgate.io/referenceable=true: " + super().__str__()
+        )
+
+
+def secret_kind(info: FieldInfo) -> str | None:
     """``reference`` / ``plaintext`` for a field annotated with a spec secret type, else None."""
     candidates: list[Any] = [info, *info.metadata]
     for arg in typing.get_args(info.annotation):
@@ -100,7 +110,7 @@ def _walk(model: BaseModel, entity: str, path: JsonPath, prefix: str) -> Iterato
     cls = type(model)
     for attr, info in cls.model_fields.items():
         value = getattr(model, attr)
-        if _secret_kind(info) == "reference":
+        if secret_kind(info) == "reference":
             twin = f"{attr}_plaintext"
             alias = _alias(cls, attr)
             plaintext = getattr(model, twin, None) if twin in cls.model_fields else None

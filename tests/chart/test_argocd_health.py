@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from modelgate_operator import conditions
-from modelgate_operator.kube import Kube
+from modelgate_operator.kube import Kube, KubeError
 from modelgate_operator.reconcile import Reconciler
 from modelgate_operator.render import ProxyDefaults
 from modelgate_operator.secretcache import digests
@@ -91,13 +91,27 @@ class ApiAsTheReconcilerSeesIt:
     """Stands in for :class:`modelgate_operator.kube.Kube`: Secrets as given, every apply answered with the applied
     object (the Deployment with the given status); records the status the reconciler writes."""
 
-    def __init__(self, secrets: dict[str, dict[str, str]], deployment_status: dict[str, Any] | None) -> None:
+    def __init__(
+        self, secrets: dict[str, dict[str, str]], deployment_status: dict[str, Any] | None,
+        rejected: KubeError | None = None, foreign: str | None = None,
+    ) -> None:  # fmt: skip
         self.secrets = secrets
         self.deployment_status = deployment_status
         self.live_deployment: dict[str, Any] | None = None
         self.written: dict[str, Any] | None = None
+        self.rejected = rejected
+        self.foreign = foreign  # a kind of which a user's object (not the endpoint's) has the child's name
 
-    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    async def get_child(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if kind == self.foreign:
+            return {"metadata": {"name": name, "namespace": namespace, "uid": "a-users-object"}}
+        if kind == "Deployment" and self.live_deployment is not None:
+            return {"metadata": self.live_deployment["metadata"]}
+        return None
+
+    async def apply(self, manifest: dict[str, Any], uid: str | None = None) -> dict[str, Any]:
+        if self.rejected is not None and manifest["kind"] == "Deployment":
+            raise self.rejected
         obj = copy.deepcopy(dict(manifest))
         if obj["kind"] == "Deployment":
             obj["metadata"]["generation"] = DEPLOYMENT_GENERATION
@@ -123,10 +137,11 @@ class ApiAsTheReconcilerSeesIt:
 def reconciled(
     spec: dict[str, Any], *, secrets: dict[str, dict[str, str]] | None = None,
     deployment: dict[str, Any] | None = None, generation: int = 2, edited_since: int = 0,
+    rejected: KubeError | None = None, foreign: str | None = None,
 ) -> dict[str, Any]:
     """The endpoint after the operator's reconcile of ``generation`` (then ``edited_since`` more spec edits that the
     operator has not seen yet)."""
-    api = ApiAsTheReconcilerSeesIt(KEY if secrets is None else secrets, deployment)
+    api = ApiAsTheReconcilerSeesIt(KEY if secrets is None else secrets, deployment, rejected, foreign)
     body: dict[str, Any] = {
         "apiVersion": "serving.modelgate.io/v1alpha1", "kind": "ServingEndpoint",
         "metadata": {"name": NAME, "namespace": NAMESPACE, "uid": "0b9e", "generation": generation}, "spec": spec,
@@ -148,7 +163,15 @@ OPERATOR_CASES = [
     pytest.param(reconciled(SPEC, deployment=controller_status()),
                  "Healthy", "EndpointReady: the endpoint is serving", id="ready"),
     pytest.param(reconciled(SCALED_TO_ZERO, deployment=controller_status(replicas=0, updated=0, available=0)),
-                 "Healthy", "EndpointReady", id="scaled-to-zero"),
+                 "Suspended", "ScaledToZero: the proxy is scaled to zero replicas", id="scaled-to-zero"),
+    # the API server refused the Deployment (memory request above its limit): the 422 is in the status
+    pytest.param(reconciled(SPEC, deployment=controller_status(), rejected=KubeError(
+                 "apply", "Deployment", NAMESPACE, "modelgate-chat", 422,
+                 "Deployment.apps \"modelgate-chat\" is invalid: spec.template.spec.containers[0].resources.requests: "
+                 "Invalid value: \"2Gi\": must be less than or equal to memory limit of 1Gi", "Invalid")),
+                 "Degraded", "Invalid: the API server rejected Deployment modelgate-chat: 422 Invalid", id="apply-422"),
+    pytest.param(reconciled(SPEC, deployment=controller_status(), foreign="ConfigMap"),
+                 "Degraded", "ChildConflict: ConfigMap modelgate-chat already exists", id="child-conflict"),
     pytest.param(reconciled(SPEC, deployment=None),  # just applied: no controller has looked at it yet
                  "Progressing", "Progressing: waiting for the proxy: 0/2 replicas updated, 0 available",
                  id="first-rollout"),
@@ -186,7 +209,8 @@ OPERATOR_CASES = [
 def test_samples_cover_what_the_operator_reports() -> None:
     ready_reasons = {_ready(p.values[0])["reason"] for p in OPERATOR_CASES}  # type: ignore[index]
     assert {"EndpointReady", "Progressing", "SecretNotFound", "SecretKeyNotFound", "InvalidConfig", "InvalidSpec",
-            "NoAvailableReplicas", "ProgressDeadlineExceeded"} <= ready_reasons  # fmt: skip
+            "NoAvailableReplicas", "ProgressDeadlineExceeded", "ScaledToZero", "Invalid", "ChildConflict",
+            } <= ready_reasons  # fmt: skip
     updates = {p.values[0]["status"]["state"]["configUpdate"] for p in OPERATOR_CASES}  # type: ignore[index]
     assert updates == {"NOT_UPDATING", "IN_PROGRESS", "UPDATE_FAILED"}
 

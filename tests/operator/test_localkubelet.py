@@ -196,8 +196,15 @@ def test_local_kubelet_runs_the_rendered_proxy_until_ready_and_follows_changes(
         client.patch(ServingEndpoint, NAME, {"spec": {"proxy": {"replicas": 0}}}, namespace=namespace,
                      patch_type=PatchType.MERGE)  # fmt: skip
         wait_for("stopped", lambda: pod.proc is None and not pod.ready, timeout=20)
-        obj = wait_for("ScaledToZero", lambda: ready_at(client, namespace), timeout=20)
-        assert condition(obj, "ProxyAvailable")["reason"] == "ScaledToZero"  # type: ignore[index]
+        def scaled_to_zero() -> dict[str, Any] | None:
+            obj = endpoint(client, namespace, NAME)
+            ready = condition(obj, "Ready") or {}
+            current = obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+            return obj if current and ready.get("reason") == "ScaledToZero" else None
+
+        obj = wait_for("ScaledToZero", scaled_to_zero, timeout=20)
+        assert condition(obj, "Ready")["status"] == "False"  # type: ignore[index]  # nothing serves
+        assert condition(obj, "ProxyAvailable")["status"] == "False"  # type: ignore[index]
 
         # Back to one, then delete: the process goes with the Deployment.
         client.patch(ServingEndpoint, NAME, {"spec": {"proxy": {"replicas": 1}}}, namespace=namespace,

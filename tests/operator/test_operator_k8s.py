@@ -140,7 +140,8 @@ def test_lifecycle_secrets_rotation_noop_and_deletion(
     assert status["entities"] == "gpt-4o=90%,claude=10%"
     assert status["state"] == {"ready": "READY", "configUpdate": "NOT_UPDATING"}
     assert status["endpointUrl"] == f"http://{CHILD}.{namespace}.svc.cluster.local/serving-endpoints/chat/invocations"
-    assert {c["type"] for c in status["conditions"]} == {"Ready", "ConfigValid", "SecretsResolved", "ProxyAvailable"}
+    assert {c["type"] for c in status["conditions"]} == {"Ready", "ConfigValid", "SecretsResolved", "ChildrenApplied",
+                                                       "ProxyAvailable"}
     assert all(c["observedGeneration"] == obj["metadata"]["generation"] for c in status["conditions"])
     assert [e["state"]["deployment"] for e in status["servedEntities"]] == ["DEPLOYMENT_READY"] * 2
 

@@ -154,7 +154,8 @@ def test_status_ready_state_entities_and_stable_transition_times() -> None:
     spec = _spec()
     first = conditions.build_status(spec=spec, previous=None, generation=3, url="http://u", now="T1", **_checks())
     assert first["observedGeneration"] == 3
-    assert [c["type"] for c in first["conditions"]] == ["Ready", "ConfigValid", "SecretsResolved", "ProxyAvailable"]
+    assert [c["type"] for c in first["conditions"]] == ["Ready", "ConfigValid", "SecretsResolved", "ChildrenApplied",
+                                                  "ProxyAvailable"]
     assert all(c["observedGeneration"] == 3 and c["lastTransitionTime"] == "T1" for c in first["conditions"])
     assert first["state"] == {"ready": "READY", "configUpdate": "NOT_UPDATING"}
     assert first["entities"] == "gpt-4o=90%,claude=10%"
@@ -179,7 +180,7 @@ def test_proxy_available_follows_deployment_status() -> None:
     assert conditions.proxy_check(done).status == "True"
     assert not conditions.rolling_out(done)
     zero = conditions.ProxyState(exists=True, generation=1, observed_generation=0, replicas=0)
-    assert conditions.proxy_check(zero).reason == "ScaledToZero"
+    assert (conditions.proxy_check(zero).status, conditions.proxy_check(zero).reason) == ("False", "ScaledToZero")
     # a rollout with the old pods still serving: available, but the config update is in progress
     rolling = conditions.ProxyState(exists=True, generation=3, observed_generation=2, replicas=2, updated=2, available=2)
     check = conditions.proxy_check(rolling)

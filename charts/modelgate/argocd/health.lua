@@ -4,9 +4,11 @@
 --   Healthy      Ready=True and the operator has observed the current generation
 --   Progressing  no status yet, generation not observed yet, Ready=Unknown, or Ready=False while the proxy
 --                Deployment is still rolling out (status.state.configUpdate=IN_PROGRESS)
+--   Suspended    Ready=False because the proxy is scaled to zero (reason ScaledToZero): nothing serves, on purpose
 --   Degraded     Ready=False otherwise, with the condition's reason and message (e.g. SecretNotFound,
---                InvalidConfig, NoAvailableReplicas, ProgressDeadlineExceeded); also Ready=True when the last
---                configuration update failed (configUpdate=UPDATE_FAILED: the previous pods keep serving)
+--                InvalidConfig, ChildConflict, Invalid (a child the API server rejected), NoAvailableReplicas,
+--                ProgressDeadlineExceeded); also Ready=True when the last configuration update failed
+--                (configUpdate=UPDATE_FAILED: the previous pods keep serving)
 local hs = {}
 
 local function find_condition(status, ctype)
@@ -81,7 +83,9 @@ if ready.status == "True" then
 end
 
 if ready.status == "False" then
-  if update == "IN_PROGRESS" then
+  if ready.reason == "ScaledToZero" then
+    hs.status = "Suspended"
+  elseif update == "IN_PROGRESS" then
     hs.status = "Progressing"
   else
     hs.status = "Degraded"
