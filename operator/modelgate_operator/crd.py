@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from modelgate_proxy import spec
+from modelgate_proxy.spec.secrets import SECRET_REF_SYNTAX
 
 CRD_FILENAME = f"{spec.GROUP}_{spec.PLURAL}.yaml"
 
@@ -74,7 +75,36 @@ def _structural(node: Schema) -> Schema:
         out.setdefault("type", "object")
     if "maxLength" in out and "type" not in out and not out.get("x-kubernetes-int-or-string"):
         out["type"] = "string"
+    if "pattern" in out and out.get("type") == "string" and "maxLength" in out:  # (bounded: the rule's cost is too)
+        out = _pattern_as_rule(out)
+    if node.get("x-modelgate-secret") == "reference":
+        out["description"] = (out.get("description", "") + " " + REFERENCE_HELP).strip()
     return out
+
+
+REFERENCE_HELP = (
+    f"Syntax: `{SECRET_REF_SYNTAX}`, key `<key>` of the Secret `<secret-name>` in the endpoint's "
+    "namespace, e.g. `{{secrets/openai/api-key}}`. Whoever creates or updates the endpoint must be allowed to "
+    "`get` that Secret (docs/security.md)."
+)
+PATTERN_MESSAGE = "has an invalid format: see `kubectl explain` for this field"
+
+
+def _cel_string(text: str) -> str:
+    """``text`` as a CEL raw string literal."""
+    for quote in ("'", '"'):
+        if quote not in text:
+            return f"r{quote}{text}{quote}"
+    raise ValueError(f"cannot quote {text!r} as a CEL raw string")
+
+
+def _pattern_as_rule(node: Schema) -> Schema:
+    """A ``pattern`` becomes a CEL rule: the API server's message for a failed pattern repeats the value and the raw
+    regular expression; a rule's message is ours and never holds the value."""
+    pattern = node.pop("pattern")
+    message = node.pop("x-modelgate-format", None) or PATTERN_MESSAGE
+    rule = {"rule": f"self.matches({_cel_string(pattern)})", "message": message}
+    return {**node, "x-kubernetes-validations": [rule, *node.get("x-kubernetes-validations", [])]}
 
 
 def _clean_description(text: str) -> str:
@@ -116,13 +146,8 @@ def build_crd() -> dict[str, Any]:
         {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
         {"name": "Task", "type": "string", "jsonPath": ".spec.servedEntities[0].externalModel.task"},
         {"name": "Entities", "type": "string", "jsonPath": ".status.entities"},
-        {"name": "URL", "type": "string", "jsonPath": ".status.endpointUrl"},
-        {
-            "name": "Reason",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
-            "priority": 1,
-        },
+        {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
+        {"name": "URL", "type": "string", "jsonPath": ".status.endpointUrl", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
     return {
@@ -141,7 +166,7 @@ def build_crd() -> dict[str, Any]:
                 "plural": spec.PLURAL,
                 "singular": spec.SINGULAR,
                 "shortNames": list(spec.SHORT_NAMES),
-                "categories": ["modelgate", "all"],
+                "categories": ["modelgate"],
             },
             "versions": [
                 {

@@ -1,7 +1,7 @@
 """Credential references: ``{{secrets/<secret-name>/<key>}}`` and the ``*Plaintext`` twins.
 
 A reference names a key of a Kubernetes Secret in the endpoint's namespace. The Secret name must be a
-DNS-1123 subdomain and the key a valid Secret data key; both are checked here and by the CRD's pattern.
+DNS-1123 subdomain and the key a valid Secret data key; both are checked here and by a CEL rule of the CRD.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, NamedTuple
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 SECRET_NAME_PATTERN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 SECRET_KEY_PATTERN = r"[-._a-zA-Z0-9]+"
@@ -50,13 +50,31 @@ def is_secret_ref(value: str) -> bool:
     return _SECRET_REF.match(value) is not None
 
 
+SECRET_REF_SYNTAX = "{{secrets/<secret-name>/<key>}}"
+SECRET_REF_MESSAGE = (
+    "must be a secret reference " + SECRET_REF_SYNTAX + " naming a Secret of the endpoint's namespace (lowercase "
+    "letters, digits, '-' and '.') and one of its keys (letters, digits, '-', '_' and '.'); to give a value inline "
+    "use the *Plaintext field"
+)
+"""The API server's message for a malformed reference: a CEL rule's, which (unlike a ``pattern``'s) never repeats
+the value - a key pasted into the field stays out of the answer and the audit log."""
+
+
+def _check_reference(value: str) -> str:
+    parse_secret_ref(value)
+    return value
+
+
 SecretReference = Annotated[
     str,
     Field(
-        pattern=SECRET_REF_PATTERN,
         max_length=SECRET_REF_MAX_LENGTH,
-        json_schema_extra={"x-modelgate-secret": "reference"},
+        json_schema_extra={
+            "x-modelgate-secret": "reference",
+            "x-kubernetes-validations": [{"rule": f"self.matches(r'{SECRET_REF_PATTERN}')", "message": SECRET_REF_MESSAGE}],
+        },
     ),
+    AfterValidator(_check_reference),
 ]
 """A ``{{secrets/<secret-name>/<key>}}`` reference to a Secret in the endpoint's namespace."""
 

@@ -20,7 +20,7 @@ class Condition(SpecModel):
     """A CamelCase reason, e.g. SecretNotFound."""
     message: Annotated[str, Field(max_length=32768)] = ""
     """What it means for a person, e.g. which Secret reference is missing."""
-    last_transition_time: str
+    last_transition_time: Annotated[str, Field(max_length=64, json_schema_extra={"format": "date-time"})]
     """When the status last changed (RFC 3339)."""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """The .metadata.generation this condition was computed for."""
