@@ -22,7 +22,9 @@ from modelgate_proxy.spec.providers import PROVIDER_CONFIG_FIELDS
 
 from .secrets import secret_kind
 
-POLICY_NAME = "modelgate-secret-references"
+POLICY_NAME = "modelgate-modelgate-system-secret-references"
+"""Its name in deploy/install.yaml (the chart names it ``<fullname>-<release namespace>-secret-references``, like its
+ClusterRole, so that releases do not share one)."""
 DENIED_REASON = "Forbidden"
 
 

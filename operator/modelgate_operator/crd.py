@@ -77,6 +77,7 @@ def _structural(node: Schema) -> Schema:
         out["type"] = "string"
     if "pattern" in out and out.get("type") == "string" and "maxLength" in out:  # (bounded: the rule's cost is too)
         out = _pattern_as_rule(out)
+    out.pop("x-modelgate-format", None)
     if node.get("x-modelgate-secret") == "reference":
         out["description"] = (out.get("description", "") + " " + REFERENCE_HELP).strip()
     return out

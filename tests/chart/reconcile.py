@@ -139,13 +139,16 @@ def assert_kubectl_experience(k8s: DevCluster, namespace: str) -> None:
     for resource in ("servingendpoints", "se"):
         table = k8s.kubectl("get", resource, "-n", namespace).stdout.splitlines()
         header = table[0].split()
-        assert header[:6] == ["NAME", "READY", "TASK", "ENTITIES", "URL", "AGE"], header
+        assert header[:6] == ["NAME", "READY", "TASK", "ENTITIES", "REASON", "AGE"], header  # the URL: -o wide
         row = table[1].split()
-        assert row[:3] == [NAME, "True", "llm/v1/chat"], row
-        assert f".{namespace}.svc" in row[4], row
+        assert row[:5] == [NAME, "True", "llm/v1/chat", row[3], "EndpointReady"], row
+        assert f".{namespace}.svc" not in table[1]
     wide = k8s.kubectl("get", "se", "-n", namespace, "-o", "wide").stdout
-    assert "URL" in wide.splitlines()[0]
+    assert "URL" in wide.splitlines()[0].split()
     assert f".{namespace}.svc" in wide
+    every = k8s.kubectl("get", "all", "-n", namespace, "-o", "name").stdout
+    assert "servingendpoint" not in every  # not in category all
+    assert NAME in k8s.kubectl("get", "modelgate", "-n", namespace, "-o", "name").stdout
     explained = k8s.kubectl("explain", "servingendpoint.spec.servedEntities").stdout
     assert "DESCRIPTION" in explained
     assert "externalModel" in explained

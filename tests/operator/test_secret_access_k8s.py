@@ -37,12 +37,16 @@ def policy(k8s: DevCluster, namespace: str) -> Iterator[str]:
     policy = _shipped("ValidatingAdmissionPolicy")
     binding = _shipped("ValidatingAdmissionPolicyBinding")
     assert binding["spec"]["policyName"] == policy["metadata"]["name"] == admissionpolicy.POLICY_NAME
-    binding["metadata"]["name"] = f"test-{namespace}"
+    # under names of this test's own (the install-manifest test applies the shipped ones to the same cluster)
+    policy["metadata"] = {"name": f"test-{namespace}"}
+    binding["metadata"] = {"name": f"test-{namespace}"}
+    binding["spec"]["policyName"] = f"test-{namespace}"
     binding["spec"]["matchResources"] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
     k8s.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(policy))
     k8s.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(binding))
     yield namespace
     k8s.kubectl("delete", "validatingadmissionpolicybinding", f"test-{namespace}", "--ignore-not-found")
+    k8s.kubectl("delete", "validatingadmissionpolicy", f"test-{namespace}", "--ignore-not-found")
 
 
 def _spec(ref: str) -> dict[str, Any]:
@@ -73,7 +77,7 @@ def test_a_user_may_reference_only_secrets_that_user_may_get(k8s: DevCluster, po
         return res.stderr if res.returncode != 0 else ""
 
     message = wait_for("the policy to deny", denied, timeout=30, interval=0.5)
-    assert "ValidatingAdmissionPolicy 'modelgate-secret-references'" in message
+    assert f"ValidatingAdmissionPolicy 'test-{namespace}'" in message
     assert f"user {USER} may not get all of the Secrets this ServingEndpoint references (db-password)" in message
     assert_no_leak("denial", ["hunter2"], {"the API server's answer": message})
 

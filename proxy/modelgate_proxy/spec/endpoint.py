@@ -37,6 +37,7 @@ Task = Literal["llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"]
 TASKS: tuple[Task, ...] = ("llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings")
 
 ENTITY_NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+ENTITY_NAME_FORMAT: dict[str, Any] = {"x-modelgate-format": "must consist of letters, digits, '_' and '-'"}
 _ENTITY_NAME = re.compile(ENTITY_NAME_PATTERN)
 
 
@@ -105,7 +106,7 @@ def _effective(var: str) -> str:
 class ServedEntity(SpecModel):
     """One model the endpoint can send requests to."""
 
-    name: Annotated[str, Field(pattern=ENTITY_NAME_PATTERN, max_length=128)] | None = None
+    name: Annotated[str, Field(pattern=ENTITY_NAME_PATTERN, max_length=128, json_schema_extra=ENTITY_NAME_FORMAT)] | None = None
     """Name of the served entity, unique in the endpoint; default the external model's name with ``.`` and
     ``:`` replaced by ``-``."""
     external_model: ExternalModel
@@ -131,7 +132,7 @@ class ServedEntity(SpecModel):
 class Route(SpecModel):
     """The share of traffic one served entity receives."""
 
-    served_entity_name: Annotated[str, Field(pattern=ENTITY_NAME_PATTERN, max_length=128)]
+    served_entity_name: Annotated[str, Field(pattern=ENTITY_NAME_PATTERN, max_length=128, json_schema_extra=ENTITY_NAME_FORMAT)]
     """Name of a served entity of this endpoint."""
     traffic_percentage: Annotated[int, Field(ge=0, le=100)]
     """Percentage of requests sent to it first (0 to 100; 0 means fallback only)."""

@@ -9,7 +9,8 @@ from pydantic import Field
 from .rules import Rule, has
 from .spec_model import SpecModel
 
-Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*$", max_length=255)]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*$", max_length=255, json_schema_extra={
+    "x-modelgate-format": "must consist of letters, digits, '_' and '-', not starting with '-'"})]
 
 
 class UsageTrackingConfig(SpecModel):

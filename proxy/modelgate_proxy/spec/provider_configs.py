@@ -16,7 +16,8 @@ from .rules import Rule, exactly_one, has
 from .secrets import Plaintext, SecretReference
 from .spec_model import SpecModel
 
-HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2048)]
+HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2048, json_schema_extra={
+    "x-modelgate-format": "must be an http:// or https:// URL with a host and no spaces"})]
 """An http(s) URL."""
 
 ShortText = Annotated[str, Field(min_length=1, max_length=256)]
@@ -33,11 +34,13 @@ class OpenAIConfig(SpecModel):
     """``openai`` (default), ``azure`` (Azure OpenAI with an API key) or ``azuread`` (Microsoft Entra ID)."""
     openai_api_base: HttpUrl | None = None
     """Base URL of the API. Default ``https://api.openai.com/v1``; required for Azure (the resource URL)."""
-    openai_api_version: Annotated[str, Field(pattern=r"^(\d{4}-\d{2}-\d{2}(-preview)?|v1|preview|latest)$", max_length=32)] | None = None
+    openai_api_version: Annotated[str, Field(pattern=r"^(\d{4}-\d{2}-\d{2}(-preview)?|v1|preview|latest)$", max_length=32,
+                                             json_schema_extra={"x-modelgate-format": "must be a date such as 2024-10-21 (optionally with -preview), v1, preview or latest"})] | None = None
     """Azure OpenAI API version (``api-version`` query parameter), e.g. ``2024-10-21``; required for Azure.
     ``v1`` selects Azure's v1 API (``/openai/v1/...``, the deployment name sent as ``model``); ``preview`` and
     ``latest`` select it with that ``api-version``."""
-    openai_deployment_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$", max_length=64)] | None = None
+    openai_deployment_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$", max_length=64, json_schema_extra={
+        "x-modelgate-format": "must consist of letters, digits, '.', '_' and '-'"})] | None = None
     """Azure OpenAI deployment name; required for Azure."""
     openai_organization: ShortText | None = None
     """OpenAI organization ID, sent as the ``OpenAI-Organization`` header."""
@@ -158,7 +161,8 @@ class AmazonBedrockConfig(SpecModel):
     (IRSA / EKS Pod Identity / instance profile).
     """
 
-    aws_region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$", max_length=32)]
+    aws_region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$", max_length=32, json_schema_extra={
+        "x-modelgate-format": "must be an AWS region such as us-east-1"})]
     """AWS region of the Bedrock runtime, e.g. ``us-east-1``."""
     bedrock_provider: Literal["anthropic", "cohere", "ai21labs", "amazon"]
     """Model family behind Bedrock: ``anthropic``, ``cohere``, ``ai21labs`` or ``amazon``."""
@@ -174,7 +178,8 @@ class AmazonBedrockConfig(SpecModel):
     """modelgate extension: reference to an AWS session token for temporary credentials."""
     aws_session_token_plaintext: Plaintext | None = None
     """modelgate extension: the AWS session token given inline."""
-    instance_profile_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:", max_length=2048)] | None = None
+    instance_profile_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:", max_length=2048, json_schema_extra={
+        "x-modelgate-format": "must be an IAM ARN: arn:aws:iam::<12-digit account>:..."})] | None = None
     """Use the pod's AWS credential chain (IRSA, Pod Identity, instance profile) instead of access keys."""
     uc_service_credential_name: ShortText | None = None
     """Databricks Unity Catalog service credential; not available outside Databricks (reported as invalid)."""
@@ -229,9 +234,12 @@ class AmazonBedrockConfig(SpecModel):
 class GoogleCloudVertexAiConfig(SpecModel):
     """Google Cloud Vertex AI (Gemini, and Anthropic models on Vertex)."""
 
-    project_id: Annotated[str, Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$", max_length=30)]
+    project_id: Annotated[str, Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$", max_length=30, json_schema_extra={
+        "x-modelgate-format": "must be a Google Cloud project ID: 6-30 lowercase letters, digits and '-', starting "
+        "with a letter"})]
     """Google Cloud project ID."""
-    region: Annotated[str, Field(pattern=r"^[a-z]+(-[a-z0-9]+)*$", max_length=64)]
+    region: Annotated[str, Field(pattern=r"^[a-z]+(-[a-z0-9]+)*$", max_length=64, json_schema_extra={
+        "x-modelgate-format": "must be a Google Cloud region such as us-central1"})]
     """Vertex AI location, e.g. ``us-central1`` (or ``global``)."""
     private_key: SecretReference | None = None
     """Reference to the service account's JSON key file (the whole file as downloaded from Google Cloud)."""
@@ -304,7 +312,8 @@ class BearerTokenAuth(SpecModel):
 class ApiKeyAuth(SpecModel):
     """An API key sent in a named HTTP header: ``<key>: <value>``."""
 
-    key: Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", max_length=128)]
+    key: Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", max_length=128, json_schema_extra={
+        "x-modelgate-format": "must be an HTTP header name (letters, digits and !#$%&'*+.^_`|~-)"})]
     """Name of the HTTP header that carries the key, e.g. ``x-api-key``."""
     value: SecretReference | None = None
     """Reference to the API key."""
