@@ -3,22 +3,37 @@ deploy/install.yaml (the chart's, rendered) lets a user create or update a Servi
 ``get`` every Secret it references. Users are impersonated (``kubectl --as``), so the API server's authorizer
 answers for them exactly as it would for a real client of theirs.
 
-The binding is narrowed to this test's namespace (the session cluster is shared), and removed afterwards.
+The binding is narrowed to this test's namespace (the session cluster is shared), and removed afterwards. Last, the
+fallback for clusters without admission policies: the operator's ``--require-secret-label``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from lightkube.resources.apps_v1 import Deployment
 
 from modelgate_dev.devcluster import DevCluster
 from modelgate_operator import admissionpolicy
+from modelgate_operator.secretcache import REFERENCEABLE_LABEL
 
-from .harness import REPO, assert_no_leak, wait_for
+from .harness import (
+    REPO,
+    FakeDeploymentController,
+    OperatorProcess,
+    admin_client,
+    assert_no_leak,
+    condition,
+    endpoint,
+    install_rbac,
+    put_secret,
+    wait_for,
+)
 from .samples import endpoint as manifest
 from .samples import two_entities
 
@@ -116,3 +131,39 @@ def test_every_reference_field_of_every_provider_is_checked() -> None:
             "amazonBedrockConfig.awsSecretAccessKey", "googleCloudVertexAiConfig.privateKey"} <= paths  # fmt: skip
     expression = admissionpolicy.build_policy()["spec"]["variables"][0]["expression"]
     assert all(f"m.{p}" in expression for p in paths)
+
+
+def test_without_admission_policies_only_labelled_secrets_are_resolved(
+    k8s: DevCluster, namespace: str, tmp_path: Path
+) -> None:
+    """The fallback (``--require-secret-label``): a Secret without ``serving.modelgate.io/referenceable=true`` is
+    not resolved, nothing is deployed; labelling it (the Secret editor's opt-in) lets the endpoint come up."""
+    client = admin_client(k8s)
+    kubelet = FakeDeploymentController(client, namespace)
+    kubelet.start()
+    kubeconfig = install_rbac(k8s, namespace)
+    try:
+        put_secret(client, namespace, "openai-creds", {"api-key": "sk-ref"})
+        with OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log", "--require-secret-label") as op:
+            k8s.kubectl("apply", "--server-side", "-f", "-",
+                        input=yaml.safe_dump(manifest("labelled", namespace, two_entities())))  # fmt: skip
+
+            def reason(want: str) -> dict[str, Any] | None:
+                obj = endpoint(client, namespace, "labelled")
+                ready = condition(obj, "Ready") or {}
+                return obj if ready.get("reason") == want else None
+
+            obj = wait_for("SecretNotReferenceable", lambda: reason("SecretNotReferenceable"), timeout=20)
+            resolved = condition(obj, "SecretsResolved")
+            assert resolved is not None
+            assert resolved["status"] == "False"
+            assert "{{secrets/openai-creds/api-key}}" in resolved["message"]
+            assert "serving.modelgate.io/referenceable=true" in resolved["message"]
+            assert not list(client.list(Deployment, namespace=namespace))
+
+            k8s.kubectl("label", "secret", "openai-creds", "-n", namespace, f"{REFERENCEABLE_LABEL}=true")
+            wait_for("Ready once labelled", lambda: reason("EndpointReady"), timeout=20)
+            assert "Traceback" not in op.logs()
+    finally:
+        kubelet.stop()
+        client.close()
