@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from modelgate_proxy import spec
-from modelgate_proxy.spec.providers import PROVIDER_CONFIG_FIELDS
+from modelgate_proxy.spec import PROVIDER_CONFIG_FIELDS
 
 from .secrets import secret_kind
 

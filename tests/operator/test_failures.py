@@ -64,7 +64,7 @@ class _FailingCleanup:
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self.locks.setdefault((namespace, name), asyncio.Lock())
 
-    async def cleanup(self, namespace: str, name: str) -> None:
+    async def cleanup(self, namespace: str, name: str, uid: str) -> None:
         raise self.exc
 
 
@@ -72,7 +72,7 @@ class _FailingCleanup:
 def test_the_delete_handler_raises_the_mapped_kopf_error(code: int, kind: type[Exception]) -> None:
     memo: Any = kopf.Memo(reconciler=_FailingCleanup(_kube_error(code)))
     with pytest.raises(kind) as raised:
-        asyncio.run(handlers.delete_endpoint(name="e", namespace="ns", memo=memo))
+        asyncio.run(handlers.delete_endpoint(name="e", namespace="ns", uid="u", memo=memo))
     assert isinstance(raised.value.__cause__, KubeError)
 
 
