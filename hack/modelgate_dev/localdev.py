@@ -380,8 +380,16 @@ def say(message: str) -> None:
     print(f"==> {message}", file=sys.stderr, flush=True)
 
 
-def usage(state_dir: Path, url: str) -> str:
+def python_for_snippets(executable: str = sys.executable) -> str:
+    """The interpreter to print in the usage snippets: the repository's venv (which has the openai package; the
+    system Python usually has not), relative to the repository when it is inside it."""
+    path = Path(executable)
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def usage(state_dir: Path, url: str, python: str | None = None) -> str:
     body = '{"messages": [{"role": "user", "content": "Hello"}]}'
+    python = python or python_for_snippets()
     return f"""
 modelgate is running locally. Point kubectl at the cluster:
   export KUBECONFIG={state_dir}/kubeconfig PATH={state_dir}/bin:$PATH
@@ -391,7 +399,7 @@ modelgate is running locally. Point kubectl at the cluster:
 Query the endpoint (the local process playing its pod listens on {url}):
   curl -s {url}/serving-endpoints/{ENDPOINT}/invocations -H 'Content-Type: application/json' \\
        -d '{body}'
-  python - <<'PY'
+  {python} - <<'PY'   # from the repository: its venv has the openai package
 from openai import OpenAI
 client = OpenAI(base_url="{url}/serving-endpoints", api_key="unused")
 print(client.chat.completions.create(model="{ENDPOINT}", messages=[{{"role": "user", "content": "Hello"}}])

@@ -30,6 +30,15 @@ def test_make_up_twice_then_down(k8s_bin: Path, tmp_path: Path) -> None:
             assert "quickstart   True" in run.stdout
             assert f"export KUBECONFIG={state.resolve()}/kubeconfig" in run.stdout
             assert "make down" in run.stdout
+            if attempt == 1:  # the printed Python snippet works as printed, from the repository
+                start = next(i for i, line in enumerate(run.stdout.splitlines()) if line.rstrip().endswith("<<'PY'")
+                             or "<<'PY'" in line)  # fmt: skip
+                lines = run.stdout.splitlines()[start:]
+                snippet = "\n".join(lines[: lines.index("PY") + 1])
+                assert snippet.lstrip().startswith(".venv/bin/python - <<'PY'"), snippet  # not the system Python
+                ran = subprocess.run(["bash", "-c", snippet], cwd=REPO, capture_output=True, text=True, timeout=60)
+                assert ran.returncode == 0, ran.stderr[-2000:]
+                assert "You said: Hello" in ran.stdout
             if attempt == 2:
                 assert "operator: already running" in run.stderr
                 assert "control plane: already running" in run.stderr
