@@ -508,3 +508,24 @@ def test_round_trip_does_not_mutate_its_input() -> None:
     snapshot = copy.deepcopy(manifest)
     convert.manifest_to_databricks(manifest)
     assert manifest == snapshot
+
+
+@pytest.mark.parametrize("field", ["workload_size", "scale_to_zero_enabled", "entity_name"])
+def test_an_external_model_with_custom_model_fields_is_refused_as_databricks_does(field: str) -> None:
+    body = load_json(DATABRICKS[0].parent / "anthropic-completions.json")
+    body["config"]["served_entities"][0][field] = {"workload_size": "Small", "scale_to_zero_enabled": True,
+                                                   "entity_name": "main.default.model"}[field]  # fmt: skip
+    with pytest.raises(convert.ConversionError) as info:
+        convert.databricks_to_manifest(body)
+    assert f"config.served_entities[0]: external_model cannot be combined with {field}" in str(info.value)
+
+
+def test_a_capitalised_bedrock_provider_is_read_lowercased_with_a_warning() -> None:
+    body = load_json(DATABRICKS[0].parent / "everything.json")
+    result = convert.databricks_to_manifest(body)
+    path = "config.served_entities[1].external_model.amazon_bedrock_config.bedrock_provider"
+    original = body["config"]["served_entities"][1]["external_model"]["amazon_bedrock_config"]["bedrock_provider"]
+    assert original != original.lower()
+    warned = [w for w in result.warnings if w.startswith(path)]
+    assert warned == [f"{path}: {original!r} read as {original.lower()!r} (the manifest's spelling); the original is "
+                      f"kept in the {convert.EXTRA_ANNOTATION} annotation for the way back"]  # fmt: skip

@@ -28,9 +28,10 @@ endpoint while differing from its own original. Secret keys need no mapping (bot
 
 Nothing is lost. Originals that changed are kept in annotations, and everything the ServingEndpoint does not
 model (``route_optimized``, ``budget_policy_id``, ``email_notifications``, ``config.auto_capture_config``,
-custom-model fields, a ``bedrock_provider`` spelt in capitals, explicit ``null`` s...) is kept in
+a ``bedrock_provider`` spelt in capitals (with a warning), explicit ``null`` s...) is kept in
 :data:`EXTRA_ANNOTATION` as ``{"<databricks path>": <original value>}``; converting back restores all of it, so
-databricks -> manifest -> databricks gives the (REST) body back unchanged.
+databricks -> manifest -> databricks gives the (REST) body back unchanged. A served entity mixing
+``external_model`` with custom-model fields (``workload_size``...) is refused, as Databricks refuses it.
 
 Legacy rate limits. Databricks' top-level ``rate_limits`` (calls per minute per ``user`` or ``endpoint``) become
 ``spec.aiGateway.rateLimits`` (the same semantics) when ``ai_gateway.rate_limits`` is absent; the annotation

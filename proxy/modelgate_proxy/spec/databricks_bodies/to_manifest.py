@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import API_VERSION, KIND, AiGatewayConfig, ServingEndpointSpec
+from .. import API_VERSION, KIND, AiGatewayConfig, ServedEntity, ServingEndpointSpec
 from ..spec_model import SpecModel
 from .core import (
     ABSENT,
@@ -35,6 +35,14 @@ from .core import (
     validate_manifest,
 )
 
+CUSTOM_MODEL_FIELDS = frozenset({
+    "entity_name", "entity_version", "workload_size", "workload_type", "scale_to_zero_enabled",
+    "min_provisioned_throughput", "max_provisioned_throughput", "min_provisioned_concurrency",
+    "max_provisioned_concurrency", "provisioned_model_units", "environment_vars", "instance_profile_arn",
+    "burst_scaling_enabled",
+})
+"""A served entity's fields for custom (Unity Catalog) models, which Databricks refuses beside ``external_model``."""
+
 
 @dataclass
 class _FromDatabricks:
@@ -49,6 +57,13 @@ class _FromDatabricks:
     def obj(self, value: Any, model: type[SpecModel], path: str) -> Any:
         if not isinstance(value, dict):
             return value  # validation reports the wrong type
+        if model is ServedEntity and value.get("external_model") is not None:
+            mixed = [k for k in value if k in CUSTOM_MODEL_FIELDS and value[k] is not None]
+            if mixed:  # Databricks refuses the body: a served entity is an external model or a custom model
+                raise ConversionError(
+                    f"{path}: external_model cannot be combined with {', '.join(mixed)} (custom-model fields: "
+                    "Databricks rejects a served entity with both; an external model has no compute to size)"
+                )
         out: dict[str, Any] = {}
         for key, item in value.items():
             here = join(path, key)
@@ -65,6 +80,8 @@ class _FromDatabricks:
             elif key == "bedrock_provider" and isinstance(item, str) and item != item.lower():
                 self.extras[here] = item  # Databricks accepts any case; the original spelling comes back
                 out[alias] = item.lower()
+                self.warnings.append(f"{here}: {item!r} read as {item.lower()!r} (the manifest's spelling); the "
+                                     f"original is kept in the {EXTRA_ANNOTATION} annotation for the way back")
         if model.__name__ == "Route" and "served_entity_name" not in value and "served_model_name" in value:
             out = {"servedEntityName": value["served_model_name"], **out}  # the legacy name of the same field
             self.absent.append(join(path, "served_entity_name"))
