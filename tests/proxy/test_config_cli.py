@@ -114,3 +114,37 @@ def test_modelgate_serve_process(tmp_path: Path, workers: int) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=15)
+        assert proc.stdout is not None
+        assert "not ready" not in proc.stdout.read().decode(errors="replace")  # every credential is readable
+
+
+def test_modelgate_serve_says_at_start_up_that_a_credential_file_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "endpoint.yaml"
+    path.write_text(yaml.safe_dump(endpoint("chat", [openai_entity("http://127.0.0.1:9")])))
+    (tmp_path / "secrets").mkdir()  # no openai/api-key file in it
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "proxy")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelgate_proxy", "serve", "-f", str(path), "--secrets-dir", str(tmp_path / "secrets"),
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # started (it serves /healthz), before any request to the endpoint
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "the proxy did not start"
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode(errors="replace")
+    missing = tmp_path / "secrets" / "openai" / "api-key"
+    assert "WARNING modelgate: not ready: endpoint 'chat': the credential {{secrets/openai/api-key}}" in out, out
+    assert f"no file {missing}" in out

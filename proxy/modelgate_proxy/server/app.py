@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterable
 
 import orjson
@@ -27,6 +28,8 @@ from .error_responses import error_response
 from .query import OPENAI_PATHS, InvocationsRoute, OpenAIRoute
 from .read_apis import read_routes, shape_for_path
 from .state import GatewayState
+
+log = logging.getLogger("modelgate")
 
 _OPENAI_PATH_SET = frozenset(OPENAI_PATHS.values())
 
@@ -60,6 +63,8 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await client.start()
         await services.sinks.start()
+        for problem in readiness_problems(state):  # said at start-up, not only by /readyz and failed requests
+            log.warning("not ready: %s", problem)
         try:
             yield
         finally:
