@@ -17,6 +17,7 @@ become :class:`UpstreamTimeout` / :class:`UpstreamUnavailable` in one place,
     +-- PermissionDenied              403 PERMISSION_DENIED
     +-- EndpointNotFound              404 RESOURCE_DOES_NOT_EXIST
     +-- RateLimited                   429 REQUEST_LIMIT_EXCEEDED
+    +-- RateLimitsUnavailable         503 TEMPORARILY_UNAVAILABLE (the shared counters unreachable, policy closed)
     +-- ProviderConfigError           503 INVALID_STATE      (adapter or credential cannot work)
     +-- UpstreamError                 the provider's status  (the provider answered an error)
     +-- UpstreamUnavailable           502 BAD_GATEWAY        (connection refused, DNS, TLS, stream cut)
@@ -102,6 +103,15 @@ class RateLimited(GatewayError):
     error_code = "REQUEST_LIMIT_EXCEEDED"
     error_type = "rate_limit_exceeded"
     openai_code = "rate_limit_exceeded"
+
+
+class RateLimitsUnavailable(GatewayError):
+    """The endpoint's rate limits cannot be checked (their shared store is unreachable) and its policy is to refuse
+    calls meanwhile."""
+
+    status = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    error_type = "api_error"
 
 
 class UnsupportedTask(BadRequest):

@@ -11,19 +11,28 @@ modelgate_requests_total                       | counter   | endpoint, status_co
 modelgate_proxy_overhead_seconds               | histogram | endpoint
 modelgate_usage_tokens_total                   | counter   | endpoint, served_entity, token_type (usage tracking)
 modelgate_rate_limited_total                   | counter   | endpoint (rate limits)
+modelgate_rate_limit_unchecked_total           | counter   | endpoint (admitted unchecked: store down, policy open)
+modelgate_rate_limit_store_up                  | gauge     | (1: the Redis counter store answers; Redis backend only)
+modelgate_rate_limit_store_errors_total        | counter   | (failed Redis commands)
+modelgate_principal_requests_total             | counter   | endpoint, principal, principal_type (usage tracking)
+modelgate_principal_tokens_total               | counter   | endpoint, principal, principal_type, token_type
 modelgate_guardrail_blocked_total              | counter   | endpoint, direction, guardrail
 modelgate_records_dropped_total                | counter   | record (``usage``, ``payload``)
 
 Bucket boundaries follow the conventions' advice. Labels are configuration names only (an unknown endpoint
-named by a caller is counted as ``endpoint=""``), never a credential or a caller-chosen string.
+named by a caller is counted as ``endpoint=""``), never a credential or a caller-chosen string, with one bounded
+exception: the principal of the ``modelgate_principal_*`` families (:class:`PrincipalUsage`: at most N principals
+per endpoint, the rest as ``principal="other", principal_type="other"``).
 Each app has its own registry; with ``--workers`` above 1 each worker exposes its own figures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import monotonic
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -76,6 +85,26 @@ class Metrics:
         self.rate_limited = Counter(
             "modelgate_rate_limited", "Requests refused by the endpoint's rate limits.", ["endpoint"], registry=r,
         )
+        self.rate_limit_unchecked = Counter(
+            "modelgate_rate_limit_unchecked", "Requests admitted without a rate-limit check: the counter store was "
+            "unreachable and the endpoint's policy is open.", ["endpoint"], registry=r,
+        )
+        self.rate_limit_store_up = Gauge(
+            "modelgate_rate_limit_store_up", "1 while the shared rate-limit counter store (Redis) answers, else 0.",
+            registry=r,
+        )
+        self.rate_limit_store_errors = Counter(
+            "modelgate_rate_limit_store_errors", "Commands to the shared rate-limit counter store that failed.",
+            registry=r,
+        )
+        self.principal_requests = Counter(
+            "modelgate_principal_requests", "Tracked requests per principal (bounded: see PrincipalUsage).",
+            ["endpoint", "principal", "principal_type"], registry=r,
+        )
+        self.principal_tokens = Counter(
+            "modelgate_principal_tokens", "Tokens of tracked requests per principal, by type (input, output).",
+            ["endpoint", "principal", "principal_type", "token_type"], registry=r,
+        )
         self.guardrail_blocks = Counter(
             "modelgate_guardrail_blocked", "Requests or answers refused by a guardrail.",
             ["endpoint", "direction", "guardrail"], registry=r,
@@ -106,6 +135,19 @@ class Metrics:
     def rate_limited_of(self, endpoint: str) -> Callable[[], None]:
         child = self.rate_limited.labels(endpoint)
         return child.inc
+
+    def rate_limit_unchecked_of(self, endpoint: str) -> Callable[[], None]:
+        child = self.rate_limit_unchecked.labels(endpoint)
+        return child.inc
+
+    def rate_limit_store_state(self, up: bool) -> None:
+        self.rate_limit_store_up.set(1 if up else 0)
+
+    def rate_limit_store_error(self) -> None:
+        self.rate_limit_store_errors.inc()
+
+    def principal_usage(self, limit: int) -> PrincipalUsage:
+        return PrincipalUsage(self.principal_requests, self.principal_tokens, limit)
 
     def guardrail_blocked(self, endpoint: str, direction: str, guardrail: str) -> None:
         self.guardrail_blocks.labels(endpoint, direction, guardrail).inc()
@@ -152,3 +194,62 @@ class EntityMetrics:
         if isinstance(completion, int):
             self.output_tokens.observe(completion)
         return (prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0)
+
+
+OTHER = "other"
+
+
+class PrincipalUsage:
+    """Usage per principal with a bounded label set: per endpoint, at most ``limit`` principals have series of
+    their own, in the order they first came; the others are counted as ``principal="other",
+    principal_type="other"`` (no principal has that type). A principal that has sent nothing for
+    ``idle_seconds`` gives its place up (its series are removed) when a newcomer needs one, checked at most once
+    a minute. So an endpoint has at most ``limit + 1`` principal label values at any time, and many callers, or
+    one caller under many names, cannot grow the series beyond that."""
+
+    def __init__(self, requests: Counter, tokens: Counter, limit: int, idle_seconds: float = 600.0,
+                 clock: Callable[[], float] = monotonic) -> None:
+        self.requests, self.tokens, self.limit = requests, tokens, limit
+        self.idle_seconds, self.clock = idle_seconds, clock
+        self._known: dict[str, dict[tuple[str, str], list[Any]]] = {}
+        """endpoint -> (type, name) -> [requests child, input child, output child, last use]."""
+        self._other: dict[str, list[Any]] = {}
+        self._next_sweep: dict[str, float] = {}
+
+    def labelled(self, endpoint: str) -> int:
+        """Principals of ``endpoint`` that have series of their own."""
+        return len(self._known.get(endpoint, ()))
+
+    def record(self, endpoint: str, kind: str, name: str, input_tokens: int | None, output_tokens: int | None) -> None:
+        now = self.clock()
+        known = self._known.setdefault(endpoint, {})
+        children = known.get((kind, name))
+        if children is None:
+            if len(known) >= self.limit:
+                self._sweep(endpoint, known, now)
+            if len(known) < self.limit:
+                children = known[(kind, name)] = self._children(endpoint, name, kind)
+            else:
+                children = self._other.get(endpoint)
+                if children is None:
+                    children = self._other[endpoint] = self._children(endpoint, OTHER, OTHER)
+        children[3] = now
+        children[0].inc()
+        if input_tokens:
+            children[1].inc(input_tokens)
+        if output_tokens:
+            children[2].inc(output_tokens)
+
+    def _children(self, endpoint: str, name: str, kind: str) -> list[Any]:
+        return [self.requests.labels(endpoint, name, kind), self.tokens.labels(endpoint, name, kind, "input"),
+                self.tokens.labels(endpoint, name, kind, "output"), 0.0]
+
+    def _sweep(self, endpoint: str, known: dict[tuple[str, str], list[Any]], now: float) -> None:
+        if now < self._next_sweep.get(endpoint, -1.0):
+            return
+        self._next_sweep[endpoint] = now + 60.0
+        for (kind, name) in [who for who, children in known.items() if now - children[3] >= self.idle_seconds]:
+            del known[(kind, name)]
+            self.requests.remove(endpoint, name, kind)
+            for token_type in ("input", "output"):
+                self.tokens.remove(endpoint, name, kind, token_type)

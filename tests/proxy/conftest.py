@@ -7,6 +7,8 @@ import pytest
 from tests.standins.openai_api import OpenAIStandIn
 from tests.standins.server import serve_app
 
+from .redis_server import RedisServer
+
 FAKE_KEY = "sk-SENTINEL-0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c"
 """A fake OpenAI key that must never appear in logs, error bodies or /metrics."""
 
@@ -16,3 +18,22 @@ def openai_standin() -> Iterator[tuple[OpenAIStandIn, str]]:
     standin = OpenAIStandIn(api_key=FAKE_KEY)
     with serve_app(standin.app) as url:
         yield standin, url
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session (installed from Debian's packages when missing)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    redis_server.start()
+    redis_server.flush()
+    return redis_server.url

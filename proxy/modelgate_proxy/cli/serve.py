@@ -5,6 +5,10 @@
                     [--connect-timeout S] [--read-timeout S]
                     [--identity-header H] [--groups-header H] [--service-principal-header H]
                     [--require-identity] [--rate-limit-replicas N] [--usage-log FILE] [--payload-log FILE]
+                    [--rate-limit-redis-url URL [--rate-limit-redis-password-file FILE]
+                     [--rate-limit-redis-prefix P] [--rate-limit-redis-timeout S]]
+                    [--rate-limit-unavailable closed|open] [--rate-limit-unavailable-endpoint NAME=closed|open]
+                    [--rate-limit-default-max-tokens N] [--usage-metrics-principals N]
 """
 
 from __future__ import annotations
@@ -26,10 +30,15 @@ from ..server.app import GatewayApp
 from ..server.body import DEFAULT_MAX_BODY_BYTES
 from ..server.http_protocol import protocol_settings
 from ..stages.identity.headers import IdentitySettings
+from ..stages.rate_limits.admission import Policy
+from ..stages.rate_limits.redis_settings import DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisConfigError, RedisSettings
+from ..stages.rate_limits.reservation import DEFAULT_MAX_TOKENS
 from ..upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, UpstreamSettings
 from .manifests import ConfigError, load_endpoints
 
 ENV_SERVE_ARGS = "MODELGATE_SERVE_ARGS"
+ENV_REDIS_URL = "MODELGATE_RATE_LIMIT_REDIS_URL"
+ENV_REDIS_PASSWORD_FILE = "MODELGATE_RATE_LIMIT_REDIS_PASSWORD_FILE"
 """How ``serve`` hands its arguments to worker processes when ``--workers`` is above 1."""
 
 log = logging.getLogger("modelgate")
@@ -65,7 +74,30 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
     gateway.add_argument("--require-identity", action="store_true",
                          help="answer 401 to requests without an identity header")
     gateway.add_argument("--rate-limit-replicas", type=int, default=1, metavar="N",
-                         help="proxy replicas sharing the traffic: each enforces ceil(limit / N) (default 1)")
+                         help="proxy replicas sharing the traffic, with the in-process counters: each enforces "
+                              "ceil(limit / N) (default 1; not with --rate-limit-redis-url)")
+    gateway.add_argument("--rate-limit-redis-url", default=os.environ.get(ENV_REDIS_URL) or None, metavar="URL",
+                         help="count rate limits in this Redis, shared by every replica and worker: redis://host:port"
+                              "[/db] or rediss:// (TLS), no password in it (env " + ENV_REDIS_URL + ")")
+    gateway.add_argument("--rate-limit-redis-password-file", metavar="FILE",
+                         default=os.environ.get(ENV_REDIS_PASSWORD_FILE) or None,
+                         help="file with the Redis password, e.g. a mounted Secret; read for each new connection "
+                              "(env " + ENV_REDIS_PASSWORD_FILE + ")")
+    gateway.add_argument("--rate-limit-redis-prefix", default=DEFAULT_PREFIX, metavar="PREFIX",
+                         help=f"prefix of the Redis keys, for installations sharing one Redis (default {DEFAULT_PREFIX})")
+    gateway.add_argument("--rate-limit-redis-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                         help=f"seconds to wait for Redis per command (default {DEFAULT_TIMEOUT})")
+    gateway.add_argument("--rate-limit-unavailable", choices=["closed", "open"], default="closed",
+                         help="while Redis is unreachable, endpoints with rate limits refuse calls (closed: 503, "
+                              "the default) or admit them unchecked (open)")
+    gateway.add_argument("--rate-limit-unavailable-endpoint", action="append", default=[], metavar="NAME=POLICY",
+                         help="the same for one endpoint (repeatable), e.g. chat=open")
+    gateway.add_argument("--rate-limit-default-max-tokens", type=int, default=DEFAULT_MAX_TOKENS, metavar="N",
+                         help="output tokens a request without max_tokens reserves on token limits "
+                              f"(default {DEFAULT_MAX_TOKENS})")
+    gateway.add_argument("--usage-metrics-principals", type=int, default=100, metavar="N",
+                         help="principals per endpoint with usage series of their own; the rest count as "
+                              "principal=\"other\" (default 100; 0: no per-principal series)")
     gateway.add_argument("--usage-log", default="-", metavar="FILE",
                          help="where usage records go (default -: standard output)")
     gateway.add_argument("--payload-log", default="-", metavar="FILE",
@@ -97,6 +129,14 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "service_principal_header": args.service_principal_header,
         "require_identity": args.require_identity,
         "rate_limit_replicas": args.rate_limit_replicas,
+        "rate_limit_redis_url": args.rate_limit_redis_url,
+        "rate_limit_redis_password_file": args.rate_limit_redis_password_file,
+        "rate_limit_redis_prefix": args.rate_limit_redis_prefix,
+        "rate_limit_redis_timeout": args.rate_limit_redis_timeout,
+        "rate_limit_unavailable": args.rate_limit_unavailable,
+        "rate_limit_unavailable_endpoint": list(args.rate_limit_unavailable_endpoint),
+        "rate_limit_default_max_tokens": args.rate_limit_default_max_tokens,
+        "usage_metrics_principals": args.usage_metrics_principals,
         "usage_log": args.usage_log,
         "payload_log": args.payload_log,
     }
@@ -116,19 +156,71 @@ def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
     replicas = 1 if replicas is None else int(replicas)
     if replicas < 1:
         raise ConfigError("--rate-limit-replicas must be at least 1")
-    return GatewaySettings(identity=identity, rate_limit_replicas=replicas,
-                           usage_log=settings.get("usage_log") or "-", payload_log=settings.get("payload_log") or "-")
+    redis = _redis_settings(settings)
+    if redis is not None and replicas > 1:
+        raise ConfigError("--rate-limit-replicas divides limits for the in-process counters only; with "
+                          "--rate-limit-redis-url every replica shares one count: leave it out")
+    default_max_tokens = int(settings.get("rate_limit_default_max_tokens") or DEFAULT_MAX_TOKENS)
+    if default_max_tokens < 1:
+        raise ConfigError("--rate-limit-default-max-tokens must be at least 1")
+    principals = settings.get("usage_metrics_principals")
+    principals = 100 if principals is None else int(principals)
+    if principals < 0:
+        raise ConfigError("--usage-metrics-principals must be 0 or more")
+    return GatewaySettings(
+        identity=identity, rate_limit_replicas=replicas, rate_limit_redis=redis,
+        rate_limit_unavailable=_policy(settings.get("rate_limit_unavailable") or "closed", "--rate-limit-unavailable"),
+        rate_limit_unavailable_for=tuple(_endpoint_policy(item)
+                                         for item in settings.get("rate_limit_unavailable_endpoint") or ()),
+        rate_limit_default_max_tokens=default_max_tokens, usage_principals=principals,
+        usage_log=settings.get("usage_log") or "-", payload_log=settings.get("payload_log") or "-")
+
+
+def _redis_settings(settings: dict[str, Any]) -> RedisSettings | None:
+    url = settings.get("rate_limit_redis_url")
+    if not url:
+        if settings.get("rate_limit_redis_password_file"):
+            raise ConfigError("--rate-limit-redis-password-file needs --rate-limit-redis-url")
+        return None
+    redis = RedisSettings(url, settings.get("rate_limit_redis_password_file") or None,
+                          settings.get("rate_limit_redis_prefix") or DEFAULT_PREFIX,
+                          float(settings.get("rate_limit_redis_timeout") or DEFAULT_TIMEOUT))
+    try:
+        redis.check()
+    except RedisConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return redis
+
+
+def _policy(value: str, flag: str) -> Policy:
+    if value == "closed":
+        return "closed"
+    if value == "open":
+        return "open"
+    raise ConfigError(f"{flag}: the policy is closed or open, not {value!r}")
+
+
+def _endpoint_policy(item: str) -> tuple[str, Policy]:
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise ConfigError(f"--rate-limit-unavailable-endpoint wants NAME=closed|open, not {item!r}")
+    return name, _policy(value, "--rate-limit-unavailable-endpoint")
 
 
 def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
     """The app for the ``serve`` settings (files are loaded and validated here)."""
     endpoints = load_endpoints(settings["files"])
+    gateway = gateway_settings(settings)
+    names = {endpoint.name for endpoint in endpoints}
+    for name, _policy_of in gateway.rate_limit_unavailable_for:
+        if name not in names:
+            raise ConfigError(f"--rate-limit-unavailable-endpoint names {name!r}, which is not a served endpoint")
     return create_app(
         endpoints,
         credentials=FileCredentials(settings["secrets_dir"]),
         upstream=UpstreamSettings(connect_timeout=settings["connect_timeout"], read_timeout=settings["read_timeout"]),
         max_body_bytes=settings["max_body_bytes"],
-        gateway=gateway_settings(settings),
+        gateway=gateway,
     )
 
 

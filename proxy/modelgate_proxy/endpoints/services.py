@@ -1,26 +1,50 @@
 """The AI Gateway layers' process-wide options (from the command line) and the services the stages of one app
-share (record sinks, the caller-identity reader, metrics)."""
+share (record sinks, the caller-identity reader, the rate-limit counters, metrics)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..metrics import Metrics
+from ..metrics import Metrics, PrincipalUsage
 from ..stages.identity.headers import IdentityReader, IdentitySettings
+from ..stages.rate_limits.admission import Policy
+from ..stages.rate_limits.counters import CounterBackend
+from ..stages.rate_limits.local_counters import LocalCounters
+from ..stages.rate_limits.redis_settings import RedisSettings
+from ..stages.rate_limits.reservation import DEFAULT_MAX_TOKENS
 from ..stages.records.sinks import STDOUT, RecordSinks
+
+DEFAULT_USAGE_PRINCIPALS = 100
 
 
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     rate_limit_replicas: int = 1
-    """Proxy replicas sharing the endpoint's traffic: each enforces ``ceil(limit / replicas)``."""
+    """Proxy replicas sharing the endpoint's traffic: with the in-process counters each enforces
+    ``ceil(limit / replicas)``."""
+    rate_limit_redis: RedisSettings | None = None
+    """Count in this Redis (shared by every replica and worker) instead of in the process."""
+    rate_limit_unavailable: Policy = "closed"
+    """What endpoints do while the Redis counters are unreachable."""
+    rate_limit_unavailable_for: tuple[tuple[str, Policy], ...] = ()
+    """Per-endpoint exceptions to ``rate_limit_unavailable``."""
+    rate_limit_default_max_tokens: int = DEFAULT_MAX_TOKENS
+    """Output tokens reserved for a request that sets no ``max_tokens``."""
+    usage_principals: int = DEFAULT_USAGE_PRINCIPALS
+    """Principals per endpoint with their own usage series (the rest count as ``other``)."""
     usage_log: str = STDOUT
     """Where usage records go: ``-`` (standard output) or a file."""
     payload_log: str = STDOUT
     """Where payload records go: ``-`` (standard output) or a file."""
     record_queue: int = 10_000
     """Records waiting to be written, per destination, before new ones are dropped."""
+
+    def unavailable_policy(self, endpoint: str) -> Policy:
+        for name, policy in self.rate_limit_unavailable_for:
+            if name == endpoint:
+                return policy
+        return self.rate_limit_unavailable
 
 
 class GatewayServices:
@@ -31,3 +55,52 @@ class GatewayServices:
         self.metrics = metrics
         self.sinks = RecordSinks(max_queue=settings.record_queue, on_drop=metrics.record_dropped)
         self.identity = IdentityReader(settings.identity)
+        self.limited: dict[str, Policy] = {}
+        """Endpoints with rate limits, and their policy while the counters are unreachable."""
+        self._counters: CounterBackend | None = None
+        self._principals: PrincipalUsage | None = None
+
+    def counters(self) -> CounterBackend:
+        """The one counter backend of this process (made on first use)."""
+        if self._counters is None:
+            redis = self.settings.rate_limit_redis
+            if redis is None:
+                self._counters = LocalCounters()
+            else:
+                from ..stages.rate_limits.redis_counters import RedisCounters  # the client only when configured
+
+                self._counters = RedisCounters(redis, on_state=self.metrics.rate_limit_store_state,
+                                               on_error=self.metrics.rate_limit_store_error)
+        return self._counters
+
+    def principal_usage(self) -> PrincipalUsage:
+        if self._principals is None:
+            self._principals = self.metrics.principal_usage(self.settings.usage_principals)
+        return self._principals
+
+    async def start(self) -> None:
+        await self.sinks.start()
+        if self._counters is not None:
+            await self._counters.start()
+
+    async def stop(self) -> None:
+        if self._counters is not None:
+            await self._counters.close()
+        await self.sinks.stop()
+
+    def readiness(self) -> tuple[list[str], list[str]]:
+        """(problems, warnings) for ``/readyz``: while the counters are unreachable, endpoints whose policy is
+        ``closed`` cannot serve (a problem), those with ``open`` serve unlimited (a warning)."""
+        problems: list[str] = []
+        warnings: list[str] = []
+        counters = self._counters
+        if counters is None or counters.available or not self.limited:
+            return problems, warnings
+        for endpoint, policy in self.limited.items():
+            if policy == "closed":
+                problems.append(f"endpoint {endpoint!r}: the rate-limit store is unreachable; calls are refused "
+                                "until it is back (policy: closed)")
+            else:
+                warnings.append(f"endpoint {endpoint!r}: the rate-limit store is unreachable; calls are admitted "
+                                "without rate limits until it is back (policy: open)")
+        return problems, warnings

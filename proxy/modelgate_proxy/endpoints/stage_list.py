@@ -11,7 +11,8 @@ split and the provider call only: zero cost on its path. The order:
   :meth:`~modelgate_proxy.exchange.Exchange.on_finish`.
 - :mod:`..stages.identity` names the caller from trusted headers: when ``--require-identity`` is set, or when
   identity headers are configured and a layer uses the caller (records, rate limits).
-- :mod:`..stages.rate_limits` (``rateLimits``) admits or refuses (429) and charges tokens when the answer ends.
+- :mod:`..stages.rate_limits` (``rateLimits``) admits or refuses (429), reserving the request's tokens, and
+  settles them to the real use when the answer ends; one counter backend per process (in-process or Redis).
 - :mod:`..stages.guardrails` (``guardrails``) checks and masks the request, then the answer (a stream is
   buffered when output guardrails are on).
 - :mod:`..stages.traffic_split` picks the served entity, :mod:`..stages.fallbacks`
@@ -30,8 +31,8 @@ from ..stages.fallbacks import Fallbacks
 from ..stages.guardrails.checks import GuardrailChecks
 from ..stages.guardrails.text_guard import TextGuard
 from ..stages.identity.caller import Identity
-from ..stages.rate_limits.admission import RateLimits
-from ..stages.rate_limits.counters import LimitPlan
+from ..stages.rate_limits.admission import Hooks, RateLimits
+from ..stages.rate_limits.limit_plan import LimitPlan
 from ..stages.records.payload_log import PayloadLog
 from ..stages.records.usage import UsageTracking
 from ..stages.traffic_split import TrafficSplit, TrafficSplitter
@@ -53,14 +54,19 @@ def stages_for(name: str, spec: ServingEndpointSpec, percentages: Sequence[int],
         table = gateway.inference_table_config if gateway is not None else None
         limits = (gateway.rate_limits or []) if gateway is not None else []
         if usage:
-            stages.append(UsageTracking(services.sinks.get(settings.usage_log), services.metrics.usage_tokens))
+            stages.append(UsageTracking(services.sinks.get(settings.usage_log), services.metrics.usage_tokens,
+                                        services.principal_usage() if settings.usage_principals > 0 else None))
         if table is not None and table.enabled:
             stages.append(PayloadLog(name, table, services.sinks.get(settings.payload_log)))
         if identity.required or (identity.configured and (usage or (table is not None and table.enabled) or limits)):
             stages.append(Identity(services.identity))
         if limits:
-            plan = LimitPlan(name, limits, settings.rate_limit_replicas)
-            stages.append(RateLimits(plan, services.metrics.rate_limited_of(name)))
+            counters = services.counters()
+            replicas = settings.rate_limit_replicas if counters.kind == "local" else 1
+            policy = services.limited[name] = settings.unavailable_policy(name)
+            hooks = Hooks(services.metrics.rate_limited_of(name), services.metrics.rate_limit_unchecked_of(name))
+            stages.append(RateLimits(LimitPlan(name, limits, replicas), counters, policy,
+                                     settings.rate_limit_default_max_tokens, hooks))
         if gateway is not None and gateway.guardrails is not None:
             g = gateway.guardrails
             metrics = services.metrics

@@ -62,13 +62,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await client.start()
-        await services.sinks.start()
+        await services.start()
         for problem in readiness_problems(state):  # said at start-up, not only by /readyz and failed requests
             log.warning("not ready: %s", problem)
         try:
             yield
         finally:
-            await services.sinks.stop()
+            await services.stop()
             await client.close()
 
     async def healthz(_request: Request) -> Response:
@@ -76,10 +76,13 @@ def create_app(
 
     async def readyz(_request: Request) -> Response:
         problems = readiness_problems(state)
+        limit_problems, limit_warnings = services.readiness()
+        problems.extend(limit_problems)
         if problems:
             return error_response("databricks", ProviderConfigError("; ".join(problems)))
-        if warnings:
-            return Response(orjson.dumps({"status": "ready", "warnings": warnings}), media_type="application/json")
+        if warnings or limit_warnings:
+            return Response(orjson.dumps({"status": "ready", "warnings": [*warnings, *limit_warnings]}),
+                            media_type="application/json")
         return Response(b'{"status":"ready"}', media_type="application/json")
 
     async def metrics_route(_request: Request) -> Response:

@@ -1,5 +1,7 @@
 """Usage tracking (``aiGateway.usageTrackingConfig.enabled``): one JSON record per request, ``"record": "usage"``,
-to the usage sink (standard output unless ``--usage-log``), and ``modelgate_usage_tokens_total``.
+to the usage sink (standard output unless ``--usage-log``), ``modelgate_usage_tokens_total``, and the usage per
+principal (``modelgate_principal_requests_total``, ``modelgate_principal_tokens_total``, with a bounded number of
+principals: :class:`modelgate_proxy.metrics.PrincipalUsage`).
 
 Tokens are the provider's ``usage`` (for streams, the chunk that carries it) or Databricks' estimate
 ``(text length + 1) / 4`` where it gave none (``tokens_estimated``); requests that got no provider answer have
@@ -18,12 +20,14 @@ from .sinks import RecordSink
 if TYPE_CHECKING:
     from prometheus_client import Counter
 
+    from ...metrics import PrincipalUsage
+
 
 class UsageTracking:
-    __slots__ = ("_children", "counter", "sink")
+    __slots__ = ("_children", "counter", "principals", "sink")
 
-    def __init__(self, sink: RecordSink, counter: Counter) -> None:
-        self.sink, self.counter = sink, counter
+    def __init__(self, sink: RecordSink, counter: Counter, principals: PrincipalUsage | None = None) -> None:
+        self.sink, self.counter, self.principals = sink, counter, principals
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, ex: Exchange, call_next: Next) -> Result:
@@ -58,6 +62,9 @@ class UsageTracking:
             "usage_context": ex.usage_context,
         }
         self.sink.put(record)
+        if self.principals is not None:
+            self.principals.record(ex.endpoint.name, record["principal_type"], record["principal"],
+                                   record["input_tokens"], record["output_tokens"])
         if usage is not None and entity is not None:
             key = (ex.endpoint.name, entity.name)
             children = self._children.get(key)

@@ -1,0 +1,208 @@
+"""The Redis counter backend: one Redis shared by every replica and worker process of an endpoint, so the
+configured limits hold for the endpoint as a whole (the replica count divides nothing). Each admission is one
+``EVALSHA`` of :data:`~.redis_scripts.ADMIT` (check every slot, count, reserve: atomic), each settlement one of
+:data:`~.redis_scripts.SETTLE`, sent in the background.
+
+**Configuration** (:class:`RedisSettings`): a ``redis://`` or ``rediss://`` URL without a password (a URL is
+shown in process lists and pod specs), the password read from a file (a Kubernetes Secret volume; read again for
+every new connection, so a rotated Secret is picked up), a key prefix (installations sharing one Redis), and a
+timeout per command.
+
+**Redis unreachable.** The first command that fails on the connection marks the backend down
+(``modelgate_rate_limit_store_up`` 0); from then on no request waits for Redis: :meth:`RedisCounters.admit`
+raises :class:`~.counters.CountersUnavailable` at once and the endpoint's policy decides (:mod:`.admission`), and
+a probe sends ``PING`` every :data:`PROBE_SECONDS` until Redis answers, then marks it up again. Settlements that
+cannot be sent are dropped: the reservation stays and leaves the window with it (never an undercount).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.credentials import CredentialProvider
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .counters import NEVER, CountersUnavailable, Meter, Refused, Slot, Ticket
+from .redis_scripts import ADMIT, SETTLE
+from .redis_settings import RedisSettings
+from .windows import BUCKET_SECONDS, PERIOD_SECONDS, SPAN
+
+log = logging.getLogger("modelgate.proxy")
+
+PROBE_SECONDS = 1.0
+_EXPIRY_MS = (SPAN * BUCKET_SECONDS + 1) * 1000
+_WINDOW = f',"g":{BUCKET_SECONDS},"w":{SPAN},"p":{PERIOD_SECONDS},"x":{_EXPIRY_MS}'
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+
+
+class PasswordFile(CredentialProvider):
+    """The password from a file, read for each new connection (a rotated Secret is picked up)."""
+
+    def __init__(self, path: str, username: str | None) -> None:
+        self.path, self.username = Path(path), username
+
+    def get_credentials(self) -> tuple[str] | tuple[str, str]:
+        password = self.path.read_text().strip()
+        return (self.username, password) if self.username else (password,)
+
+
+class RedisCounters:
+    kind = "redis"
+
+    def __init__(self, settings: RedisSettings, *, clock: Callable[[], float] | None = None,
+                 on_state: Callable[[bool], None] | None = None, on_error: Callable[[], None] | None = None) -> None:
+        settings.check()
+        self.settings = settings
+        self.clock = clock
+        """Replaces the Redis server's clock when set (tests)."""
+        self._on_state, self._on_error = on_state, on_error
+        self._client: Redis | None = None
+        self._admit: Any = None
+        self._settle: Any = None
+        self._up = True
+        self._probe: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self._encoded: dict[tuple[Slot, ...], tuple[list[str], str]] = {}
+
+    @property
+    def available(self) -> bool:
+        return self._up
+
+    async def start(self) -> None:
+        client = self._connect()
+        try:
+            await client.ping()
+        except _UNREACHABLE as exc:
+            self._mark_down(exc)
+        else:
+            self._set_state(True)
+
+    async def flush(self) -> None:
+        """Wait for the settlements under way (each is bounded by the timeout)."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=self.settings.timeout * 4)
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+        await self.flush()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def admit(self, slots: Sequence[Slot], tokens: int) -> Ticket | Refused:
+        if not self._up:
+            raise CountersUnavailable(f"the rate-limit store (Redis at {self.settings.where}) is unreachable")
+        self._connect()
+        keys, spec = self._encode(tuple(slots))
+        now = f',"n":{self.clock()!r}' if self.clock is not None else ""
+        try:
+            reply = await self._admit(keys=keys, args=[f'{spec},"a":{tokens}{now}}}'])
+        except _UNREACHABLE as exc:
+            self._mark_down(exc)
+            raise CountersUnavailable(
+                f"the rate-limit store (Redis at {self.settings.where}) is unreachable") from exc
+        except RedisError as exc:
+            self._error()
+            log.error("rate limits: the Redis admission script failed: %s", type(exc).__name__)
+            raise CountersUnavailable("the rate-limit store answered an error") from exc
+        if reply[0] == 1:
+            bucket = int(reply[1])
+            charged = tuple(meter for slot, chosen in zip(slots, reply[2:], strict=True)
+                            for meter in slot[int(chosen) - 1] if meter.measure == "t")
+            return Ticket(charged, bucket, tokens)
+        _, s, a, m, wait_ms = (int(x) for x in reply)
+        meter: Meter = slots[s - 1][a - 1][m - 1]
+        return Refused(meter, NEVER if wait_ms < 0 else wait_ms / 1000)
+
+    def settle(self, ticket: Ticket, tokens: int) -> None:
+        delta = tokens - ticket.reserved
+        if not delta or not ticket.meters or not self._up:
+            return
+        task = asyncio.get_running_loop().create_task(self._send_settle(ticket, delta))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _send_settle(self, ticket: Ticket, delta: int) -> None:
+        prefix = self.settings.prefix
+        keys = list(dict.fromkeys(f"{prefix}:{m.key}" for m in ticket.meters))
+        now = f',"n":{self.clock()!r}' if self.clock is not None else ""
+        try:
+            await self._settle(keys=keys, args=[f'{{"b":{ticket.bucket},"d":{delta}{_WINDOW}{now}}}'])
+        except _UNREACHABLE as exc:
+            self._mark_down(exc)
+        except RedisError as exc:
+            self._error()
+            log.error("rate limits: the Redis settlement script failed: %s", type(exc).__name__)
+
+    def _connect(self) -> Redis:
+        if self._client is None:
+            s = self.settings
+            username = urlsplit(s.url).username
+            provider = PasswordFile(s.password_file, username) if s.password_file is not None else None
+            self._client = Redis.from_url(
+                s.url, socket_timeout=s.timeout, socket_connect_timeout=s.timeout, credential_provider=provider,
+                retry=Retry(NoBackoff(), 1), health_check_interval=0, decode_responses=False,
+            )
+            self._admit = self._client.register_script(ADMIT)
+            self._settle = self._client.register_script(SETTLE)
+        return self._client
+
+    def _encode(self, slots: tuple[Slot, ...]) -> tuple[list[str], str]:
+        """The keys and the JSON of ``slots`` without the tokens (cached: the plan hands out the same tuples)."""
+        found = self._encoded.get(slots)
+        if found is None:
+            if len(self._encoded) >= 4096:
+                self._encoded.clear()
+            index: dict[str, int] = {}
+            encoded = [[[[index.setdefault(m.key, len(index) + 1), m.measure, m.limit] for m in alternative]
+                        for alternative in slot] for slot in slots]
+            prefix = self.settings.prefix
+            found = self._encoded[slots] = ([f"{prefix}:{key}" for key in index],
+                                            '{"s":' + orjson.dumps(encoded).decode() + _WINDOW)
+        return found
+
+    def _error(self) -> None:
+        if self._on_error is not None:
+            self._on_error()
+
+    def _mark_down(self, exc: BaseException) -> None:
+        self._error()
+        if self._up:
+            log.warning("rate limits: Redis at %s is unreachable (%s); the endpoints' policy applies until it is back",
+                        self.settings.where, type(exc).__name__)
+        self._set_state(False)
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._wait_for_redis())
+
+    def _set_state(self, up: bool) -> None:
+        self._up = up
+        if self._on_state is not None:
+            self._on_state(up)
+
+    async def _wait_for_redis(self) -> None:
+        client = self._connect()
+        while True:
+            await asyncio.sleep(PROBE_SECONDS)
+            try:
+                await client.connection_pool.disconnect()  # connections from before the outage are dead
+                await client.ping()
+            except _UNREACHABLE:
+                continue
+            except RedisError as exc:
+                log.warning("rate limits: Redis at %s answers an error (%s)", self.settings.where, type(exc).__name__)
+                continue
+            log.warning("rate limits: Redis at %s is reachable again", self.settings.where)
+            self._set_state(True)
+            return
