@@ -160,7 +160,8 @@ def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
     if redis is not None and replicas > 1:
         raise ConfigError("--rate-limit-replicas divides limits for the in-process counters only; with "
                           "--rate-limit-redis-url every replica shares one count: leave it out")
-    default_max_tokens = int(settings.get("rate_limit_default_max_tokens") or DEFAULT_MAX_TOKENS)
+    default_max_tokens = settings.get("rate_limit_default_max_tokens")
+    default_max_tokens = DEFAULT_MAX_TOKENS if default_max_tokens is None else int(default_max_tokens)
     if default_max_tokens < 1:
         raise ConfigError("--rate-limit-default-max-tokens must be at least 1")
     principals = settings.get("usage_metrics_principals")
