@@ -197,22 +197,33 @@ def test_in_process_memory_follows_the_active_callers() -> None:
     assert len(backend) < 2100
 
 
-def test_redis_keys_expire_by_themselves(redis_url: str, redis_server: Any) -> None:
+def test_redis_keys_expire_by_themselves_and_settlements_go_in_batches(redis_url: str, redis_server: Any) -> None:
     async def run() -> None:
         backend = RedisCounters(RedisSettings(redis_url, prefix="ttl"))
         await backend.start()
         plan = LimitPlan("chat", limits({"key": "user", "calls": 3, "tokens": 500}, {"key": "endpoint", "calls": 9}))
-        ticket = await backend.admit(plan.slots_for(user("alice"))[0], 40)
-        assert isinstance(ticket, Ticket)
-        backend.settle(ticket, 25)
+        other = LimitPlan("embed", limits({"key": "endpoint", "tokens": 500}))
+        tickets = [await backend.admit(plan.slots_for(user("alice"))[0], 40) for _ in range(2)]
+        tickets.append(await backend.admit(other.slots_for(user("alice"))[0], 40))
+        for ticket, used in zip(tickets, (25, 10, 70), strict=True):
+            assert isinstance(ticket, Ticket)
+            backend.settle(ticket, used)  # queued: one script call per endpoint
         await backend.flush()
         await backend.close()
 
     asyncio.run(run())
     client = redis_server.client()
     keys = sorted(k.decode() for k in client.keys("ttl:*"))
-    assert keys == ["ttl:{chat}:endpoint", "ttl:{chat}:user:alice"]
+    assert keys == ["ttl:{chat}:endpoint", "ttl:{chat}:user:alice", "ttl:{embed}:endpoint"]
     for key in keys:
         assert 0 < client.pttl(key) <= 62_000
-    fields = {k.decode(): int(v) for k, v in client.hgetall("ttl:{chat}:user:alice").items()}
-    assert sorted(v for k, v in fields.items()) == [1, 25]  # one call, the reservation settled to 25
+
+    def values(key: str) -> dict[str, int]:  # summed over the seconds (buckets)
+        out: dict[str, int] = {}
+        for field, value in client.hgetall(key).items():
+            out[field.decode()[0]] = out.get(field.decode()[0], 0) + int(value)
+        return out
+
+    assert values("ttl:{chat}:user:alice") == {"c": 2, "t": 35}  # two calls, reservations settled to 25 + 10
+    assert values("ttl:{chat}:endpoint") == {"c": 2}
+    assert values("ttl:{embed}:endpoint") == {"t": 70}

@@ -12,9 +12,10 @@ an alternative a list of meters ``[key index, "c"|"t", limit]``. Returns ``{1, b
 when admitted (the call counted, the tokens reserved), else ``{0, slot, alternative, meter, wait ms}`` (1-based;
 wait ``-1``: the reservation alone exceeds the limit).
 
-``SETTLE``: ``KEYS`` = the token hashes of an admission; ``ARGV[1]`` = JSON ``{"b": its bucket, "d": tokens used
-minus reserved, "g", "w", "x", "n"?}``. A bucket still in the window is corrected (never below 0); when it has
-left the window, an excess is charged to the current bucket and a refund is dropped.
+``SETTLE``: ``KEYS`` = the token hashes of some admissions of one endpoint; ``ARGV[1]`` = JSON ``{"e": [[bucket,
+tokens used minus reserved, [key index...]], ...], "g", "w", "x", "n"?}``. A bucket still in the window is
+corrected (never below 0); when it has left the window, an excess is charged to the current bucket and a refund
+is dropped.
 """
 
 from __future__ import annotations
@@ -132,19 +133,25 @@ return out
 
 SETTLE = "local spec = cjson.decode(ARGV[1])" + _NOW + """
 local current = math.floor(now / spec.g)
-local field = 't' .. spec.b
-for i = 1, #KEYS do
-  local k = KEYS[i]
-  local v = false
-  if spec.b >= current - spec.w + 1 then v = redis.call('HGET', k, field) end
-  if v then
-    local new = tonumber(v) + spec.d
-    if new < 0 then new = 0 end
-    redis.call('HSET', k, field, tostring(new))
-  elseif spec.d > 0 then
-    redis.call('HINCRBY', k, 't' .. current, spec.d)
+local oldest = current - spec.w + 1
+local touched = {}
+for _, e in ipairs(spec.e) do
+  local b, d = e[1], e[2]
+  local field = 't' .. b
+  for _, k in ipairs(e[3]) do
+    local key = KEYS[k]
+    local v = false
+    if b >= oldest then v = redis.call('HGET', key, field) end
+    if v then
+      local new = tonumber(v) + d
+      if new < 0 then new = 0 end
+      redis.call('HSET', key, field, tostring(new))
+    elseif d > 0 then
+      redis.call('HINCRBY', key, 't' .. current, d)
+    end
+    touched[k] = true
   end
-  redis.call('PEXPIRE', k, spec.x)
 end
-return #KEYS
+for k, _ in pairs(touched) do redis.call('PEXPIRE', KEYS[k], spec.x) end
+return #spec.e
 """
