@@ -3,6 +3,10 @@
 (``max_completion_tokens`` first when both are given) times ``n``, or ``--rate-limit-default-max-tokens``
 (:data:`DEFAULT_MAX_TOKENS`) when the caller sets neither; embeddings generate nothing. At least 1.
 
+The default is an estimate, not the caller's request, so it never makes a request too large on its own: it is
+capped at what the tightest token limit leaves after the prompt (``cap``). A caller's own ``max_tokens`` is
+never capped: a request that asks for more than a limit allows at all is refused (400) and says so.
+
 When the answer is over the reservation is replaced by the real use (:mod:`.admission`), so the estimate only
 decides admission: too high, it keeps room reserved while the answer is under way; too low (a prompt of more
 tokens than its estimate, a provider ignoring ``max_tokens``), the excess is charged when the answer ends and
@@ -36,7 +40,8 @@ class Reservation:
         return f"{self.tokens} tokens ({self.prompt} estimated prompt tokens + {self.output_from})"
 
 
-def reservation(task: Task, payload: JSON, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> Reservation:
+def reservation(task: Task, payload: JSON, default_max_tokens: int = DEFAULT_MAX_TOKENS,
+                cap: int | None = None) -> Reservation:
     prompt = estimate(sum(len(text) for text in request_texts(task, payload)))
     if task == "llm/v1/embeddings":
         return Reservation(prompt, 0, "no output (embeddings)")
@@ -48,8 +53,12 @@ def reservation(task: Task, payload: JSON, default_max_tokens: int = DEFAULT_MAX
             times = f" x n {choices}" if choices > 1 else ""
             return Reservation(prompt, value * choices, f"{name} {value}{times}")
     times = f" x n {choices}" if choices > 1 else ""
-    return Reservation(prompt, default_max_tokens * choices,
-                       f"the default {default_max_tokens}{times}, as the request sets no max_tokens")
+    output = default_max_tokens * choices
+    if cap is not None and prompt + output > cap:
+        output = max(0, cap - prompt)
+        return Reservation(prompt, output, f"{output} of the default {default_max_tokens}{times} (capped at the "
+                                           f"token limit), as the request sets no max_tokens")
+    return Reservation(prompt, output, f"the default {default_max_tokens}{times}, as the request sets no max_tokens")
 
 
 def _is_count(value: object) -> TypeGuard[int]:

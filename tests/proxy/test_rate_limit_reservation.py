@@ -1,0 +1,41 @@
+"""The default output reservation (no ``max_tokens``) is capped at what the tightest token limit leaves; a
+caller's own ``max_tokens`` never is."""
+
+from __future__ import annotations
+
+from modelgate_proxy.stages.rate_limits.admission import _token_cap
+from modelgate_proxy.stages.rate_limits.counters import Meter
+from modelgate_proxy.stages.rate_limits.reservation import reservation
+
+CHAT = "llm/v1/chat"
+BODY = {"messages": [{"role": "user", "content": "x" * 39}]}  # (39 + 1) / 4 = 10 estimated prompt tokens
+
+
+def meter(measure: str, limit: int) -> Meter:
+    return Meter(key=f"k{measure}{limit}", measure=measure, limit=limit, configured=limit, scope="endpoint")  # type: ignore[arg-type]
+
+
+def test_default_is_capped_at_the_limit_left_after_the_prompt() -> None:
+    r = reservation(CHAT, BODY, 1024, cap=100)
+    assert (r.prompt, r.output, r.tokens) == (10, 90, 100)
+    assert "capped at the token limit" in r.output_from
+    assert reservation(CHAT, BODY, 1024, cap=None).tokens == 1034
+    assert reservation(CHAT, BODY, 50, cap=100).tokens == 60  # under the cap: unchanged
+
+
+def test_a_callers_max_tokens_is_never_capped() -> None:
+    assert reservation(CHAT, {**BODY, "max_tokens": 500}, 1024, cap=100).tokens == 510
+
+
+def test_a_prompt_over_the_cap_still_reserves_its_estimate() -> None:
+    assert reservation(CHAT, BODY, 1024, cap=4).tokens == 10
+
+
+def test_cap_is_the_tightest_slot_of_the_roomiest_alternatives() -> None:
+    calls_only = (meter("c", 5),)
+    assert _token_cap(((calls_only,),)) is None
+    groups = ((meter("t", 100),), (meter("t", 300), meter("c", 2)))  # two groups: the roomier one decides
+    endpoint = ((meter("t", 200),),)
+    assert _token_cap((groups,)) == 300
+    assert _token_cap((groups, endpoint)) == 200
+    assert _token_cap((((meter("t", 100),), calls_only),)) is None  # an alternative without a token limit
