@@ -21,6 +21,7 @@ from modelgate_proxy.spec.secrets import SECRET_REF_SYNTAX
 CRD_FILENAME = f"{spec.GROUP}_{spec.PLURAL}.yaml"
 
 _DROP_KEYS = {"title", "default", "additionalProperties", "x-modelgate-secret", "propertyNames"}
+_STRING_CONSTRAINTS = {"pattern", "maxLength", "minLength"}
 _KEEP_AS_IS = {"x-kubernetes-validations", "x-kubernetes-list-map-keys", "enum", "required"}
 
 Schema = dict[str, Any]
@@ -51,6 +52,8 @@ def _structural(node: Schema) -> Schema:
             node = {**options[0], **node}
         elif types == ["integer", "string"]:
             node.setdefault("x-kubernetes-int-or-string", True)
+            string_option = next(o for o in options if o.get("type") == "string")
+            node = {**{k: v for k, v in string_option.items() if k in _STRING_CONSTRAINTS}, **node}
         else:
             raise ValueError(f"cannot express a union of {types} in a structural schema")
     if "const" in node:  # not part of the CRD schema language: the API server would silently drop it
@@ -77,6 +80,8 @@ def _structural(node: Schema) -> Schema:
         out["type"] = "string"
     if "pattern" in out and out.get("type") == "string" and "maxLength" in out:  # (bounded: the rule's cost is too)
         out = _pattern_as_rule(out)
+    elif "pattern" in out and out.get("x-kubernetes-int-or-string"):
+        out = _int_or_string_pattern_as_rule(out)
     out.pop("x-modelgate-format", None)
     if node.get("x-modelgate-secret") == "reference":
         out["description"] = (out.get("description", "") + " " + REFERENCE_HELP).strip()
@@ -88,6 +93,7 @@ REFERENCE_HELP = (
     "namespace, e.g. `{{secrets/openai/api-key}}`. Whoever creates or updates the endpoint must be allowed to "
     "`get` that Secret (docs/security.md)."
 )
+ENDPOINT_NAME_MESSAGE = "must be a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit"
 PATTERN_MESSAGE = "has an invalid format: see `kubectl explain` for this field"
 
 
@@ -105,6 +111,14 @@ def _pattern_as_rule(node: Schema) -> Schema:
     pattern = node.pop("pattern")
     message = node.pop("x-modelgate-format", None) or PATTERN_MESSAGE
     rule = {"rule": f"self.matches({_cel_string(pattern)})", "message": message}
+    return {**node, "x-kubernetes-validations": [rule, *node.get("x-kubernetes-validations", [])]}
+
+
+def _int_or_string_pattern_as_rule(node: Schema) -> Schema:
+    """The same for an int-or-string (a quantity): an integer passes, a string must match."""
+    pattern = node.pop("pattern")
+    message = node.pop("x-modelgate-format", None) or PATTERN_MESSAGE
+    rule = {"rule": f"type(self) == int || self.matches({_cel_string(pattern)})", "message": message}
     return {**node, "x-kubernetes-validations": [rule, *node.get("x-kubernetes-validations", [])]}
 
 
@@ -132,16 +146,23 @@ def build_crd() -> dict[str, Any]:
             "metadata": {
                 "type": "object",
                 "properties": {
-                    "name": {
-                        "type": "string",
-                        "maxLength": spec.ENDPOINT_NAME_MAX_LENGTH,
-                        "pattern": spec.ENDPOINT_NAME_PATTERN,
-                    }
+                    "name": {"type": "string", "maxLength": spec.ENDPOINT_NAME_MAX_LENGTH},
+                    # declared so that the rules see the bounded name (not an unbounded one: their cost estimate)
+                    "generateName": {"type": "string", "maxLength": spec.ENDPOINT_NAME_MAX_LENGTH},
                 },
             },
             "spec": spec_schema,
             "status": status_schema,
         },
+        # The name's format as a rule at the root (CEL may not sit inside metadata): a `pattern` there would print
+        # the raw regular expression and the value.
+        "x-kubernetes-validations": [
+            {
+                "rule": f"self.metadata.name.matches({_cel_string(spec.ENDPOINT_NAME_PATTERN)})",
+                "message": ENDPOINT_NAME_MESSAGE,
+                "fieldPath": ".metadata.name",
+            }
+        ],
     }
     columns = [
         {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},

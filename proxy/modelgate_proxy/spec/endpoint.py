@@ -178,14 +178,16 @@ class EndpointTag(SpecModel):
     """Tag value."""
 
 
+QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+"""A Kubernetes resource quantity (the grammar of ``resource.Quantity``), e.g. ``500m``, ``1``, ``256Mi``, ``1e3``."""
+QUANTITY_MAX_LENGTH = 64
+QUANTITY_FORMAT = "must be a Kubernetes quantity such as 500m, 1, 1.5 or 256Mi"
+
 Quantity = Annotated[
-    int | str,
+    int | Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=QUANTITY_MAX_LENGTH)],
     Field(
         union_mode="left_to_right",
-        json_schema_extra={
-            "x-kubernetes-int-or-string": True,
-            "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",
-        },
+        json_schema_extra={"x-kubernetes-int-or-string": True, "x-modelgate-format": QUANTITY_FORMAT},
     ),
 ]
 
