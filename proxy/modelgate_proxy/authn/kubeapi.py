@@ -1,0 +1,122 @@
+"""The proxy's client of the Kubernetes API server, for TokenReview and SubjectAccessReview only.
+
+Plain HTTPS over aiohttp (the proxy never imports a Kubernetes client library): the server from
+``KUBERNETES_SERVICE_HOST``/``KUBERNETES_SERVICE_PORT`` (or configured), the cluster CA and the pod's projected
+ServiceAccount token from files. The token file is re-read every ``token_reload`` seconds, because the kubelet
+rotates projected tokens. Every failure (unreachable, timeout, TLS, a non-2xx answer, an unreadable answer) is an
+:class:`IdentityUnavailable` (503): the caller is never let in because the API server could not be asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .errors import IdentityUnavailable
+
+log = logging.getLogger("modelgate.authn")
+
+SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+MAX_RESPONSE = 1024 * 1024
+"""Largest review answer read (a review is a few hundred bytes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KubeApiSettings:
+    server: str | None = None
+    """``https://host:port``; default from ``KUBERNETES_SERVICE_HOST``/``KUBERNETES_SERVICE_PORT``."""
+    token_file: Path = SA_DIR / "token"
+    ca_file: Path = SA_DIR / "ca.crt"
+    timeout: float = 5.0
+    """Seconds for one review, connect included."""
+    token_reload: float = 60.0
+    """Seconds between re-reads of the (rotating) token file."""
+
+    def server_url(self) -> str:
+        if self.server:
+            return self.server.rstrip("/")
+        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        if not host:
+            raise IdentityUnavailable("no Kubernetes API server configured (KUBERNETES_SERVICE_HOST is unset)")
+        return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+class KubeApi:
+    """Owns one ``aiohttp.ClientSession``; :meth:`close` it in the app's shutdown."""
+
+    def __init__(self, settings: KubeApiSettings) -> None:
+        self.settings = settings
+        self._session: aiohttp.ClientSession | None = None
+        self._token: str | None = None
+        self._token_read = -float("inf")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            try:
+                ctx = ssl.create_default_context(cafile=str(self.settings.ca_file))
+            except OSError as e:
+                raise IdentityUnavailable(f"cannot read the cluster CA {self.settings.ca_file}: {e.strerror}") from None
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=ctx, limit=64),
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+                trust_env=False,
+                raise_for_status=False,
+            )
+        return self._session
+
+    async def _bearer(self) -> str:
+        now = time.monotonic()
+        if self._token is None or now - self._token_read >= self.settings.token_reload:
+            try:
+                raw = await asyncio.to_thread(self.settings.token_file.read_text)
+            except OSError as e:
+                raise IdentityUnavailable(
+                    f"cannot read the proxy's ServiceAccount token {self.settings.token_file}: {e.strerror}"
+                ) from None
+            self._token, self._token_read = raw.strip(), now
+        return self._token
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a review object to ``path`` (e.g. ``/apis/authentication.k8s.io/v1/tokenreviews``); its answer."""
+        kind = str(body.get("kind", "review"))
+        url = self.settings.server_url() + path
+        session = self._open()
+        headers = {"Authorization": f"Bearer {await self._bearer()}", "Content-Type": "application/json",
+                   "Accept": "application/json"}
+        try:
+            async with session.post(url, data=orjson.dumps(body), headers=headers) as resp:
+                raw = await resp.content.read(MAX_RESPONSE + 1)
+                status = resp.status
+        except TimeoutError:
+            raise IdentityUnavailable(f"the Kubernetes API server did not answer the {kind} in time") from None
+        except (aiohttp.ClientError, OSError) as e:
+            log.warning("%s failed: %s", kind, type(e).__name__)
+            raise IdentityUnavailable(f"the Kubernetes API server could not be reached for the {kind}") from None
+        if status == 401:
+            self._token = None  # re-read the (rotated) token on the next call
+        if status not in (200, 201):
+            log.warning("the API server answered %s to the proxy's %s", status, kind)
+            raise IdentityUnavailable(f"the Kubernetes API server refused the proxy's {kind} (HTTP {status})")
+        if len(raw) > MAX_RESPONSE:
+            raise IdentityUnavailable(f"the Kubernetes API server's {kind} answer is too large")
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise IdentityUnavailable(f"the Kubernetes API server's {kind} answer is not JSON") from None
+        if not isinstance(data, dict):
+            raise IdentityUnavailable(f"the Kubernetes API server's {kind} answer is not an object")
+        return data
