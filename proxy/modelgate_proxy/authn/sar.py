@@ -10,6 +10,7 @@ for ``ttl`` seconds, a denial for ``negative_ttl``, so removing a RoleBinding ta
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..identity import Principal
@@ -22,22 +23,29 @@ GROUP = "serving.modelgate.io"
 RESOURCE = "servingendpoints"
 VERB = "query"
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _Key = tuple[str, str, tuple[str, ...], str, str]
 
 
 class SubjectAccessReviewAuthorizer:
-    def __init__(self, api: KubeApi, *, cache: CacheBounds | None = None, verb: str = VERB) -> None:
+    def __init__(
+        self, api: KubeApi, *, cache: CacheBounds | None = None, verb: str = VERB, local: bool = False
+    ) -> None:
+        """``local=True`` asks a LocalSubjectAccessReview in the endpoint's namespace instead (same answer for a
+        namespaced resource; needs only a namespaced Role with ``create`` on ``localsubjectaccessreviews``)."""
         self.api = api
         self.verb = verb
+        self.local = local
         self.cache: TtlCache[_Key, bool] = TtlCache(cache or CacheBounds())
 
     async def may_query(self, principal: Principal, namespace: str, endpoint: str) -> bool:
-        if principal.kind == "anonymous":
+        if principal.kind == "anonymous" or not _DNS_LABEL.fullmatch(namespace) or not endpoint or "/" in endpoint:
             return False
         key: _Key = (principal.kind, principal.name, principal.groups, namespace, endpoint)
 
         async def review() -> tuple[bool, bool, float | None]:
-            allowed = allowed_from_review(await self.api.create(PATH, self._body(principal, namespace, endpoint)))
+            path = f"/apis/authorization.k8s.io/v1/namespaces/{namespace}/localsubjectaccessreviews" if self.local else PATH
+            allowed = allowed_from_review(await self.api.create(path, self._body(principal, namespace, endpoint)))
             return allowed, allowed, None
 
         return await self.cache.get_or_load(key, review)
@@ -45,7 +53,8 @@ class SubjectAccessReviewAuthorizer:
     def _body(self, principal: Principal, namespace: str, endpoint: str) -> dict[str, Any]:
         return {
             "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SubjectAccessReview",
+            "kind": "LocalSubjectAccessReview" if self.local else "SubjectAccessReview",
+            **({"metadata": {"namespace": namespace}} if self.local else {}),
             "spec": {
                 "user": principal.name,
                 "groups": list(principal.groups),
