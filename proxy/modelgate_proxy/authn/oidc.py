@@ -78,12 +78,16 @@ class OidcAuthenticator:
     async def authenticate(self, credential: Credential) -> Principal | None:
         if not credential.looks_like_jwt:
             return None
+        hit, cached = self.cache.get(credential.digest)  # before any parsing: the cached path is a dict lookup
+        if hit:
+            return cached
         try:
             header = jwt.get_unverified_header(credential.secret)
             unverified = jwt.decode(credential.secret, options={"verify_signature": False})
         except jwt.PyJWTError:
             return None
         if unverified.get("iss") != self.settings.issuer:
+            self.cache.put(credential.digest, None, positive=False)  # remembered briefly, as a refusal
             return None  # not this issuer's token: the next authenticator's
 
         async def verify() -> tuple[Principal | None, bool, float | None]:
