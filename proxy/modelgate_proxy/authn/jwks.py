@@ -159,11 +159,14 @@ class Jwks:
                 log.warning("OIDC: a key of %s could not be read; ignored", self.issuer)
         return keys
 
-    def _open(self) -> aiohttp.ClientSession:
+    async def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             ctx: ssl.SSLContext | bool = True
             if self.ca_file is not None:
-                ctx = ssl.create_default_context(cafile=str(self.ca_file))
+                try:  # reads the CA file: in a thread, not on the event loop
+                    ctx = await asyncio.to_thread(ssl.create_default_context, cafile=str(self.ca_file))
+                except OSError as e:
+                    raise IdentityUnavailable(f"cannot read the OIDC issuer's CA bundle: {e.strerror}") from None
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=ctx, limit=8),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
@@ -173,7 +176,7 @@ class Jwks:
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:
-            async with self._open().get(url, allow_redirects=False, headers={"Accept": "application/json"}) as resp:
+            async with (await self._open()).get(url, allow_redirects=False, headers={"Accept": "application/json"}) as resp:
                 raw = await resp.content.read(MAX_DOCUMENT + 1)
                 status = resp.status
         except TimeoutError:

@@ -58,20 +58,22 @@ class KubeApi:
         self._session: aiohttp.ClientSession | None = None
         self._token: str | None = None
         self._token_read = -float("inf")
+        self._ctx: ssl.SSLContext | None = None
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            try:
-                ctx = ssl.create_default_context(cafile=str(self.settings.ca_file))
+    async def _open(self) -> aiohttp.ClientSession:
+        if self._ctx is None:
+            try:  # reads the CA file: in a thread, not on the event loop
+                self._ctx = await asyncio.to_thread(ssl.create_default_context, cafile=str(self.settings.ca_file))
             except OSError as e:
                 raise IdentityUnavailable(f"cannot read the cluster CA {self.settings.ca_file}: {e.strerror}") from None
+        if self._session is None or self._session.closed:  # checked after the await: one session, never two
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=ctx, limit=64),
+                connector=aiohttp.TCPConnector(ssl=self._ctx, limit=64),
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
                 trust_env=False,
                 raise_for_status=False,
@@ -94,7 +96,7 @@ class KubeApi:
         """POST a review object to ``path`` (e.g. ``/apis/authentication.k8s.io/v1/tokenreviews``); its answer."""
         kind = str(body.get("kind", "review"))
         url = self.settings.server_url() + path
-        session = self._open()
+        session = await self._open()
         headers = {"Authorization": f"Bearer {await self._bearer()}", "Content-Type": "application/json",
                    "Accept": "application/json"}
         try:
