@@ -7,8 +7,8 @@ Kubernetes client library (the API server is called over plain HTTPS).
 
 Modules, one job each:
 
-- :mod:`.base` - the :class:`~.base.Authenticator` and :class:`~.base.Authorizer` interfaces and the typed
-  errors (401 / 403 / 503).
+- :mod:`.base` - the :class:`~.base.Authenticator` and :class:`~.base.Authorizer` interfaces.
+- :mod:`.errors` - the typed errors (401 with ``WWW-Authenticate`` / 403 / 503), subclasses of the proxy's tree.
 - :mod:`.credential` - reads the credential from an ``Authorization`` header.
 - :mod:`.cache` - the bounded TTL cache every remote check uses.
 - :mod:`.kubeapi` - the API-server client (projected token + CA, aiohttp).
@@ -18,4 +18,7 @@ Modules, one job each:
 - :mod:`.jwks` / :mod:`.oidc` - OIDC JWTs (discovery, JWKS cache with rotation, verification).
 - :mod:`.sar` - query permission as a SubjectAccessReview.
 - :mod:`.chain` - the authenticator chain, trusted-header mode and the explicit no-authentication mode.
+- :mod:`.settings` - the configuration model and :func:`~.settings.build`, which makes the running parts.
+
+Design, bounds and what remains to be wired: ``docs/authentication.md``.
 """
