@@ -207,3 +207,53 @@ def test_the_proxy_without_review_rights_or_without_the_api_server_is_503_never_
         assert len(down.cache) == 0  # a failure is never cached
 
     _run(dead, unreachable)
+
+
+def test_concurrent_requests_with_one_new_token_make_one_tokenreview(
+    k8s: DevCluster, namespace: str, tmp_path: Path
+) -> None:
+    class CountingKubeApi(KubeApi):  # the real client, counting what it sends to the real API server
+        calls = 0
+
+        async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+            CountingKubeApi.calls += 1
+            return await super().create(path, body)
+
+    _proxy_api(k8s, namespace, tmp_path)
+    api = CountingKubeApi(KubeApiSettings(server=k8s.server, token_file=tmp_path / "token",
+                                          ca_file=k8s.dir / "pki" / "ca.crt"))
+    k8s.kubectl("create", "serviceaccount", "caller", "-n", namespace)
+    token = Credential(_caller_token(k8s, namespace, "caller", AUDIENCE))
+    auth = TokenReviewAuthenticator(api, AUDIENCE)
+
+    async def scenario() -> list[Principal | None]:
+        return await asyncio.gather(*(auth.authenticate(token) for _ in range(50)))
+
+    got = _run(api, scenario)
+    assert len(got) == 50
+    assert all(p is not None and p.name.endswith(":caller") for p in got)
+    assert CountingKubeApi.calls == 1
+
+
+def test_a_missing_token_file_or_ca_is_503(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    no_token = KubeApi(KubeApiSettings(server="https://127.0.0.1:9", token_file=tmp_path / "absent", ca_file=ca))
+    auth = TokenReviewAuthenticator(no_token, AUDIENCE)
+
+    async def scenario() -> None:
+        with pytest.raises(IdentityUnavailable, match="cluster CA"):
+            await auth.authenticate(Credential("a.b.c"))
+        ca.write_text("not a certificate\n")
+        with pytest.raises(IdentityUnavailable, match="cluster CA"):
+            await auth.authenticate(Credential("a.b.c"))
+        system = Path("/etc/ssl/certs/ca-certificates.crt")
+        if system.exists():
+            good_ca = KubeApi(KubeApiSettings(server="https://127.0.0.1:9", token_file=tmp_path / "absent",
+                                              ca_file=system))
+            try:
+                with pytest.raises(IdentityUnavailable, match="ServiceAccount token"):
+                    await TokenReviewAuthenticator(good_ca, AUDIENCE).authenticate(Credential("a.b.c"))
+            finally:
+                await good_ca.close()
+
+    _run(no_token, scenario)

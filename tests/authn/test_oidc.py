@@ -194,3 +194,29 @@ def test_issuer_urls_must_be_https_except_loopback() -> None:
     for bad in ("http://login.example.com", "ftp://x", "file:///etc/passwd", "https://"):
         with pytest.raises(ValueError):
             check_url(bad, "x")
+
+
+def test_a_symmetric_key_in_the_jwks_is_never_used(issuer: OidcIssuerStandIn) -> None:
+    secret = b"shared-secret-published-by-mistake"
+    issuer.extra_jwks = [{"kty": "oct", "kid": "hmac", "k": _b64(secret), "alg": "HS256"}]
+    hs = jwt.encode({"iss": issuer.url, "aud": "modelgate", "sub": "mallory", "exp": int(time.time()) + 60},
+                    secret, algorithm="HS256", headers={"kid": "hmac"})
+    # even with HS256 allowed by PyJWT's own rules, the key is not in the set and HS256 is not configurable
+    got = _run(_auth(issuer), issuer.token(), hs)
+    assert got[0] is not None
+    assert got[1] is None
+
+
+def test_a_token_without_kid_needs_an_issuer_with_one_key(issuer: OidcIssuerStandIn) -> None:
+    claims = jwt.decode(issuer.token(), options={"verify_signature": False})
+    no_kid = jwt.encode(claims, issuer.current.private, algorithm="RS256")
+    assert _run(_auth(issuer), no_kid) != [None]
+    issuer.rotate(keep_old=True)
+    assert _run(_auth(issuer), no_kid) == [None]  # ambiguous: which key?
+
+
+def test_an_rs256_header_on_an_ec_key_is_refused(issuer: OidcIssuerStandIn) -> None:
+    ec_key = issuer.rotate(keep_old=True, alg="ES256")
+    claims = jwt.decode(issuer.token(), options={"verify_signature": False})
+    mismatched = jwt.encode(claims, issuer.keys[0].private, algorithm="RS256", headers={"kid": ec_key.kid})
+    assert _run(_auth(issuer), mismatched) == [None]

@@ -54,6 +54,8 @@ class OidcIssuerStandIn(ASGIStandIn):
         self.keys: list[IssuerKey] = [new_key()]
         self.jwks_requests = 0
         self.discovery_requests = 0
+        self.extra_jwks: list[dict[str, Any]] = []
+        """Raw JWKs published after the issuer's own (e.g. a symmetric ``oct`` key a proxy must never use)."""
         self.fail = False
         """Answer 500 to everything (an issuer outage)."""
 
@@ -84,6 +86,6 @@ class OidcIssuerStandIn(ASGIStandIn):
                                         "id_token_signing_alg_values_supported": ["RS256", "ES256"]})
         elif path == "/jwks":
             self.jwks_requests += 1
-            await send_json(send, 200, {"keys": [k.jwk() for k in self.keys]})
+            await send_json(send, 200, {"keys": [k.jwk() for k in self.keys] + self.extra_jwks})
         else:
             await send_json(send, 404, {"error": "not_found"})
