@@ -13,8 +13,8 @@ Modules, one job each:
 - :mod:`.cache` - the bounded TTL cache every remote check uses.
 - :mod:`.kubeapi` - the API-server client (projected token + CA, aiohttp).
 - :mod:`.tokenreview` - Kubernetes tokens (TokenReview, required audience).
-- :mod:`.apikeys` / :mod:`.apikey_files` / :mod:`.apikey_mint` - API keys: format and check, the directory
-  loader with reload, minting.
+- :mod:`.apikeys` / :mod:`.apikey_files` / :mod:`.apikey_watch` / :mod:`.apikey_mint` - API keys: format and
+  check, the directory loader with reload, the labelled-Secret watch, minting.
 - :mod:`.jwks` / :mod:`.oidc` - OIDC JWTs (discovery, JWKS cache with rotation, verification).
 - :mod:`.sar` - query permission as a SubjectAccessReview.
 - :mod:`.chain` - the authenticator chain, trusted-header mode and the explicit no-authentication mode.

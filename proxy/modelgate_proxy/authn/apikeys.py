@@ -26,6 +26,7 @@ from datetime import datetime
 
 from ..identity import MAX_GROUPS, MAX_NAME, Principal, PrincipalKind
 from .credential import Credential
+from .errors import IdentityUnavailable
 
 PREFIX = "mgk_"
 LABEL = "serving.modelgate.io/api-key"
@@ -116,12 +117,16 @@ def _expires(raw: str) -> float | None:
 
 
 class ApiKeyStore:
-    """The current records by key id; :meth:`replace` swaps them all at once (a reload or a watch event)."""
+    """The current records by key id; :meth:`replace` swaps them all at once (a reload or a watch event).
 
-    __slots__ = ("_records",)
+    ``current_until`` (``time.monotonic()``) is set by a source that can fall behind (the Secret watch): past it,
+    the records may miss a revocation, and keys are answered with a 503 rather than checked against them."""
+
+    __slots__ = ("_records", "current_until")
 
     def __init__(self, records: Iterable[ApiKeyRecord] = ()) -> None:
         self._records: dict[str, ApiKeyRecord] = {}
+        self.current_until = float("inf")
         self.replace(records)
 
     def replace(self, records: Iterable[ApiKeyRecord]) -> None:
@@ -150,6 +155,8 @@ class ApiKeyAuthenticator:
         key_id = key_id_of(key)
         if key_id is None:
             return None
+        if time.monotonic() >= self.store.current_until:
+            raise IdentityUnavailable("API keys cannot be checked now: the list of keys is not current")
         record = self.store.get(key_id)
         if record is None:
             return None

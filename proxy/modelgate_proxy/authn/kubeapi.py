@@ -1,4 +1,4 @@
-"""The proxy's client of the Kubernetes API server, for TokenReview and SubjectAccessReview only.
+"""The proxy's client of the Kubernetes API server: TokenReview, SubjectAccessReview, and the API-key Secret watch.
 
 Plain HTTPS over aiohttp (the proxy never imports a Kubernetes client library): the server from
 ``KUBERNETES_SERVICE_HOST``/``KUBERNETES_SERVICE_PORT`` (or configured), the cluster CA and the pod's projected
@@ -14,6 +14,7 @@ import logging
 import os
 import ssl
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,13 +95,22 @@ class KubeApi:
 
     async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST a review object to ``path`` (e.g. ``/apis/authentication.k8s.io/v1/tokenreviews``); its answer."""
-        kind = str(body.get("kind", "review"))
+        return await self._request("POST", path, str(body.get("kind", "review")), body)
+
+    async def get(self, path: str, what: str) -> dict[str, Any]:
+        """GET ``path`` (e.g. a label-selected list); ``what`` names it in errors."""
+        return await self._request("GET", path, what, None)
+
+    async def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await self._bearer()}", "Content-Type": "application/json",
+                "Accept": "application/json"}
+
+    async def _request(self, method: str, path: str, kind: str, body: dict[str, Any] | None) -> dict[str, Any]:
         url = self.settings.server_url() + path
         session = await self._open()
-        headers = {"Authorization": f"Bearer {await self._bearer()}", "Content-Type": "application/json",
-                   "Accept": "application/json"}
+        data = orjson.dumps(body) if body is not None else None
         try:
-            async with session.post(url, data=orjson.dumps(body), headers=headers) as resp:
+            async with session.request(method, url, data=data, headers=await self._headers()) as resp:
                 raw = await resp.content.read(MAX_RESPONSE + 1)
                 status = resp.status
         except TimeoutError:
@@ -108,17 +118,45 @@ class KubeApi:
         except (aiohttp.ClientError, OSError) as e:
             log.warning("%s failed: %s", kind, type(e).__name__)
             raise IdentityUnavailable(f"the Kubernetes API server could not be reached for the {kind}") from None
+        self._check_status(status, kind)
+        if len(raw) > MAX_RESPONSE:
+            raise IdentityUnavailable(f"the Kubernetes API server's {kind} answer is too large")
+        return _object(raw, kind)
+
+    def _check_status(self, status: int, kind: str) -> None:
         if status == 401:
             self._token = None  # re-read the (rotated) token on the next call
         if status not in (200, 201):
             log.warning("the API server answered %s to the proxy's %s", status, kind)
             raise IdentityUnavailable(f"the Kubernetes API server refused the proxy's {kind} (HTTP {status})")
-        if len(raw) > MAX_RESPONSE:
-            raise IdentityUnavailable(f"the Kubernetes API server's {kind} answer is too large")
+
+    async def watch(self, path: str, what: str, *, timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """The events of a watch (``path`` with ``watch=1``), one JSON object a line, until the server ends it
+        (``timeoutSeconds``) or ``timeout`` seconds pass without a byte. Failures are :class:`IdentityUnavailable`."""
+        url = self.settings.server_url() + path
+        session = await self._open()
+        limits = aiohttp.ClientTimeout(total=None, sock_connect=self.settings.timeout, sock_read=timeout)
         try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise IdentityUnavailable(f"the Kubernetes API server's {kind} answer is not JSON") from None
-        if not isinstance(data, dict):
-            raise IdentityUnavailable(f"the Kubernetes API server's {kind} answer is not an object")
-        return data
+            async with session.get(url, headers=await self._headers(), timeout=limits) as resp:
+                self._check_status(resp.status, what)
+                while True:
+                    line = await resp.content.readline()  # aiohttp bounds a line (64 KiB): longer ends the watch
+                    if not line:
+                        return
+                    if line.strip():
+                        yield _object(line, what)
+        except TimeoutError:
+            raise IdentityUnavailable(f"the Kubernetes API server's {what} went quiet") from None
+        except (aiohttp.ClientError, OSError, ValueError) as e:
+            log.warning("%s failed: %s", what, type(e).__name__)
+            raise IdentityUnavailable(f"the Kubernetes API server's {what} broke off") from None
+
+
+def _object(raw: bytes, kind: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise IdentityUnavailable(f"the Kubernetes API server's {kind} answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise IdentityUnavailable(f"the Kubernetes API server's {kind} answer is not an object")
+    return data
