@@ -142,3 +142,45 @@ def test_no_auth_is_explicit_and_open() -> None:
     assert not build(AuthConfig.model_validate(
         {"mode": "trusted-header", "authorize": "authenticated", "trusted_header": {"user_header": "X-User"}}
     )).authentication.open
+
+
+def test_api_keys_from_watched_secrets_through_the_built_chain(
+    k8s: DevCluster, namespace: str, tmp_path: Path
+) -> None:
+    api = _proxy_api(k8s, namespace, tmp_path)
+    asyncio.run(api.close())
+    k8s.kubectl("create", "role", "api-key-secrets", "--verb=get,list,watch", "--resource=secrets", "-n", namespace)
+    k8s.kubectl("create", "rolebinding", "proxy-secrets", "--role=api-key-secrets",
+                f"--serviceaccount={namespace}:modelgate-proxy", "-n", namespace)
+    k8s.kubectl("apply", "-f", str(FILES / "modelgate-query-clusterrole.yaml"))
+    k8s.kubectl("create", "rolebinding", "q", "--clusterrole=modelgate-query", "--user=erin@example.com",
+                "-n", namespace)
+    minted = mint("erin@example.com", namespace=namespace)
+    k8s.kubectl("apply", "-f", "-", input=yaml.safe_dump(minted.manifest))
+    identity = build(AuthConfig.model_validate({
+        "mode": "bearer", "authorize": "rbac", "api_key_secrets": {"namespace": namespace},
+        "kubernetes": {"server": k8s.server, "token_file": str(tmp_path / "token"),
+                       "ca_file": str(k8s.dir / "pki" / "ca.crt")},
+    }))
+
+    async def scenario() -> None:
+        await identity.start()
+        try:
+            assert await _query(identity, namespace, minted.key) == Principal("user", "erin@example.com")
+            await asyncio.to_thread(k8s.kubectl, "delete", "secret", f"modelgate-api-key-{minted.key_id}",
+                                    "-n", namespace)
+            t0 = time.monotonic()
+            while True:
+                try:
+                    await _query(identity, namespace, minted.key)
+                except Unauthenticated:
+                    break
+                assert time.monotonic() - t0 < 3, "a deleted key Secret was still accepted"
+                await asyncio.sleep(0.02)
+        finally:
+            await identity.close()
+
+    asyncio.run(scenario())
+    with pytest.raises(ValidationError):
+        AuthConfig.model_validate({"mode": "bearer", "authorize": "authenticated",
+                                   "api_key_secrets": {"namespace": namespace}})

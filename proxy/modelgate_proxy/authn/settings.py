@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..identity import IdentityReader, IdentitySettings, Principal
 from .apikey_files import ApiKeyDirectory
+from .apikey_watch import ApiKeySecretWatch
 from .apikeys import ApiKeyAuthenticator
 from .base import Authenticator, Authorizer
 from .cache import MAX_TTL, CacheBounds
@@ -86,6 +87,12 @@ class ApiKeysConfig(_Model):
     reload_interval: float = Field(1.0, ge=0.05, le=60)
 
 
+class ApiKeySecretsConfig(_Model):
+    namespace: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    """Watch the labelled API-key Secrets of this namespace (the endpoint's; see :mod:`.apikey_watch`)."""
+    max_stale: float = Field(10.0, ge=0, le=MAX_TTL)
+
+
 class TrustedHeaderConfig(_Model):
     user_header: str | None = None
     groups_header: str | None = None
@@ -96,6 +103,7 @@ class AuthConfig(_Model):
     mode: Literal["bearer", "trusted-header", "none"] = "bearer"
     authorize: Literal["rbac", "local-rbac", "authenticated"] = "rbac"
     api_keys: ApiKeysConfig | None = None
+    api_key_secrets: ApiKeySecretsConfig | None = None
     oidc: OidcConfig | None = None
     kubernetes: KubernetesConfig | None = None
     trusted_header: TrustedHeaderConfig | None = None
@@ -103,8 +111,11 @@ class AuthConfig(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> AuthConfig:
-        if self.mode == "bearer" and not (self.api_keys or self.oidc or (self.kubernetes and self.kubernetes.audience)):
-            raise ValueError("bearer mode needs api_keys, oidc or kubernetes.audience")
+        sources = self.api_keys or self.api_key_secrets or self.oidc or (self.kubernetes and self.kubernetes.audience)
+        if self.mode == "bearer" and not sources:
+            raise ValueError("bearer mode needs api_keys, api_key_secrets, oidc or kubernetes.audience")
+        if self.api_key_secrets is not None and self.kubernetes is None:
+            raise ValueError("api_key_secrets are watched on the Kubernetes API server: configure kubernetes")
         if self.mode == "trusted-header" and not (
             self.trusted_header and (self.trusted_header.user_header or self.trusted_header.service_principal_header)
         ):
@@ -170,6 +181,12 @@ def build(config: AuthConfig) -> Identity:
             starts.append(directory.start)
             closes.append(directory.close)
             authenticators.append(ApiKeyAuthenticator(directory.store))
+        if config.api_key_secrets is not None and api is not None:
+            s = config.api_key_secrets
+            watch = ApiKeySecretWatch(api, s.namespace, max_stale=s.max_stale)
+            starts.append(watch.start)
+            closes.append(watch.close)
+            authenticators.append(ApiKeyAuthenticator(watch.store))
         if config.oidc is not None:
             o = config.oidc
             oidc = OidcAuthenticator(
