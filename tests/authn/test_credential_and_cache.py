@@ -155,3 +155,29 @@ def test_explicit_modes() -> None:
     got = asyncio.run(mode.principal([(b"x-forwarded-email", b"carol@example.com")]))
     assert got == Principal("user", "carol@example.com")
     assert asyncio.run(NoAuthentication().principal([])).kind == "anonymous"
+
+
+def test_a_cancelled_loader_does_not_fail_the_requests_waiting_for_it() -> None:
+    calls = 0
+
+    async def scenario() -> int:
+        nonlocal calls
+        cache: TtlCache[str, int] = TtlCache(CacheBounds())
+
+        async def load() -> tuple[int, bool, float | None]:
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0.1)
+            return calls, True, None
+
+        first = asyncio.create_task(cache.get_or_load("k", load))
+        await asyncio.sleep(0.01)
+        waiter = asyncio.create_task(cache.get_or_load("k", load))
+        await asyncio.sleep(0.01)
+        first.cancel()  # the first caller went away mid-review
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        return await waiter
+
+    assert asyncio.run(scenario()) == 2
+    assert calls == 2
