@@ -24,7 +24,7 @@ from modelgate_proxy.authn.errors import IdentityUnavailable
 from modelgate_proxy.authn.kubeapi import KubeApi, KubeApiSettings
 from modelgate_proxy.identity import Principal
 
-from .test_kube_reviews import _proxy_api
+from .test_kube_reviews import _proxy_api, await_rbac
 
 SCRIPT = Path(__file__).resolve().parents[2] / "hack" / "mint-api-key.sh"
 
@@ -66,7 +66,17 @@ def _watch_api(k8s: DevCluster, namespace: str, tmp_path: Path) -> KubeApi:
     k8s.kubectl("create", "role", "api-key-secrets", "--verb=get,list,watch", "--resource=secrets", "-n", namespace)
     k8s.kubectl("create", "rolebinding", "proxy-api-key-secrets", "--role=api-key-secrets",
                 f"--serviceaccount={namespace}:modelgate-proxy", "-n", namespace)
+    await_rbac(k8s, namespace, "watch", "secrets")
     return api
+
+
+async def wait_current(store: ApiKeyStore, bound: float = 15.0) -> None:
+    """Until the watch's first list worked: a RoleBinding created just before may take the API server's RBAC
+    cache a moment under load, and until then the proxy answers keys 503 (and retries the list)."""
+    t0 = time.monotonic()
+    while store.current_until != float("inf"):
+        assert time.monotonic() - t0 < bound, "the API-key Secret list never succeeded"
+        await asyncio.sleep(0.05)
 
 
 def test_secret_watch_accepts_new_keys_and_revokes_deleted_ones_within_the_bound(
@@ -91,6 +101,7 @@ def test_secret_watch_accepts_new_keys_and_revokes_deleted_ones_within_the_bound
 
     async def scenario() -> dict[str, float]:
         await watch.start()
+        await wait_current(watch.store)
         try:
             assert auth.check(before.key) == Principal("user", "alice@example.com")
             added = mint("bob@example.com", namespace=namespace, groups=["ds"])
@@ -148,6 +159,7 @@ def test_the_watch_resumes_after_the_server_ends_it_without_relisting(
 
     async def scenario() -> None:
         await watch.start()
+        await wait_current(watch.store)
         try:
             await asyncio.sleep(2.5)  # the server ended the watch (timeoutSeconds=1) at least twice
             minted = mint("carol", namespace=namespace)

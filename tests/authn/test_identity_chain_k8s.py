@@ -17,14 +17,14 @@ from pydantic import ValidationError
 from modelgate_operator.devcluster import DevCluster
 from modelgate_proxy.authn.apikey_mint import mint
 from modelgate_proxy.authn.chain import check_query
-from modelgate_proxy.authn.errors import QueryDenied, Unauthenticated
+from modelgate_proxy.authn.errors import IdentityUnavailable, QueryDenied, Unauthenticated
 from modelgate_proxy.authn.settings import AuthConfig, Identity, build
 from modelgate_proxy.errors import GatewayError
 from modelgate_proxy.identity import Principal
 from standins.oidc_issuer import OidcIssuerStandIn
 from standins.server import serve_app
 
-from .test_kube_reviews import AUDIENCE, FILES, _caller_token, _proxy_api
+from .test_kube_reviews import AUDIENCE, FILES, _caller_token, _proxy_api, await_rbac
 
 
 async def _query(identity: Identity, namespace: str, credential: str | None, endpoint: str = "chat") -> Principal:
@@ -44,6 +44,8 @@ def test_every_credential_kind_is_authenticated_and_authorized_by_rbac(
     k8s.kubectl("create", "serviceaccount", "stranger", "-n", namespace)
     k8s.kubectl("create", "rolebinding", "q", "--clusterrole=modelgate-query", "--group=data-scientists",
                 f"--serviceaccount={namespace}:caller", "-n", namespace)
+    await_rbac(k8s, namespace, "query", "servingendpoints.serving.modelgate.io/chat", "caller")
+    await_rbac(k8s, namespace, "query", "servingendpoints.serving.modelgate.io/chat", user="x", group="data-scientists")
     keys = tmp_path / "keys"
     keys.mkdir()
     alice, bob = mint("alice@example.com", groups=["data-scientists"]), mint("bob@example.com")
@@ -155,6 +157,8 @@ def test_api_keys_from_watched_secrets_through_the_built_chain(
     k8s.kubectl("apply", "-f", str(FILES / "modelgate-query-clusterrole.yaml"))
     k8s.kubectl("create", "rolebinding", "q", "--clusterrole=modelgate-query", "--user=erin@example.com",
                 "-n", namespace)
+    await_rbac(k8s, namespace, "watch", "secrets")
+    await_rbac(k8s, namespace, "query", "servingendpoints.serving.modelgate.io/chat", user="erin@example.com")
     minted = mint("erin@example.com", namespace=namespace)
     k8s.kubectl("apply", "-f", "-", input=yaml.safe_dump(minted.manifest))
     identity = build(AuthConfig.model_validate({
@@ -166,7 +170,15 @@ def test_api_keys_from_watched_secrets_through_the_built_chain(
     async def scenario() -> None:
         await identity.start()
         try:
-            assert await _query(identity, namespace, minted.key) == Principal("user", "erin@example.com")
+            t0 = time.monotonic()
+            while True:  # the proxy's new RoleBinding may take the API server's RBAC cache a moment under load
+                try:
+                    got = await _query(identity, namespace, minted.key)
+                    break
+                except IdentityUnavailable:
+                    assert time.monotonic() - t0 < 15, "the API-key Secret list never succeeded"
+                    await asyncio.sleep(0.1)
+            assert got == Principal("user", "erin@example.com")
             await asyncio.to_thread(k8s.kubectl, "delete", "secret", f"modelgate-api-key-{minted.key_id}",
                                     "-n", namespace)
             t0 = time.monotonic()

@@ -39,9 +39,21 @@ def _proxy_api(k8s: DevCluster, namespace: str, tmp_path: Path, *, bind: bool = 
     if bind:
         k8s.kubectl("create", "clusterrolebinding", f"{namespace}-reviews", "--clusterrole=modelgate-proxy-reviews",
                     f"--serviceaccount={namespace}:modelgate-proxy")
+    if bind:
+        await_rbac(k8s, namespace, "create", "tokenreviews.authentication.k8s.io")
     token = tmp_path / "token"
     token.write_text(k8s.kubectl("create", "token", "modelgate-proxy", "-n", namespace).stdout.strip())
     return KubeApi(KubeApiSettings(server=k8s.server, token_file=token, ca_file=k8s.dir / "pki" / "ca.crt"))
+
+
+def await_rbac(k8s: DevCluster, namespace: str, verb: str, resource: str, sa: str = "modelgate-proxy",
+               *, user: str | None = None, group: str | None = None) -> None:
+    """Until the API server's authorizer grants what was just bound (its RBAC cache lags a little under load)."""
+    who = [f"--as={user or f'system:serviceaccount:{namespace}:{sa}'}"] + ([f"--as-group={group}"] if group else [])
+    deadline = time.monotonic() + 15
+    while k8s.kubectl("auth", "can-i", verb, resource, "-n", namespace, *who, check=False).stdout.strip() != "yes":
+        assert time.monotonic() < deadline, f"RBAC never granted {verb} {resource} to {who}"
+        time.sleep(0.1)
 
 
 def _caller_token(k8s: DevCluster, namespace: str, name: str, *audiences: str) -> str:
@@ -151,11 +163,14 @@ def test_sar_works_for_any_user_and_groups_and_for_one_endpoint_by_name(
     k8s.kubectl("create", "role", "only-chat", "--verb=query", "--resource=servingendpoints.serving.modelgate.io",
                 "--resource-name=chat", "-n", namespace)
     k8s.kubectl("create", "rolebinding", "bob-chat", "--role=only-chat", "--user=bob@example.com", "-n", namespace)
+    await_rbac(k8s, namespace, "query", "servingendpoints.serving.modelgate.io/embed", user="x", group="data-scientists")
+    await_rbac(k8s, namespace, "query", "servingendpoints.serving.modelgate.io/chat", user="bob@example.com")
     # the namespaced-install variant: LocalSubjectAccessReview with a namespaced Role only
     k8s.kubectl("create", "role", "local-reviews", "--verb=create",
                 "--resource=localsubjectaccessreviews.authorization.k8s.io", "-n", namespace)
     k8s.kubectl("create", "rolebinding", "proxy-local-reviews", "--role=local-reviews",
                 f"--serviceaccount={namespace}:modelgate-proxy", "-n", namespace)
+    await_rbac(k8s, namespace, "create", "localsubjectaccessreviews.authorization.k8s.io")
     authz = SubjectAccessReviewAuthorizer(api, cache=CacheBounds(ttl=0, negative_ttl=0))
     local = SubjectAccessReviewAuthorizer(api, cache=CacheBounds(ttl=0, negative_ttl=0), local=True)
     alice = Principal("user", "alice@example.com", ("data-scientists",))
