@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev.devcluster import DevCluster
 from modelgate_proxy.authn.apikey_files import record_from_secret
 from modelgate_proxy.authn.apikey_mint import mint
 from modelgate_proxy.authn.apikey_watch import ApiKeySecretWatch

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev.devcluster import DevCluster
 from modelgate_proxy.authn.apikey_mint import mint
 from modelgate_proxy.authn.chain import check_query
 from modelgate_proxy.authn.errors import IdentityUnavailable, QueryDenied, Unauthenticated

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from modelgate_operator.devcluster import DevCluster
+from modelgate_dev.devcluster import DevCluster
 from modelgate_proxy.authn.cache import CacheBounds
 from modelgate_proxy.authn.credential import Credential
 from modelgate_proxy.authn.errors import IdentityUnavailable
