@@ -28,6 +28,7 @@ import jwt
 import orjson
 
 from .errors import IdentityUnavailable
+from .http import read_bounded
 
 log = logging.getLogger("modelgate.authn")
 
@@ -177,7 +178,7 @@ class Jwks:
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:
             async with (await self._open()).get(url, allow_redirects=False, headers={"Accept": "application/json"}) as resp:
-                raw = await resp.content.read(MAX_DOCUMENT + 1)
+                raw = await read_bounded(resp, MAX_DOCUMENT)
                 status = resp.status
         except TimeoutError:
             raise IdentityUnavailable(f"the OIDC issuer did not send its {what} in time") from None
@@ -185,7 +186,7 @@ class Jwks:
             raise IdentityUnavailable(f"the OIDC issuer could not be reached for its {what}") from None
         if status != 200:
             raise IdentityUnavailable(f"the OIDC issuer answered HTTP {status} for its {what}")
-        if len(raw) > MAX_DOCUMENT:
+        if raw is None:
             raise IdentityUnavailable(f"the OIDC issuer's {what} is larger than {MAX_DOCUMENT} bytes")
         try:
             data = orjson.loads(raw)

@@ -23,6 +23,7 @@ import aiohttp
 import orjson
 
 from .errors import IdentityUnavailable
+from .http import read_bounded
 
 log = logging.getLogger("modelgate.authn")
 
@@ -111,7 +112,7 @@ class KubeApi:
         data = orjson.dumps(body) if body is not None else None
         try:
             async with session.request(method, url, data=data, headers=await self._headers()) as resp:
-                raw = await resp.content.read(MAX_RESPONSE + 1)
+                raw = await read_bounded(resp, MAX_RESPONSE)
                 status = resp.status
         except TimeoutError:
             raise IdentityUnavailable(f"the Kubernetes API server did not answer the {kind} in time") from None
@@ -119,7 +120,7 @@ class KubeApi:
             log.warning("%s failed: %s", kind, type(e).__name__)
             raise IdentityUnavailable(f"the Kubernetes API server could not be reached for the {kind}") from None
         self._check_status(status, kind)
-        if len(raw) > MAX_RESPONSE:
+        if raw is None:
             raise IdentityUnavailable(f"the Kubernetes API server's {kind} answer is too large")
         return _object(raw, kind)
 
