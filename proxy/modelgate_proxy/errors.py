@@ -14,7 +14,10 @@ become :class:`UpstreamTimeout` / :class:`UpstreamUnavailable` in one place,
     |   +-- ProviderRetired           410 INVALID_STATE      (PaLM)
     |   +-- GuardrailBlocked          400                    (OpenAI code content_filter)
     +-- AuthenticationFailed          401 UNAUTHENTICATED
+    |   +-- Unauthenticated           401                    (with WWW-Authenticate: Bearer; the identity stage)
     +-- PermissionDenied              403 PERMISSION_DENIED
+    |   +-- QueryDenied               403                    (no ``query`` on the endpoint, Kubernetes RBAC)
+    +-- IdentityUnavailable           503 TEMPORARILY_UNAVAILABLE (API server or OIDC issuer cannot be asked)
     +-- EndpointNotFound              404 RESOURCE_DOES_NOT_EXIST
     +-- RateLimited                   429 REQUEST_LIMIT_EXCEEDED
     +-- RateLimitsUnavailable         503 TEMPORARILY_UNAVAILABLE (the shared counters unreachable, policy closed)
@@ -89,6 +92,42 @@ class PermissionDenied(GatewayError):
     status = 403
     error_code = "PERMISSION_DENIED"
     error_type = "permission_error"
+
+
+REALM = "modelgate"
+"""The ``realm`` of the proxy's ``WWW-Authenticate: Bearer`` challenge."""
+
+
+class Unauthenticated(AuthenticationFailed):
+    """401 with a ``WWW-Authenticate: Bearer`` challenge (RFC 6750 section 3)."""
+
+    def __init__(self, message: str, *, invalid_token: bool = True) -> None:
+        challenge = f'Bearer realm="{REALM}"'
+        if invalid_token:
+            challenge += ', error="invalid_token"'
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
+
+
+class QueryDenied(PermissionDenied):
+    """403 naming the endpoint and the verb, never the credential."""
+
+    def __init__(self, namespace: str, endpoint: str, verb: str = "query") -> None:
+        super().__init__(
+            f"the caller may not {verb} serving endpoint {endpoint!r} in namespace {namespace!r}: it needs the "
+            f"{verb!r} verb on servingendpoints.serving.modelgate.io (bind the ClusterRole modelgate-query)"
+        )
+
+
+class IdentityUnavailable(GatewayError):
+    """The Kubernetes API server or the OIDC issuer could not be asked (unreachable, timed out, answered an
+    error): a check that could not be made is never an allow, and never a 401 that blames the caller."""
+
+    status = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    error_type = "api_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
 
 
 class EndpointNotFound(GatewayError):

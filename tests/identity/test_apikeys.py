@@ -15,17 +15,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelgate_proxy.authn.apikey_files import ApiKeyDirectory, load, record_from_secret
-from modelgate_proxy.authn.apikey_mint import mint
-from modelgate_proxy.authn.apikeys import (
+from modelgate_proxy.exchange import Principal
+from modelgate_proxy.stages.identity.apikey_files import ApiKeyDirectory, load, record_from_secret
+from modelgate_proxy.stages.identity.apikey_mint import mint
+from modelgate_proxy.stages.identity.apikeys import (
     ApiKeyAuthenticator,
     ApiKeyStore,
     InvalidApiKeyRecord,
     hash_key,
     key_id_of,
 )
-from modelgate_proxy.authn.credential import Credential
-from modelgate_proxy.identity import Principal
+from modelgate_proxy.stages.identity.bearer import Credential
 
 
 def _write(directory: Path, minted_manifest: dict[str, object], name: str) -> Path:
@@ -140,7 +140,7 @@ def test_directory_loader_skips_bad_files_refuses_duplicates_and_never_logs_keys
     both = tmp_path / "multi.yaml"
     extra = mint("carol")
     both.write_text(yaml.safe_dump_all([{"kind": "ConfigMap", "metadata": {}}, extra.manifest]))
-    with caplog.at_level(logging.INFO, logger="modelgate.authn"):
+    with caplog.at_level(logging.INFO, logger="modelgate.identity"):
         records = {r.principal.name for r in load(tmp_path)}
     assert records == {"alice", "carol"}
     assert "broken.yaml" in caplog.text
@@ -212,7 +212,7 @@ def test_the_whole_directory_vanishing_revokes_everything(tmp_path: Path) -> Non
 
 def test_mint_command_prints_the_manifest_on_stdout_and_the_key_once_on_stderr() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "modelgate_proxy.authn.apikey_mint", "-n", "team-a", "--principal", "alice@example.com",
+        [sys.executable, "-m", "modelgate_proxy.stages.identity.apikey_mint", "-n", "team-a", "--principal", "alice@example.com",
          "--group", "ds"], capture_output=True, text=True, check=True, timeout=60,
     )
     manifest = yaml.safe_load(out.stdout)
@@ -224,7 +224,7 @@ def test_mint_command_prints_the_manifest_on_stdout_and_the_key_once_on_stderr()
     assert record is not None
     assert ApiKeyAuthenticator(ApiKeyStore([record])).check(key) is not None
     assert manifest["metadata"]["namespace"] == "team-a"
-    bad = subprocess.run([sys.executable, "-m", "modelgate_proxy.authn.apikey_mint", "--principal", "system:x"],
+    bad = subprocess.run([sys.executable, "-m", "modelgate_proxy.stages.identity.apikey_mint", "--principal", "system:x"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert "reserved" in bad.stderr

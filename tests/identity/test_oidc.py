@@ -15,14 +15,14 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from modelgate_proxy.authn.cache import CacheBounds
-from modelgate_proxy.authn.credential import Credential
-from modelgate_proxy.authn.errors import IdentityUnavailable
-from modelgate_proxy.authn.jwks import Jwks, check_url
-from modelgate_proxy.authn.oidc import OidcAuthenticator, OidcSettings
-from modelgate_proxy.identity import Principal
-from standins.oidc_issuer import OidcIssuerStandIn, new_key
-from standins.server import serve_app
+from modelgate_proxy.errors import IdentityUnavailable
+from modelgate_proxy.exchange import Principal
+from modelgate_proxy.stages.identity.bearer import Credential
+from modelgate_proxy.stages.identity.check_cache import CacheBounds
+from modelgate_proxy.stages.identity.jwks import Jwks, check_url
+from modelgate_proxy.stages.identity.oidc import OidcAuthenticator, OidcSettings
+from tests.standins.oidc_issuer import OidcIssuerStandIn, new_key
+from tests.standins.server import serve_app
 
 
 @pytest.fixture

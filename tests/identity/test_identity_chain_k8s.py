@@ -15,14 +15,13 @@ import yaml
 from pydantic import ValidationError
 
 from modelgate_dev.devcluster import DevCluster
-from modelgate_proxy.authn.apikey_mint import mint
-from modelgate_proxy.authn.chain import check_query
-from modelgate_proxy.authn.errors import IdentityUnavailable, QueryDenied, Unauthenticated
-from modelgate_proxy.authn.settings import AuthConfig, Identity, build
-from modelgate_proxy.errors import GatewayError
-from modelgate_proxy.identity import Principal
-from standins.oidc_issuer import OidcIssuerStandIn
-from standins.server import serve_app
+from modelgate_proxy.errors import GatewayError, IdentityUnavailable, QueryDenied, Unauthenticated
+from modelgate_proxy.exchange import Principal
+from modelgate_proxy.stages.identity.apikey_mint import mint
+from modelgate_proxy.stages.identity.auth_config import AuthConfig, Identity, build
+from modelgate_proxy.stages.identity.auth_modes import check_query
+from tests.standins.oidc_issuer import OidcIssuerStandIn
+from tests.standins.server import serve_app
 
 from .test_kube_reviews import AUDIENCE, FILES, _caller_token, _proxy_api, await_rbac
 

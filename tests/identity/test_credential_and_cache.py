@@ -7,11 +7,16 @@ import base64
 
 import pytest
 
-from modelgate_proxy.authn.cache import CacheBounds, TtlCache
-from modelgate_proxy.authn.chain import BearerAuthentication, NoAuthentication, TrustedHeaderAuthentication
-from modelgate_proxy.authn.credential import MAX_CREDENTIAL, Credential, parse_authorization, read_credential
-from modelgate_proxy.authn.errors import IdentityUnavailable, Unauthenticated
-from modelgate_proxy.identity import IdentityReader, IdentitySettings, Principal
+from modelgate_proxy.errors import IdentityUnavailable, Unauthenticated
+from modelgate_proxy.exchange import Principal
+from modelgate_proxy.stages.identity.auth_modes import (
+    BearerAuthentication,
+    NoAuthentication,
+    TrustedHeaderAuthentication,
+)
+from modelgate_proxy.stages.identity.bearer import MAX_CREDENTIAL, Credential, parse_authorization, read_credential
+from modelgate_proxy.stages.identity.check_cache import CacheBounds, TtlCache
+from modelgate_proxy.stages.identity.headers import IdentityReader, IdentitySettings
 
 
 def test_bearer_and_databricks_basic_forms() -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 
-from modelgate_proxy.authn.http import read_bounded
-from standins.server import serve_app
+from modelgate_proxy.stages.identity.bounded_read import read_bounded
+from tests.standins.server import serve_app
 
 
 async def _slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:

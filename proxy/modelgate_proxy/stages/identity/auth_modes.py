@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..identity import ANONYMOUS, IdentityReader, Principal
-from .base import Authenticator, Authorizer
-from .credential import read_credential
-from .errors import QueryDenied, Unauthenticated
+from ...errors import QueryDenied, Unauthenticated
+from ...exchange import ANONYMOUS, Principal
+from .authenticator import Authenticator, Authorizer
+from .bearer import read_credential
+from .headers import IdentityReader
 
 Headers = Sequence[tuple[bytes, bytes]]
 

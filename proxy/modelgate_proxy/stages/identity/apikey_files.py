@@ -35,7 +35,7 @@ import yaml
 
 from .apikeys import LABEL, ApiKeyRecord, ApiKeyStore, InvalidApiKeyRecord, record_from_fields
 
-log = logging.getLogger("modelgate.authn")
+log = logging.getLogger("modelgate.identity")
 
 MAX_FILE = 64 * 1024
 """Largest manifest file read."""

@@ -26,13 +26,14 @@ from typing import Any
 
 import jwt
 
-from ..identity import MAX_GROUPS, MAX_NAME, Principal
+from ...exchange import Principal
 from .apikeys import RESERVED_PREFIX
-from .cache import CacheBounds, TtlCache
-from .credential import Credential
+from .bearer import Credential
+from .check_cache import CacheBounds, TtlCache
+from .headers import MAX_GROUPS, MAX_NAME
 from .jwks import Jwks
 
-log = logging.getLogger("modelgate.authn")
+log = logging.getLogger("modelgate.identity")
 
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}

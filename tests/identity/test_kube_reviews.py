@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 
 from modelgate_dev.devcluster import DevCluster
-from modelgate_proxy.authn.cache import CacheBounds
-from modelgate_proxy.authn.credential import Credential
-from modelgate_proxy.authn.errors import IdentityUnavailable
-from modelgate_proxy.authn.kubeapi import KubeApi, KubeApiSettings
-from modelgate_proxy.authn.sar import SubjectAccessReviewAuthorizer
-from modelgate_proxy.authn.tokenreview import TokenReviewAuthenticator
-from modelgate_proxy.identity import Principal
+from modelgate_proxy.errors import IdentityUnavailable
+from modelgate_proxy.exchange import Principal
+from modelgate_proxy.stages.identity.bearer import Credential
+from modelgate_proxy.stages.identity.check_cache import CacheBounds
+from modelgate_proxy.stages.identity.kubeapi import KubeApi, KubeApiSettings
+from modelgate_proxy.stages.identity.sar import SubjectAccessReviewAuthorizer
+from modelgate_proxy.stages.identity.tokenreview import TokenReviewAuthenticator
 
 FILES = Path(__file__).resolve().parents[2] / "charts" / "modelgate" / "files"
 AUDIENCE = "modelgate.io/proxy"

@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..identity import MAX_GROUPS, MAX_NAME, Principal, PrincipalKind
-from .credential import Credential
-from .errors import IdentityUnavailable
+from ...errors import IdentityUnavailable
+from ...exchange import Principal, PrincipalKind
+from .bearer import Credential
+from .headers import MAX_GROUPS, MAX_NAME
 
 PREFIX = "mgk_"
 LABEL = "serving.modelgate.io/api-key"

@@ -16,13 +16,13 @@ import pytest
 import yaml
 
 from modelgate_dev.devcluster import DevCluster
-from modelgate_proxy.authn.apikey_files import record_from_secret
-from modelgate_proxy.authn.apikey_mint import mint
-from modelgate_proxy.authn.apikey_watch import ApiKeySecretWatch
-from modelgate_proxy.authn.apikeys import ApiKeyAuthenticator, ApiKeyStore
-from modelgate_proxy.authn.errors import IdentityUnavailable
-from modelgate_proxy.authn.kubeapi import KubeApi, KubeApiSettings
-from modelgate_proxy.identity import Principal
+from modelgate_proxy.errors import IdentityUnavailable
+from modelgate_proxy.exchange import Principal
+from modelgate_proxy.stages.identity.apikey_files import record_from_secret
+from modelgate_proxy.stages.identity.apikey_mint import mint
+from modelgate_proxy.stages.identity.apikey_watch import ApiKeySecretWatch
+from modelgate_proxy.stages.identity.apikeys import ApiKeyAuthenticator, ApiKeyStore
+from modelgate_proxy.stages.identity.kubeapi import KubeApi, KubeApiSettings
 
 from .test_kube_reviews import _proxy_api, await_rbac
 

@@ -3,7 +3,7 @@
 The key is shown once, to whoever mints it; the manifest is what gets applied. As a command (until the
 ``modelgate`` CLI grows an ``api-key`` subcommand)::
 
-    python -m modelgate_proxy.authn.apikey_mint -n team-a --principal alice@example.com --group data-scientists \\
+    python -m modelgate_proxy.stages.identity.apikey_mint -n team-a --principal alice@example.com --group data-scientists \\
         | kubectl apply -f -
 
 prints the manifest on stdout and the key on stderr (once; it is not recoverable from the Secret).
@@ -65,7 +65,7 @@ def mint(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m modelgate_proxy.authn.apikey_mint", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m modelgate_proxy.stages.identity.apikey_mint", description=__doc__.split("\n")[0])
     p.add_argument("-n", "--namespace", default=None, help="the endpoint's namespace (the Secret's)")
     p.add_argument("--principal", required=True, help="the user name or service principal id the key stands for")
     p.add_argument("--service-principal", action="store_true", help="the key is a service principal's")

@@ -1,4 +1,5 @@
-"""The interfaces every authenticator and authorizer implements, and the typed errors they raise.
+"""The interfaces every authenticator and authorizer implements, and the typed errors (in
+:mod:`modelgate_proxy.errors`) they raise.
 
 - ``Authenticator.authenticate(credential)`` returns the caller's :class:`Principal`, or ``None`` when this
   authenticator does not vouch for the credential (not its format, unknown, invalid, expired); the chain then
@@ -15,11 +16,9 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..identity import Principal
-from .credential import Credential
-from .errors import IdentityUnavailable, QueryDenied, Unauthenticated
+from ...exchange import Principal
+from .bearer import Credential
 
-__all__ = ["Authenticator", "Authorizer", "Credential", "IdentityUnavailable", "QueryDenied", "Unauthenticated"]
 
 @runtime_checkable
 class Authenticator(Protocol):

@@ -21,12 +21,12 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from ...errors import IdentityUnavailable
 from .apikey_files import MAX_KEYS, record_from_secret
 from .apikeys import LABEL, ApiKeyRecord, ApiKeyStore, InvalidApiKeyRecord
-from .errors import IdentityUnavailable
 from .kubeapi import KubeApi
 
-log = logging.getLogger("modelgate.authn")
+log = logging.getLogger("modelgate.identity")
 
 
 class _Gone(Exception):

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..identity import MAX_GROUPS, MAX_NAME, Principal
-from .cache import CacheBounds, TtlCache
-from .credential import Credential
-from .errors import IdentityUnavailable
+from ...errors import IdentityUnavailable
+from ...exchange import Principal
+from .bearer import Credential
+from .check_cache import CacheBounds, TtlCache
+from .headers import MAX_GROUPS, MAX_NAME
 from .kubeapi import KubeApi
 
 PATH = "/apis/authentication.k8s.io/v1/tokenreviews"

@@ -1,13 +1,12 @@
-"""The authn errors are rendered by the proxy's one error mapping, in each route's shape, headers included."""
+"""The identity errors are rendered by the proxy's one error mapping, in each route's shape, headers included."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from modelgate_proxy.authn.errors import IdentityUnavailable, QueryDenied, Unauthenticated
-from modelgate_proxy.errors import GatewayError
-from modelgate_proxy.server.error_shapes import error_body, error_payload
+from modelgate_proxy.error_shapes import error_body, error_payload
+from modelgate_proxy.errors import GatewayError, IdentityUnavailable, QueryDenied, Unauthenticated
 
 
 @pytest.mark.parametrize(("err", "status", "code", "openai_type"), [

@@ -14,8 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Final
 
-from ..errors import AuthenticationFailed
-from .errors import Unauthenticated
+from ...errors import AuthenticationFailed, Unauthenticated
 
 MAX_CREDENTIAL = 16 * 1024
 """Longest accepted credential (a Kubernetes projected token is ~1 KiB, a corporate JWT a few KiB)."""

@@ -22,10 +22,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from .errors import IdentityUnavailable
-from .http import read_bounded
+from ...errors import IdentityUnavailable
+from .bounded_read import read_bounded
 
-log = logging.getLogger("modelgate.authn")
+log = logging.getLogger("modelgate.identity")
 
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 MAX_RESPONSE = 1024 * 1024

@@ -25,13 +25,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..identity import IdentityReader, IdentitySettings, Principal
+from ...exchange import Principal
 from .apikey_files import ApiKeyDirectory
 from .apikey_watch import ApiKeySecretWatch
 from .apikeys import ApiKeyAuthenticator
-from .base import Authenticator, Authorizer
-from .cache import MAX_TTL, CacheBounds
-from .chain import Authentication, BearerAuthentication, NoAuthentication, TrustedHeaderAuthentication
+from .auth_modes import Authentication, BearerAuthentication, NoAuthentication, TrustedHeaderAuthentication
+from .authenticator import Authenticator, Authorizer
+from .check_cache import MAX_TTL, CacheBounds
+from .headers import IdentityReader, IdentitySettings
 from .jwks import check_url
 from .kubeapi import SA_DIR, KubeApi, KubeApiSettings
 from .oidc import ASYMMETRIC_ALGORITHMS, MAX_LEEWAY, OidcAuthenticator, OidcSettings

@@ -27,10 +27,10 @@ import aiohttp
 import jwt
 import orjson
 
-from .errors import IdentityUnavailable
-from .http import read_bounded
+from ...errors import IdentityUnavailable
+from .bounded_read import read_bounded
 
-log = logging.getLogger("modelgate.authn")
+log = logging.getLogger("modelgate.identity")
 
 MAX_DOCUMENT = 256 * 1024
 """Largest discovery document or JWKS read."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..identity import Principal
-from .cache import CacheBounds, TtlCache
-from .errors import IdentityUnavailable
+from ...errors import IdentityUnavailable
+from ...exchange import Principal
+from .check_cache import CacheBounds, TtlCache
 from .kubeapi import KubeApi
 
 PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
