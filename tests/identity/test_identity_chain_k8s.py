@@ -18,7 +18,7 @@ from modelgate_dev.devcluster import DevCluster
 from modelgate_proxy.errors import GatewayError, IdentityUnavailable, QueryDenied, Unauthenticated
 from modelgate_proxy.exchange import Principal
 from modelgate_proxy.stages.identity.apikey_mint import mint
-from modelgate_proxy.stages.identity.auth_config import AuthConfig, Identity, build
+from modelgate_proxy.stages.identity.auth_config import AuthConfig, AuthRuntime, build
 from modelgate_proxy.stages.identity.auth_modes import check_query
 from tests.standins.oidc_issuer import OidcIssuerStandIn
 from tests.standins.server import serve_app
@@ -26,7 +26,7 @@ from tests.standins.server import serve_app
 from .test_kube_reviews import AUDIENCE, FILES, _caller_token, _proxy_api, await_rbac
 
 
-async def _query(identity: Identity, namespace: str, credential: str | None, endpoint: str = "chat") -> Principal:
+async def _query(identity: AuthRuntime, namespace: str, credential: str | None, endpoint: str = "chat") -> Principal:
     headers = [] if credential is None else [(b"authorization", f"Bearer {credential}".encode())]
     principal = await identity.authentication.principal(headers)
     await check_query(identity.authorizer, principal, namespace, endpoint)

@@ -4,7 +4,7 @@
                     [--workers N] [--log-level LEVEL] [--max-body-bytes N]
                     [--connect-timeout S] [--read-timeout S]
                     [--identity-header H] [--groups-header H] [--service-principal-header H]
-                    [--require-identity] [--rate-limit-replicas N] [--usage-log FILE] [--payload-log FILE]
+                    [--require-identity] [--auth-config FILE] [--rate-limit-replicas N] [--usage-log FILE] [--payload-log FILE]
                     [--rate-limit-redis-url URL [--rate-limit-redis-password-file FILE]
                      [--rate-limit-redis-prefix P] [--rate-limit-redis-timeout S]]
                     [--rate-limit-unavailable closed|open] [--rate-limit-unavailable-endpoint NAME=closed|open]
@@ -18,10 +18,13 @@ import importlib.util
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
 import uvicorn
+import yaml
+from pydantic import ValidationError
 
 from ..credentials import FileCredentials
 from ..endpoints.services import GatewaySettings
@@ -29,6 +32,7 @@ from ..server import create_app
 from ..server.app import GatewayApp
 from ..server.body import DEFAULT_MAX_BODY_BYTES
 from ..server.http_protocol import protocol_settings
+from ..stages.identity.auth_config import AuthConfig
 from ..stages.identity.headers import IdentitySettings
 from ..stages.rate_limits.admission import Policy
 from ..stages.rate_limits.redis_settings import DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisConfigError, RedisSettings
@@ -73,6 +77,9 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
                          help="request header with a service principal's id; wins over --identity-header")
     gateway.add_argument("--require-identity", action="store_true",
                          help="answer 401 to requests without an identity header")
+    gateway.add_argument("--auth-config", default=None, metavar="FILE",
+                         help="YAML authentication settings (API keys, OIDC, Kubernetes tokens, RBAC; "
+                              "docs/authentication.md): every query is authenticated and authorized (opt-in for now)")
     gateway.add_argument("--rate-limit-replicas", type=int, default=1, metavar="N",
                          help="proxy replicas sharing the traffic, with the in-process counters: each enforces "
                               "ceil(limit / N) (default 1; not with --rate-limit-redis-url)")
@@ -128,6 +135,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "groups_header": args.groups_header,
         "service_principal_header": args.service_principal_header,
         "require_identity": args.require_identity,
+        "auth_config": args.auth_config,
         "rate_limit_replicas": args.rate_limit_replicas,
         "rate_limit_redis_url": args.rate_limit_redis_url,
         "rate_limit_redis_password_file": args.rate_limit_redis_password_file,
@@ -168,8 +176,12 @@ def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
     principals = 100 if principals is None else int(principals)
     if principals < 0:
         raise ConfigError("--usage-metrics-principals must be 0 or more")
+    auth = _auth_config(settings.get("auth_config"))
+    if auth is not None and identity.configured:
+        raise ConfigError("--auth-config and the identity headers exclude each other (trusted-header mode is an "
+                          "auth-config mode)")
     return GatewaySettings(
-        identity=identity, rate_limit_replicas=replicas, rate_limit_redis=redis,
+        identity=identity, auth=auth, rate_limit_replicas=replicas, rate_limit_redis=redis,
         rate_limit_unavailable=_policy(settings.get("rate_limit_unavailable") or "closed", "--rate-limit-unavailable"),
         rate_limit_unavailable_for=tuple(_endpoint_policy(item)
                                          for item in settings.get("rate_limit_unavailable_endpoint") or ()),
@@ -206,6 +218,21 @@ def _endpoint_policy(item: str) -> tuple[str, Policy]:
     if not sep or not name:
         raise ConfigError(f"--rate-limit-unavailable-endpoint wants NAME=closed|open, not {item!r}")
     return name, _policy(value, "--rate-limit-unavailable-endpoint")
+
+
+def _auth_config(path: str | None) -> AuthConfig | None:
+    if not path:
+        return None
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+        return AuthConfig.model_validate(raw if raw is not None else {})
+    except OSError as e:
+        raise ConfigError(f"--auth-config {path}: {e.strerror}") from None
+    except yaml.YAMLError:
+        raise ConfigError(f"--auth-config {path}: not YAML") from None
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"--auth-config {path}: {problems}") from None
 
 
 def app_from_settings(settings: dict[str, Any]) -> GatewayApp:

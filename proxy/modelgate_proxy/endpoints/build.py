@@ -64,7 +64,8 @@ def build_endpoints(
     for endpoint in endpoints:
         spec = endpoint.spec
         entities = tuple(factory.build(endpoint.name, i, e) for i, e in enumerate(spec.served_entities))
-        stages = stages_for(endpoint.name, spec, traffic_percentages(spec, entities), services)
+        stages = stages_for(endpoint.name, spec, traffic_percentages(spec, entities), services,
+                            endpoint.metadata.namespace)
         out[endpoint.name] = EndpointRuntime(
             name=endpoint.name,
             spec=spec,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..metrics import Metrics, PrincipalUsage
+from ..stages.identity.auth_config import AuthConfig, AuthRuntime, build
 from ..stages.identity.headers import IdentityReader, IdentitySettings
 from ..stages.rate_limits.admission import Policy
 from ..stages.rate_limits.counters import CounterBackend
@@ -39,6 +40,8 @@ class GatewaySettings:
     """Where payload records go: ``-`` (standard output) or a file."""
     record_queue: int = 10_000
     """Records waiting to be written, per destination, before new ones are dropped."""
+    auth: AuthConfig | None = None
+    """Authenticate callers and check their query permission (``--auth-config``; opt-in, not yet the default)."""
 
     def unavailable_policy(self, endpoint: str) -> Policy:
         for name, policy in self.rate_limit_unavailable_for:
@@ -55,6 +58,7 @@ class GatewayServices:
         self.metrics = metrics
         self.sinks = RecordSinks(max_queue=settings.record_queue, on_drop=metrics.record_dropped)
         self.identity = IdentityReader(settings.identity)
+        self.auth: AuthRuntime | None = build(settings.auth) if settings.auth is not None else None
         self.limited: dict[str, Policy] = {}
         """Endpoints with rate limits, and their policy while the counters are unreachable."""
         self._counters: CounterBackend | None = None
@@ -82,8 +86,12 @@ class GatewayServices:
         await self.sinks.start()
         if self._counters is not None:
             await self._counters.start()
+        if self.auth is not None:
+            await self.auth.start()
 
     async def stop(self) -> None:
+        if self.auth is not None:
+            await self.auth.close()
         if self._counters is not None:
             await self._counters.close()
         await self.sinks.stop()

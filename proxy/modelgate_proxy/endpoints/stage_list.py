@@ -9,7 +9,8 @@ split and the provider call only: zero cost on its path. The order:
 - :mod:`..stages.records` (``usageTrackingConfig.enabled``, ``inferenceTableConfig.enabled``) come first so
   that every answer, refusals included, gets its record; they act after the response through
   :meth:`~modelgate_proxy.exchange.Exchange.on_finish`.
-- :mod:`..stages.identity` names the caller from trusted headers: when ``--require-identity`` is set, or when
+- :mod:`..stages.identity` names the caller: with ``--auth-config`` from its credential, checking its ``query``
+  permission (every endpoint); otherwise from trusted headers, when ``--require-identity`` is set, or when
   identity headers are configured and a layer uses the caller (records, rate limits).
 - :mod:`..stages.rate_limits` (``rateLimits``) admits or refuses (429), reserving the request's tokens, and
   settles them to the real use when the answer ends; one counter backend per process (in-process or Redis).
@@ -30,6 +31,7 @@ from ..spec.capabilities import unsupported_guardrails
 from ..stages.fallbacks import Fallbacks
 from ..stages.guardrails.checks import GuardrailChecks
 from ..stages.guardrails.text_guard import TextGuard
+from ..stages.identity.authenticate import Authenticate
 from ..stages.identity.caller import Identity
 from ..stages.rate_limits.admission import Hooks, RateLimits
 from ..stages.rate_limits.limit_plan import LimitPlan
@@ -42,7 +44,7 @@ log = logging.getLogger("modelgate.proxy")
 
 
 def stages_for(name: str, spec: ServingEndpointSpec, percentages: Sequence[int],
-               services: GatewayServices | None) -> list[Stage]:
+               services: GatewayServices | None, namespace: str | None = None) -> list[Stage]:
     """The stages of endpoint ``name``, in pipeline order. ``percentages`` are the served entities' traffic
     shares; without ``services`` (no AI Gateway options) only the traffic split and fallbacks apply."""
     stages: list[Stage] = []
@@ -58,7 +60,9 @@ def stages_for(name: str, spec: ServingEndpointSpec, percentages: Sequence[int],
                                         services.principal_usage() if settings.usage_principals > 0 else None))
         if table is not None and table.enabled:
             stages.append(PayloadLog(name, table, services.sinks.get(settings.payload_log)))
-        if identity.required or (identity.configured and (usage or (table is not None and table.enabled) or limits)):
+        if services.auth is not None:  # --auth-config: every query is authenticated and authorized
+            stages.append(Authenticate(services.auth, namespace or "default", name))
+        elif identity.required or (identity.configured and (usage or (table is not None and table.enabled) or limits)):
             stages.append(Identity(services.identity))
         if limits:
             counters = services.counters()

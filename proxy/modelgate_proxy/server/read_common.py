@@ -27,11 +27,17 @@ def json_response(value: Any, status: int = 200, headers: dict[str, str] | None 
     return Response(orjson.dumps(value), status_code=status, media_type="application/json", headers=headers)
 
 
-def check_caller(state: GatewayState, request: Request) -> None:
+async def check_caller(state: GatewayState, request: Request) -> None:
     """With ``--require-identity``, a read request needs the caller identity headers too (401 otherwise), as the
-    query routes do; describing endpoints is not open to callers who may not query them."""
+    query routes do; with ``--auth-config`` it needs a valid credential (401 otherwise; which endpoints a caller
+    may see is not yet filtered by its query permission). Describing endpoints is not open to anonymous callers
+    when queries are not."""
     services = state.services
-    if services is not None and services.settings.identity.required:
+    if services is None:
+        return
+    if services.auth is not None:
+        await services.auth.authentication.principal(request.scope["headers"])
+    elif services.settings.identity.required:
         services.identity.read(request.scope["headers"])
 
 
@@ -40,7 +46,7 @@ def read_route(state: GatewayState, shape: Shape, handler: ReadHandler) -> Endpo
 
     async def endpoint(request: Request) -> Response:
         try:
-            check_caller(state, request)
+            await check_caller(state, request)
             return json_response(await handler(request))
         except GatewayError as err:
             return error_response(shape, err)

@@ -141,7 +141,7 @@ class AllowAll:
 
 
 @dataclass
-class Identity:
+class AuthRuntime:
     """The running parts; :meth:`start` in the app's startup, :meth:`close` in its shutdown."""
 
     authentication: Authentication
@@ -159,7 +159,7 @@ class Identity:
                 await close()
 
 
-def build(config: AuthConfig) -> Identity:
+def build(config: AuthConfig) -> AuthRuntime:
     starts: list[Callable[[], Awaitable[None]]] = []
     closes: list[Callable[[], Awaitable[None]]] = []
     bounds = config.cache.bounds()
@@ -170,7 +170,7 @@ def build(config: AuthConfig) -> Identity:
         closes.append(api.close)
     authentication: Authentication
     if config.mode == "none":
-        return Identity(NoAuthentication(), AllowAll())
+        return AuthRuntime(NoAuthentication(), AllowAll())
     if config.mode == "trusted-header":
         h = config.trusted_header or TrustedHeaderConfig()
         reader = IdentityReader(IdentitySettings(h.user_header, h.groups_header, h.service_principal_header, True))
@@ -207,4 +207,4 @@ def build(config: AuthConfig) -> Identity:
         raise ValueError(f"authorize: {config.authorize} needs the kubernetes settings")
     else:
         authorizer = SubjectAccessReviewAuthorizer(api, cache=bounds, local=config.authorize == "local-rbac")
-    return Identity(authentication, authorizer, starts, closes)
+    return AuthRuntime(authentication, authorizer, starts, closes)

@@ -1,0 +1,114 @@
+"""``modelgate serve --auth-config``: the opt-in authenticating identity stage on the real query routes, with the
+official openai client and plain HTTP (the Databricks route's shape). Not yet the default: without the flag
+nothing changes (every other test runs without it)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+import yaml
+
+from modelgate_proxy.cli.manifests import ConfigError
+from modelgate_proxy.cli.serve import gateway_settings
+from modelgate_proxy.stages.identity.apikey_mint import mint
+from tests.standins.openai_api import OpenAIStandIn
+
+from .conftest import FAKE_KEY
+from .harness import endpoint, openai_entity, run_proxy
+
+SECRETS = {"openai": {"api-key": FAKE_KEY}}
+USAGE = {"usageTrackingConfig": {"enabled": True}}
+
+
+def _auth_files(tmp_path: Path) -> tuple[Path, str, Path]:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    minted = mint("alice@example.com", groups=["data-scientists"])
+    (keys / "alice.yaml").write_text(yaml.safe_dump(minted.manifest))
+    config = tmp_path / "auth.yaml"
+    config.write_text(yaml.safe_dump({"mode": "bearer", "authorize": "authenticated",
+                                      "api_keys": {"path": str(keys), "reload_interval": 0.2}}))
+    return config, minted.key, keys
+
+
+def test_api_key_with_the_openai_client_and_401s_in_each_shape(
+    tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str]
+) -> None:
+    standin, url = openai_standin
+    config, key, keys = _auth_files(tmp_path)
+    usage_log = tmp_path / "usage.jsonl"
+    with run_proxy(tmp_path, [endpoint("chat", [openai_entity(url)], ai_gateway=USAGE)], secrets=SECRETS,
+                   extra=["--auth-config", str(config), "--usage-log", str(usage_log)]) as proxy:
+        ok = openai.OpenAI(base_url=proxy.base, api_key=key, max_retries=0)
+        answer = ok.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hello"}])
+        assert answer.choices[0].message.content == "You said: Hello"
+        accepted = 1
+
+        bad = openai.OpenAI(base_url=proxy.base, api_key="mgk_000000000000_" + "A" * 43, max_retries=0)
+        with pytest.raises(openai.AuthenticationError) as info:
+            bad.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hello"}])
+        assert info.value.status_code == 401
+        assert info.value.response.headers["www-authenticate"] == 'Bearer realm="modelgate", error="invalid_token"'
+        assert info.value.body["type"] == "authentication_error"  # type: ignore[index]
+
+        with httpx.Client(base_url=proxy.url, timeout=10) as client:
+            none = client.post("/serving-endpoints/chat/invocations", json={"messages": [{"role": "user", "content": "x"}]})
+            malformed = client.post("/serving-endpoints/chat/invocations", headers={"Authorization": "Token abc"},
+                                    json={"messages": [{"role": "user", "content": "x"}]})
+            mlflow = client.post("/endpoints/chat/invocations", json={"messages": [{"role": "user", "content": "x"}]})
+            read_anonymous = client.get("/api/2.0/serving-endpoints/chat")
+            read_ok = client.get("/api/2.0/serving-endpoints/chat", headers={"Authorization": f"Bearer {key}"})
+            models_anonymous = client.get("/serving-endpoints/models")
+            (keys / "alice.yaml").unlink()  # revoke
+            t0 = time.monotonic()
+            while True:
+                revoked = client.post("/serving-endpoints/chat/invocations", headers={"Authorization": f"Bearer {key}"},
+                                      json={"messages": [{"role": "user", "content": "x"}]})
+                if revoked.status_code != 200:
+                    break
+                accepted += 1
+                assert time.monotonic() - t0 < 3, "a deleted key was still accepted"
+                time.sleep(0.05)
+        assert none.status_code == 401
+        assert none.json() == {"error_code": "UNAUTHENTICATED", "message": none.json()["message"]}
+        assert none.headers["www-authenticate"] == 'Bearer realm="modelgate"'
+        assert malformed.status_code == 401
+        assert malformed.json()["error_code"] == "UNAUTHENTICATED"
+        assert revoked.status_code == 401
+        assert mlflow.status_code == 401
+        assert list(mlflow.json()) == ["detail"]
+        assert read_anonymous.status_code == 401
+        assert read_anonymous.json()["error_code"] == "UNAUTHENTICATED"
+        assert read_ok.status_code == 200
+        assert read_ok.json()["name"] == "chat"
+        assert models_anonymous.status_code == 401
+        assert "error" in models_anonymous.json()
+        assert len(standin.stats.requests) == accepted  # no refused request reached the provider
+    records = [json.loads(line) for line in usage_log.read_text().splitlines()]
+    assert records[0]["principal"] == "alice@example.com"
+    assert records[0]["principal_type"] == "user"
+    assert {r["status"] for r in records} >= {200, 401}  # refusals are recorded too
+    text = usage_log.read_text()
+    assert key not in text
+
+
+def test_auth_config_errors_stop_serve_naming_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "auth.yaml"
+    bad.write_text(yaml.safe_dump({"mode": "bearer", "authorize": "authenticated"}))
+    with pytest.raises(ConfigError, match="bearer mode needs"):
+        gateway_settings({"auth_config": str(bad)})
+    bad.write_text("mode: [unclosed")
+    with pytest.raises(ConfigError, match="not YAML"):
+        gateway_settings({"auth_config": str(bad)})
+    with pytest.raises(ConfigError, match="No such file"):
+        gateway_settings({"auth_config": str(tmp_path / "absent.yaml")})
+    good, _, _ = _auth_files(tmp_path)
+    with pytest.raises(ConfigError, match="exclude each other"):
+        gateway_settings({"auth_config": str(good), "identity_header": "X-User"})
+    assert gateway_settings({"auth_config": str(good)}).auth is not None
+    assert gateway_settings({}).auth is None
