@@ -112,3 +112,34 @@ def test_auth_config_errors_stop_serve_naming_the_field(tmp_path: Path) -> None:
         gateway_settings({"auth_config": str(good), "identity_header": "X-User"})
     assert gateway_settings({"auth_config": str(good)}).auth is not None
     assert gateway_settings({}).auth is None
+
+
+def test_per_user_and_per_group_limits_act_on_the_authenticated_principals(
+    tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str]
+) -> None:
+    _standin, url = openai_standin
+    manifest = endpoint("chat", [openai_entity(url)], ai_gateway={"rateLimits": [
+        {"key": "user", "calls": 1, "renewalPeriod": "minute"},
+        {"key": "user", "principal": "alice@example.com", "calls": 3, "renewalPeriod": "minute"},
+        {"key": "user_group", "principal": "support", "calls": 2, "renewalPeriod": "minute"},
+    ]})
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    minted = {who: mint(f"{who}@example.com", groups=groups) for who, groups in
+              (("alice", ["support"]), ("bob", []), ("carol", ["support"]), ("dave", ["support"]))}
+    for who, m in minted.items():
+        (keys / f"{who}.yaml").write_text(yaml.safe_dump(m.manifest))
+    config = tmp_path / "auth.yaml"
+    config.write_text(yaml.safe_dump({"mode": "bearer", "authorize": "authenticated", "api_keys": {"path": str(keys)}}))
+    body = {"messages": [{"role": "user", "content": "one two three"}]}
+
+    with run_proxy(tmp_path, [manifest], secrets=SECRETS, extra=["--auth-config", str(config)]) as proxy:
+        def status(who: str, spoof: dict[str, str] | None = None) -> int:
+            headers = {"Authorization": f"Bearer {minted[who].key}", **(spoof or {})}
+            return httpx.post(f"{proxy.url}/serving-endpoints/chat/invocations", json=body, headers=headers).status_code
+
+        assert [status("alice") for _ in range(4)] == [200, 200, 200, 429]
+        assert [status("bob") for _ in range(2)] == [200, 429]
+        # a spoofed identity header changes nothing: the principal is the key's
+        assert status("bob", {"X-Forwarded-Email": "alice@example.com"}) == 429
+        assert [status("carol"), status("dave"), status("carol")] == [200, 200, 429]
