@@ -5,6 +5,7 @@ nothing changes (every other test runs without it)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -143,3 +144,36 @@ def test_per_user_and_per_group_limits_act_on_the_authenticated_principals(
         # a spoofed identity header changes nothing: the principal is the key's
         assert status("bob", {"X-Forwarded-Email": "alice@example.com"}) == 429
         assert [status("carol"), status("dave"), status("carol")] == [200, 200, 429]
+
+
+def test_no_caller_credential_in_logs_metrics_records_or_error_bodies(
+    tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    _standin, url = openai_standin
+    config, key, _keys = _auth_files(tmp_path)
+    wrong = "mgk_0123456789ab_SENTINELwrongkey" + "x" * 10
+    garbage = "SENTINEL-garbage-credential"
+    usage_log, payload_log = tmp_path / "usage.jsonl", tmp_path / "payload.jsonl"
+    gateway = {**USAGE, "inferenceTableConfig": {"enabled": True, "catalogName": "ml", "schemaName": "logs"}}
+    bodies: list[str] = []
+    with caplog.at_level(logging.DEBUG), run_proxy(
+        tmp_path, [endpoint("chat", [openai_entity(url)], ai_gateway=gateway)], secrets=SECRETS,
+        extra=["--auth-config", str(config), "--usage-log", str(usage_log), "--payload-log", str(payload_log)],
+    ) as proxy, httpx.Client(base_url=proxy.url, timeout=10) as client:
+        for credential in (key, wrong, garbage, key):
+            for path in ("/serving-endpoints/chat/invocations", "/serving-endpoints/chat/completions",
+                         "/endpoints/chat/invocations"):
+                r = client.post(path, headers={"Authorization": f"Bearer {credential}"},
+                                json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
+                bodies.append(r.text + json.dumps(dict(r.headers)))
+            r = client.get("/api/2.0/serving-endpoints/chat", headers={"Authorization": f"Bearer {credential}"})
+            bodies.append(r.text + json.dumps(dict(r.headers)))
+        metrics = client.get("/metrics").text
+    places = {"logs": caplog.text, "metrics": metrics, "usage": usage_log.read_text(),
+              "payload": payload_log.read_text(), "answers": "\n".join(bodies)}
+    assert "alice@example.com" in places["usage"]  # the check looks where the principal is
+    assert '"hi"' in places["payload"]  # and where the request is logged
+    assert "UNAUTHENTICATED" in places["answers"]
+    for secret in (key, key.split("_", 2)[2], wrong, garbage):
+        for where, text in places.items():
+            assert secret not in text, f"a caller credential appears in {where}"
