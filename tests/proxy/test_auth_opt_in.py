@@ -108,6 +108,10 @@ def test_auth_config_errors_stop_serve_naming_the_field(tmp_path: Path) -> None:
         gateway_settings({"auth_config": str(bad)})
     with pytest.raises(ConfigError, match="No such file"):
         gateway_settings({"auth_config": str(tmp_path / "absent.yaml")})
+    bad.write_text(yaml.safe_dump({"mode": "bearer", "authorize": "authenticated",
+                                   "api_keys": {"path": str(tmp_path / "no-such-dir")}}))
+    with pytest.raises(ConfigError, match="does not exist"):
+        gateway_settings({"auth_config": str(bad)})
     good, _, _ = _auth_files(tmp_path)
     with pytest.raises(ConfigError, match="exclude each other"):
         gateway_settings({"auth_config": str(good), "identity_header": "X-User"})

@@ -225,7 +225,7 @@ def _auth_config(path: str | None) -> AuthConfig | None:
         return None
     try:
         raw = yaml.safe_load(Path(path).read_text())
-        return AuthConfig.model_validate(raw if raw is not None else {})
+        config = AuthConfig.model_validate(raw if raw is not None else {})
     except OSError as e:
         raise ConfigError(f"--auth-config {path}: {e.strerror}") from None
     except yaml.YAMLError:
@@ -233,6 +233,9 @@ def _auth_config(path: str | None) -> AuthConfig | None:
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors())
         raise ConfigError(f"--auth-config {path}: {problems}") from None
+    if config.api_keys is not None and not config.api_keys.path.exists():
+        raise ConfigError(f"--auth-config {path}: api_keys.path {config.api_keys.path} does not exist")
+    return config
 
 
 def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
