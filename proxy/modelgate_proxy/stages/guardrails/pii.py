@@ -15,10 +15,12 @@ Entity names follow Presidio's: ``EMAIL_ADDRESS``, ``PHONE_NUMBER``, ``CREDIT_CA
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,12 @@ def _ip(text: str) -> bool:
     return True
 
 
+def _ipv4(text: str) -> bool:
+    """Four decimal octets of at most 255 without leading zeros (what :mod:`ipaddress` accepts; the pattern
+    already gives four groups of 1-3 digits), checked by hand: ``ip_address`` costs ~10 µs per candidate."""
+    return all(not ((len(octet) > 1 and octet[0] == "0") or int(octet) > 255) for octet in text.split("."))
+
+
 def _phone(text: str) -> bool:
     digits = sum(ch.isdigit() for ch in text)
     return 7 <= digits <= 15
@@ -94,7 +102,7 @@ _DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None, str]
     ("CREDIT_CARD", re.compile(_starting(r"\d", r"(?:[ -]?\d){12,18}")), _card, "0"),
     ("US_SSN", re.compile(_starting(r"\d", r"\d{2}([- ])\d{2}\1\d{4}")), _ssn, "0"),
     ("IP_ADDRESS", re.compile(_starting(
-        r"\d", r"\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}")), _ip, "0"),
+        r"\d", r"\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}")), _ipv4, "0"),
     ("IP_ADDRESS", re.compile(r"[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){1,7}[0-9A-Fa-f]{0,4}(?![\w:])"),
      _ip, ":"),
     ("PHONE_NUMBER", re.compile(_starting(
@@ -117,29 +125,131 @@ def _phone_shaped(text: str) -> bool:
 _DIGIT = re.compile(r"\d")
 
 
+SLICE_CHARS = 4096
+""":func:`detect_sliced` scans this many characters of text between two yields to the event loop."""
+_OVERLAP = 512
+"""Characters a slice's scan reads past the slice, so a finding that starts in it is matched whole."""
+
+_Candidate = tuple[int, Finding]
+
+
 def detect(text: str) -> list[Finding]:
     """Non-overlapping findings in ``text``, in order of position."""
-    has_digit = _DIGIT.search(text) is not None
-    candidates: list[tuple[int, Finding]] = []
-    for rank, (entity, pattern, valid, needs) in enumerate(_DETECTORS):
-        if (needs == "0" and not has_digit) or (needs != "0" and needs not in text):
-            continue
-        for match in pattern.finditer(text):
-            value = match.group(0)
-            if valid is not None and not valid(value):
-                continue
-            if entity == "PHONE_NUMBER" and not _phone_shaped(value):
-                continue
-            candidates.append((rank, Finding(match.start(), match.end(), entity)))
-    if not candidates:
+    detectors = _applicable(text)
+    if not detectors:
         return []
-    candidates.sort(key=lambda c: (c[0], -(c[1].end - c[1].start), c[1].start))
-    taken: list[Finding] = []
-    for _rank, finding in candidates:
-        if all(finding.end <= t.start or finding.start >= t.end for t in taken):
-            taken.append(finding)
-    taken.sort(key=lambda f: f.start)
-    return taken
+    candidates: list[_Candidate] = []
+    for rank, detector in detectors:
+        _scan(text, rank, detector, 0, len(text), candidates)
+    return _resolve(len(text), candidates)
+
+
+async def detect_sliced(text: str) -> list[Finding]:
+    """:func:`detect`, the same findings, with a yield to the event loop after every :data:`SLICE_CHARS` of
+    text per detector, so a long text never holds the loop for more than one slice's scan (a worker thread
+    would not help: the regex engine holds the GIL for a whole scan)."""
+    detectors = _applicable(text)
+    candidates: list[_Candidate] = []
+    for rank, detector in detectors:
+        start = 0
+        while start < len(text):
+            stop = min(start + SLICE_CHARS, len(text))
+            start = max(_scan(text, rank, detector, start, stop, candidates), stop)
+            await asyncio.sleep(0)
+    resolver = _Resolver(len(text))
+    for begin in range(0, len(candidates), _BATCH):
+        resolver.keep(candidates[begin:begin + _BATCH])
+        await asyncio.sleep(0)
+    return resolver.findings(candidates)
+
+
+async def mask_sliced(text: str, findings: list[Finding]) -> str:
+    """:func:`mask`, yielding to the event loop after every :data:`_BATCH` findings."""
+    parts: list[str] = []
+    last = 0
+    for begin in range(0, len(findings), _BATCH):
+        for f in findings[begin:begin + _BATCH]:
+            parts.append(text[last:f.start])
+            parts.append(f"[REDACTED:{f.entity}]")
+            last = f.end
+        await asyncio.sleep(0)
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+_BATCH = 2048
+"""Candidates (findings) resolved (masked) between two yields to the event loop."""
+
+
+_Detector = tuple[str, re.Pattern[str], Callable[[str], bool] | None, str]
+
+
+def _applicable(text: str) -> list[tuple[int, _Detector]]:
+    has_digit = _DIGIT.search(text) is not None
+    return [(rank, d) for rank, d in enumerate(_DETECTORS)
+            if not ((d[3] == "0" and not has_digit) or (d[3] != "0" and d[3] not in text))]
+
+
+def _scan(text: str, rank: int, detector: _Detector, start: int, stop: int, out: list[_Candidate]) -> int:
+    """Append the candidates of one detector that start in ``text[start:stop]``; returns the end of the last
+    match (where the next slice's scan resumes, as one scan over the whole text would)."""
+    entity, pattern, valid, _needs = detector
+    size = len(text)
+    endpos = size if stop >= size else min(size, stop + _OVERLAP)
+    resume = stop
+    for match in pattern.finditer(text, start, endpos):
+        begin = match.start()
+        if begin >= stop:
+            break
+        if endpos < size and match.end() > endpos - 2:
+            whole = pattern.match(text, begin)  # it reached the window's end: match it on the whole text
+            if whole is None:
+                continue
+            match = whole
+        resume = max(resume, match.end())
+        value = match.group(0)
+        if valid is not None and not valid(value):
+            continue
+        if entity == "PHONE_NUMBER" and not _phone_shaped(value):
+            continue
+        out.append((rank, Finding(begin, match.end(), entity)))
+    return resume
+
+
+def _resolve(size: int, candidates: list[_Candidate]) -> list[Finding]:
+    """Keep non-overlapping candidates: where two overlap, the earlier kind wins. ``candidates`` come kind by kind
+    in priority order, and one kind's matches never overlap each other (one regex scan), so no sort is needed."""
+    resolver = _Resolver(size)
+    resolver.keep(candidates)
+    return resolver.findings(candidates)
+
+
+class _Resolver:
+    """Which characters the findings kept so far cover, in a bytearray: each candidate is checked against its
+    own span only, so resolving overlaps is linear in the candidates' lengths (checking each against every kept
+    finding was quadratic: 71 s for 40,000 IP addresses)."""
+
+    __slots__ = ("covered", "taken")
+
+    def __init__(self, size: int) -> None:
+        self.covered = bytearray(size)
+        self.taken: list[Finding] = []
+
+    def keep(self, candidates: list[_Candidate]) -> None:
+        covered, taken = self.covered, self.taken
+        for _rank, finding in candidates:
+            if covered.find(1, finding.start, finding.end) == -1:
+                covered[finding.start:finding.end] = b"\x01" * (finding.end - finding.start)
+                taken.append(finding)
+
+    def findings(self, candidates: list[_Candidate]) -> list[Finding]:
+        """The kept findings in order of position (several kinds: sorted)."""
+        if candidates and candidates[0][0] != candidates[-1][0]:
+            self.taken.sort(key=_START)
+        return self.taken
+
+
+_START = attrgetter("start")
 
 
 def mask(text: str, findings: list[Finding]) -> str:

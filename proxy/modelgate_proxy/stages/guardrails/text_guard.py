@@ -63,6 +63,34 @@ class TextGuard:
                 verdict.masked = True
         return verdict
 
+    async def review_sliced(self, texts: Iterable[str]) -> tuple[Verdict, Rewrite]:
+        """:meth:`review` for long texts: PII is detected with :func:`.pii.detect_sliced` (yielding to the event
+        loop as it goes), once; the returned rewrite masks with those findings rather than detecting again."""
+        findings: dict[str, list[pii.Finding]] = {}
+        for text in texts:
+            if self.keywords is not None and self.keywords.search(text):
+                return Verdict(blocked="invalid_keywords"), self.mask
+            if self.pii != "NONE" and text not in findings:
+                findings[text] = await pii.detect_sliced(text)
+        verdict = Verdict()
+        found = {f.entity for items in findings.values() for f in items}
+        if found:
+            verdict.entities = tuple(sorted(found))
+            if self.pii == "BLOCK":
+                verdict.blocked = "pii"
+            else:
+                verdict.masked = True
+
+        masked = {text: await pii.mask_sliced(text, items) for text, items in findings.items() if items}
+
+        def rewrite(text: str) -> str:
+            done = masked.get(text)
+            if done is not None:
+                return done
+            return text if text in findings else self.mask(text)
+
+        return verdict, rewrite
+
     def mask(self, text: str) -> str:
         return pii.mask(text, pii.detect(text))
 
