@@ -216,3 +216,27 @@ class GuardrailBlocked(BadRequest):
     """An AI Gateway guardrail refused the request or the answer; the message names the guardrail, never the text."""
 
     openai_code = "content_filter"
+
+
+class RequestHeadTooLarge(PayloadTooLarge):
+    """The request line and headers pass the documented limit."""
+
+    status = 431
+
+
+class RequestTimedOut(BadRequest):
+    """The caller took too long to send its request head or body."""
+
+    status = 408
+    error_code = "DEADLINE_EXCEEDED"
+
+
+class Overloaded(GatewayError):
+    """The proxy is at a bound of its own (the bytes of requests in flight); the caller may retry later."""
+
+    status = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class DeadlineExceeded(UpstreamTimeout):
+    """The request passed its total deadline (``--request-timeout``)."""

@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import aiohttp
 
@@ -31,6 +31,9 @@ from .metrics import EntityMetrics
 from .providers.base import CallContext, Provider, StreamDecoder
 from .spec import ServedEntity, ServingEndpointSpec, Task
 from .usage_tokens import TokenUsage
+
+if TYPE_CHECKING:
+    from .budget import Ticket
 
 Api = Literal["databricks", "openai"]
 """Which query API the caller used: it decides the error shape."""
@@ -79,6 +82,10 @@ class Exchange:
     finishers: list[Finisher] | None = None
     answer: JSON | None = None
     """The provider's answer when the caller got an error instead (an output guardrail blocked it)."""
+    ticket: Ticket | None = None
+    """The request's share of the in-flight byte budget; provider answers read for it are taken from it."""
+    deadline: float = float("inf")
+    """``time.perf_counter()`` by which the answer must be over (the endpoint's request timeout)."""
 
     def on_finish(self, finisher: Finisher) -> None:
         """Call ``finisher`` once the answer is over; a stream is then aggregated for it."""

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
+from .budget import Ticket
+from .errors import BadUpstreamResponse, GatewayError, UpstreamTimeout, UpstreamUnavailable
 from .providers.base import UpstreamRequest
 
 TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError)
@@ -22,6 +23,10 @@ TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError)
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 300.0
+DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
+"""16 MiB: the largest provider answer read (a whole answer, or a stream buffered for output guardrails)."""
+MAX_ERROR_BODY_BYTES = 64 * 1024
+"""Of a provider's error answer only this much is read: the message in it is all the proxy relays."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,8 @@ class UpstreamSettings:
     """Most simultaneous upstream connections."""
     keepalive_timeout: float = 30.0
     """Seconds an idle pooled connection is kept."""
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    """The largest provider answer read; a larger one is a 502."""
 
 
 class Upstream:
@@ -83,15 +90,61 @@ class Upstream:
             raise transport_error(exc, timeout=f"the provider at {_host(req.url)} did not answer in time",
                                   failure=f"could not reach the provider at {_host(req.url)}") from None
 
-    async def read(self, resp: aiohttp.ClientResponse) -> bytes:
-        """The whole body of ``resp``; the connection returns to the pool."""
+    async def read(self, resp: aiohttp.ClientResponse, ticket: Ticket | None = None) -> bytes:
+        """The whole body of ``resp``, at most :attr:`UpstreamSettings.max_answer_bytes` (a larger answer is a
+        502, its connection closed); its bytes are taken from ``ticket``. The connection returns to the pool."""
+        limit = self.settings.max_answer_bytes
+        complete = False
         try:
-            return await resp.read()
+            declared = resp.content_length
+            if declared is not None and declared > limit:
+                raise _too_large(resp, limit)
+            if ticket is not None:
+                ticket.take(declared if declared is not None else 0, "the provider's answer")
+            if declared is not None:
+                body = await resp.read()
+            else:
+                parts: list[bytes] = []
+                size = 0
+                while chunk := await resp.content.readany():
+                    size += len(chunk)
+                    if size > limit:
+                        raise _too_large(resp, limit)
+                    if ticket is not None:
+                        ticket.take(len(chunk), "the provider's answer")
+                    parts.append(chunk)
+                body = b"".join(parts)
+            complete = True
+            return body
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, timeout=f"the provider at {resp.url.host} stopped answering",
                                   failure=f"the connection to the provider at {resp.url.host} failed") from None
         finally:
-            resp.release()
+            if complete:
+                resp.release()
+            else:
+                resp.close()
+
+    async def read_error(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The first :data:`MAX_ERROR_BODY_BYTES` of an error answer (the rest is not read: the connection is
+        closed when there was more)."""
+        complete = False
+        try:
+            parts: list[bytes] = []
+            size = 0
+            while size < MAX_ERROR_BODY_BYTES and (chunk := await resp.content.read(MAX_ERROR_BODY_BYTES - size)):
+                parts.append(chunk)
+                size += len(chunk)
+            complete = resp.content.at_eof()
+            return b"".join(parts)
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, timeout=f"the provider at {resp.url.host} stopped answering",
+                                  failure=f"the connection to the provider at {resp.url.host} failed") from None
+        finally:
+            if complete:
+                resp.release()
+            else:
+                resp.close()
 
     async def post_form(self, url: str, data: Mapping[str, str], *, timeout: float) -> tuple[int, bytes]:
         """A form POST for side calls (token endpoints); implements the providers' ``HttpClient``."""
@@ -118,6 +171,10 @@ def stream_broken(exc: BaseException) -> GatewayError:
     """A provider stream that failed after its headers (read by the server's pump or the guardrails' buffer)."""
     return transport_error(exc, timeout="the provider stopped sending the stream",
                            failure="the provider's stream broke off")
+
+
+def _too_large(resp: aiohttp.ClientResponse, limit: int) -> BadUpstreamResponse:
+    return BadUpstreamResponse(f"the provider at {resp.url.host} answered with a body larger than {limit} bytes")
 
 
 def _host(url: str) -> str:

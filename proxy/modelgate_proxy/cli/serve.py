@@ -2,7 +2,8 @@
 
     modelgate serve -f endpoint.yaml [-f more.yaml] [--secrets-dir DIR] [--host H] [--port P]
                     [--workers N] [--log-level LEVEL] [--max-body-bytes N]
-                    [--connect-timeout S] [--read-timeout S]
+                    [--connect-timeout S] [--read-timeout S] [--request-timeout S]
+                    [--max-answer-bytes N] [--max-inflight-bytes N] [--head-timeout S] [--body-timeout S]
                     [--identity-header H] [--groups-header H] [--service-principal-header H]
                     [--require-identity] [--auth-config FILE] [--rate-limit-replicas N] [--usage-log FILE] [--payload-log FILE]
                     [--rate-limit-redis-url URL [--rate-limit-redis-password-file FILE]
@@ -26,18 +27,20 @@ import uvicorn
 import yaml
 from pydantic import ValidationError
 
+from ..budget import DEFAULT_MAX_INFLIGHT_BYTES
 from ..credentials import FileCredentials
 from ..endpoints.services import GatewaySettings
 from ..server import create_app
-from ..server.app import GatewayApp
+from ..server.app import DEFAULT_REQUEST_TIMEOUT, GatewayApp
 from ..server.body import DEFAULT_MAX_BODY_BYTES
-from ..server.http_protocol import protocol_settings
+from ..server.http_protocol import DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, protocol_settings
+from ..server.http_protocol import configure as configure_protocol
 from ..stages.identity.auth_config import AuthConfig
 from ..stages.identity.headers import IdentitySettings
 from ..stages.rate_limits.admission import Policy
 from ..stages.rate_limits.redis_settings import DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisConfigError, RedisSettings
 from ..stages.rate_limits.reservation import DEFAULT_MAX_TOKENS
-from ..upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, UpstreamSettings
+from ..upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_READ_TIMEOUT, UpstreamSettings
 from .manifests import ConfigError, load_endpoints
 
 ENV_SERVE_ARGS = "MODELGATE_SERVE_ARGS"
@@ -66,6 +69,18 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
                        help="seconds to connect to a provider")
     serve.add_argument("--read-timeout", type=float, default=DEFAULT_READ_TIMEOUT,
                        help="seconds to wait for the next bytes from a provider")
+    serve.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT,
+                       help="total seconds a query request may take, a stream included (default 600; an endpoint's "
+                            "spec.proxy.requestTimeoutSeconds wins)")
+    serve.add_argument("--max-answer-bytes", type=int, default=DEFAULT_MAX_ANSWER_BYTES,
+                       help=f"largest provider answer read (default {DEFAULT_MAX_ANSWER_BYTES}, 16 MiB)")
+    serve.add_argument("--max-inflight-bytes", type=int, default=DEFAULT_MAX_INFLIGHT_BYTES,
+                       help="most bytes of request bodies and provider answers in flight at once; past it, 503 "
+                            f"with retry-after (default {DEFAULT_MAX_INFLIGHT_BYTES}, 32 MiB)")
+    serve.add_argument("--head-timeout", type=float, default=DEFAULT_HEAD_TIMEOUT,
+                       help="seconds a request line and headers may take to arrive (default 10)")
+    serve.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT,
+                       help="seconds a request body may take to arrive after its headers (default 60)")
     gateway = serve.add_argument_group(
         "AI Gateway", "caller identity (trusted headers: only behind an authenticating proxy), rate limits, records")
     gateway.add_argument("--identity-header", default=None, metavar="HEADER",
@@ -131,6 +146,11 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_body_bytes": args.max_body_bytes,
         "connect_timeout": args.connect_timeout,
         "read_timeout": args.read_timeout,
+        "request_timeout": args.request_timeout,
+        "max_answer_bytes": args.max_answer_bytes,
+        "max_inflight_bytes": args.max_inflight_bytes,
+        "head_timeout": args.head_timeout,
+        "body_timeout": args.body_timeout,
         "identity_header": args.identity_header,
         "groups_header": args.groups_header,
         "service_principal_header": args.service_principal_header,
@@ -241,6 +261,7 @@ def _auth_config(path: str | None) -> AuthConfig | None:
 def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
     """The app for the ``serve`` settings (files are loaded and validated here)."""
     endpoints = load_endpoints(settings["files"])
+    configure_protocol(head_timeout=settings.get("head_timeout"), body_timeout=settings.get("body_timeout"))
     gateway = gateway_settings(settings)
     names = {endpoint.name for endpoint in endpoints}
     for name, _policy_of in gateway.rate_limit_unavailable_for:
@@ -249,9 +270,12 @@ def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
     return create_app(
         endpoints,
         credentials=FileCredentials(settings["secrets_dir"]),
-        upstream=UpstreamSettings(connect_timeout=settings["connect_timeout"], read_timeout=settings["read_timeout"]),
+        upstream=UpstreamSettings(connect_timeout=settings["connect_timeout"], read_timeout=settings["read_timeout"],
+                                  max_answer_bytes=settings.get("max_answer_bytes") or DEFAULT_MAX_ANSWER_BYTES),
         max_body_bytes=settings["max_body_bytes"],
         gateway=gateway,
+        max_inflight_bytes=settings.get("max_inflight_bytes") or DEFAULT_MAX_INFLIGHT_BYTES,
+        request_timeout=settings.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT,
     )
 
 

@@ -11,6 +11,7 @@ never performs the model call itself.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ class Provider(ABC):
     """The ``provider`` value in the spec, e.g. ``anthropic``."""
     tasks: ClassVar[frozenset[Task]]
     """Tasks this adapter serves; others are refused with a 400 before any call."""
+    stream_media_types: ClassVar[tuple[str, ...]] = ("text/event-stream",)
+    """The content types of the provider's streamed answers; a 2xx of another type (a whole JSON answer) to a
+    stream request is a 502 before anything is sent to the caller."""
 
     def __init__(self, model: ExternalModel, credentials: Credentials, http: HttpClient) -> None:
         self.model = model
@@ -110,8 +114,21 @@ class Provider(ABC):
         """The caller-facing error for a non-2xx provider answer. The default reads the common shapes
         (``{"error": {"message"}}``, ``{"message"}``, ``{"error": "..."}``) and keeps ``retry-after``."""
         message = error_message_from_body(body) or f"the provider answered HTTP {status}"
-        keep = {k: v for k, v in headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
-        return UpstreamError(f"{self.name} error: {message}", status=status, headers=keep)
+        return UpstreamError(f"{self.name} error: {message}", status=status, headers=retry_headers(headers))
+
+
+_RETRY_VALUE = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,6})?|[A-Za-z]{3}, [0-9]{2} [A-Za-z]{3} [0-9]{4} [0-9:]{8} GMT")
+
+
+def retry_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The provider's ``retry-after`` / ``retry-after-ms`` headers worth relaying: a number of seconds (or
+    milliseconds) or an HTTP date. Anything else (text that is not ASCII, bytes that are not text) is dropped."""
+    keep: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() in ("retry-after", "retry-after-ms") and isinstance(value, str) \
+                and _RETRY_VALUE.fullmatch(value.strip()):
+            keep[name] = value.strip()
+    return keep
 
 
 def chunks_before(err: BaseException) -> list[JSON]:

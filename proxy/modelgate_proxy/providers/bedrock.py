@@ -22,7 +22,7 @@ from ..spec.capabilities import PROVIDER_TASKS, bedrock_config_problem
 from ..spec.provider_configs import AmazonBedrockConfig
 from .aws_eventstream import EXCEPTION_STATUS
 from .aws_signing import AwsCredentialSource, sign
-from .base import CallContext, Credentials, HttpClient, Provider, StreamDecoder, UpstreamRequest, loads
+from .base import CallContext, Credentials, HttpClient, Provider, StreamDecoder, UpstreamRequest, loads, retry_headers
 from .bedrock_embeddings import embeddings_from_answer, embeddings_request
 from .completions_via_chat import answer_for, chat_payload_for, stream_for
 from .converse import ConverseStreamDecoder, chat_from_converse, converse_request
@@ -33,6 +33,7 @@ EVENT_STREAM = "application/vnd.amazon.eventstream"
 class BedrockProvider(Provider):
     name: ClassVar[str] = "amazon-bedrock"
     tasks: ClassVar[frozenset[Task]] = PROVIDER_TASKS["amazon-bedrock"]
+    stream_media_types: ClassVar[tuple[str, ...]] = (EVENT_STREAM,)
 
     def __init__(self, model: ExternalModel, credentials: Credentials, http: HttpClient) -> None:
         super().__init__(model, credentials, http)
@@ -98,5 +99,4 @@ class BedrockProvider(Provider):
         mapped = EXCEPTION_STATUS.get(code.lower(), status)
         label = f" ({code})" if code else ""
         text = message or f"the provider answered HTTP {status}"
-        keep = {k: v for k, v in headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
-        return UpstreamError(f"{self.name} error{label}: {text}", status=mapped, headers=keep)
+        return UpstreamError(f"{self.name} error{label}: {text}", status=mapped, headers=retry_headers(headers))

@@ -27,6 +27,7 @@ from .base import (
     error_message_from_body,
     event_object,
     loads,
+    with_chunks_before,
 )
 
 TASK_PATHS: dict[Task, str] = {
@@ -56,7 +57,13 @@ class OpenAIStreamDecoder(StreamDecoder):
         return self._chunks(self._parser.feed(data))
 
     def close(self) -> list[JSON]:
-        return self._chunks(self._parser.close())
+        """The body ended: it must have ended with ``data: [DONE]``, or the answer may be cut short."""
+        chunks = self._chunks(self._parser.close())
+        if not self.done:
+            raise with_chunks_before(
+                BadUpstreamResponse(f"{self._provider}'s stream ended without its terminator (the answer may be cut "
+                                    "short)"), chunks)
+        return chunks
 
     def _chunks(self, events: list[SSEEvent]) -> list[JSON]:
         return decode_each(events, self._event)

@@ -7,20 +7,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
 import orjson
 
+from ..budget import ByteBudget, Ticket
 from ..error_shapes import Shape
-from ..errors import EndpointNotFound, GatewayError, MalformedRequest, UnsupportedTask
-from ..exchange import Api, BufferedStream, Completed, EndpointRuntime, Exchange, Outcome
+from ..errors import DeadlineExceeded, EndpointNotFound, GatewayError, MalformedRequest, UnsupportedTask
+from ..exchange import Api, BufferedStream, Completed, EndpointRuntime, Exchange, Outcome, Result
 from ..spec import Task
 from ..usage_tokens import token_usage
 from .asgi import Receive, Scope, Send, send_bytes
 from .body import ClientGone, read_json_object
 from .error_responses import error_response
+from .http_protocol import ON_DISCONNECT
 from .query_checks import check_payload, check_task_field, merge_extra_params, take_tracking_fields
 from .state import GatewayState
 from .streaming import replay_response, stream_response
@@ -48,11 +52,18 @@ class QueryRoute:
         raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ticket = (self.state.budget or _UNBOUNDED).ticket()
+        try:
+            await self.serve(scope, receive, send, ticket)
+        finally:
+            ticket.release()
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, ticket: Ticket) -> None:
         arrived = perf_counter()
         ex: Exchange | None = None
         endpoint = ""
         try:
-            payload = await read_json_object(scope, receive, self.state.max_body_bytes)
+            payload = await read_json_object(scope, receive, self.state.max_body_bytes, ticket)
             runtime, task = self.resolve(scope, payload)
             endpoint = runtime.name
             merge_extra_params(payload)
@@ -60,8 +71,9 @@ class QueryRoute:
             check_task_field(task, payload, endpoint)
             stream = check_payload(task, payload)
             ex = Exchange(runtime, self.api, task, payload, stream, arrived, headers=scope["headers"],
-                          client_request_id=client_request_id, usage_context=usage_context)
-            result = await runtime.pipeline.run(ex)
+                          client_request_id=client_request_id, usage_context=usage_context, ticket=ticket,
+                          deadline=arrived + self.timeout(runtime))
+            result = await _run(ex, scope, receive)
         except ClientGone:
             return
         except GatewayError as err:
@@ -78,6 +90,13 @@ class QueryRoute:
             await replay_response(ex, result, send)
         else:
             await stream_response(ex, result, receive, send)
+
+    def timeout(self, runtime: EndpointRuntime) -> float:
+        """The endpoint's total request timeout (``spec.proxy.requestTimeoutSeconds``), or the process's."""
+        proxy = runtime.spec.proxy
+        if proxy is not None and proxy.request_timeout_seconds is not None:
+            return float(proxy.request_timeout_seconds)
+        return self.state.request_timeout
 
     async def reply(self, ex: Exchange, result: Completed, send: Send) -> None:
         entity = result.entity
@@ -121,6 +140,67 @@ class QueryRoute:
             if ex is not None and ex.finishers is not None:
                 usage = token_usage(ex.task, ex.payload, ex.answer) if ex.answer is not None else None
                 ex.finish(Outcome(err.status, perf_counter() - ex.arrived, None, err, usage=usage))
+
+
+_UNBOUNDED = ByteBudget(limit=1 << 62)
+
+
+async def _caller_gone(receive: Receive) -> None:
+    """Returns when the caller disconnects (the body was read before: only ``http.disconnect`` comes)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _run(ex: Exchange, scope: Scope, receive: Receive) -> Result:
+    """Run the pipeline until it answers; cancel it (and with it the provider call) when the caller goes away
+    (:class:`ClientGone`) or the request's deadline passes (:class:`DeadlineExceeded`, a 504).
+
+    This is on every request's path, so it costs no task of its own: the pipeline runs in the request's task,
+    which a timer (the deadline) or the connection's loss cancels. The connection's loss is learnt from the
+    proxy's HTTP protocol (:data:`~.http_protocol.ON_DISCONNECT` in the scope); under another server, from a
+    task waiting for ``http.disconnect``."""
+    task = asyncio.current_task()
+    assert task is not None
+    why: list[str] = []
+
+    def stop(reason: str) -> None:
+        if not why:  # the first reason wins; after the pipeline ended, none applies
+            why.append(reason)
+            task.cancel()
+
+    def gone(_watcher: object = None) -> None:
+        stop("gone")
+
+    loop = asyncio.get_running_loop()
+    timer = loop.call_at(loop.time() + (ex.deadline - perf_counter()), stop, "deadline")
+    callbacks: list[Callable[[], None]] | None = scope.get(ON_DISCONNECT)
+    watcher: asyncio.Future[None] | None = None
+    if callbacks is not None:
+        callbacks.append(gone)
+    else:
+        watcher = asyncio.ensure_future(_caller_gone(receive))
+        watcher.add_done_callback(gone)
+    stopped: str | None = None
+    try:
+        result = await ex.endpoint.pipeline.run(ex)
+    except asyncio.CancelledError:
+        if why and task.uncancel() == 0:
+            if why[0] == "gone":
+                raise ClientGone() from None
+            raise DeadlineExceeded(f"the request did not complete within its deadline of "
+                                   f"{ex.deadline - ex.arrived:g} seconds") from None
+        raise
+    finally:
+        stopped = why[0] if why else None
+        why.append("done")
+        timer.cancel()
+        if callbacks is not None:
+            callbacks.remove(gone)
+        if watcher is not None:
+            watcher.cancel()
+    if stopped is not None:
+        task.uncancel()  # the pipeline swallowed our cancellation and answered all the same
+    return result
 
 
 class InvocationsRoute(QueryRoute):

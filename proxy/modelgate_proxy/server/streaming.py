@@ -17,7 +17,7 @@ import orjson
 
 from ..aggregate import StreamAggregator
 from ..error_shapes import error_event
-from ..errors import GatewayError
+from ..errors import DeadlineExceeded, GatewayError
 from ..exchange import BufferedStream, EntityRuntime, Exchange, Outcome, StreamEnd, Streaming
 from ..json_types import JSON
 from ..providers.base import chunks_before
@@ -61,6 +61,8 @@ def _start_headers(ex: Exchange, entity: EntityRuntime) -> list[tuple[bytes, byt
 
 
 async def stream_response(ex: Exchange, result: Streaming, receive: Receive, send: Send) -> None:
+    """Pump ``result`` to the caller until it ends, the caller disconnects, or the request's deadline passes
+    (then the stream ends with a :class:`DeadlineExceeded` error event)."""
     resp = result.response
     entity = result.entity
     headers = _start_headers(ex, entity)
@@ -69,13 +71,20 @@ async def stream_response(ex: Exchange, result: Streaming, receive: Receive, sen
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         pump = asyncio.ensure_future(_pump(ex, result, send, progress))
         watcher = asyncio.ensure_future(_caller_gone(receive))
+        late = False
         try:
-            await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
+            timeout = max(ex.deadline - perf_counter(), 0.0)
+            await asyncio.wait((pump, watcher), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            late = not pump.done() and not watcher.done()
         finally:
             watcher.cancel()
             if not pump.done():
                 pump.cancel()
                 await asyncio.wait((pump,))
+        if late:
+            progress.error = DeadlineExceeded(
+                f"the stream did not complete within the request's deadline of {ex.deadline - ex.arrived:g} seconds")
+            await _fail(ex, send, progress.error, progress)
     except OSError:
         pass  # the caller went away before the headers were sent
     finally:

@@ -210,6 +210,9 @@ class ProxySettings(SpecModel):
     """Number of proxy pods; default from the operator (1)."""
     resources: ResourceRequirements | None = None
     """Resources of the proxy container; default from the operator."""
+    request_timeout_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    """Total seconds a query request may take, from its arrival to the end of its answer (a stream included);
+    past it the caller gets a 504 (a stream: an error event). Default: the proxy's ``--request-timeout`` (600)."""
 
 
 class ServingEndpointSpec(SpecModel):

@@ -11,7 +11,8 @@ from typing import TypeVar
 from ..errors import BadUpstreamResponse, GatewayError, UpstreamError
 from ..exchange import Completed, Exchange, Result, Streaming
 from ..json_types import JSON
-from ..providers.base import CallContext, Provider, StreamDecoder
+from ..providers.answer_checks import check_answer, redacted, secrets_of
+from ..providers.base import CallContext, Provider, StreamDecoder, UpstreamRequest
 from ..upstream import Upstream
 
 log = logging.getLogger("modelgate.proxy")
@@ -40,15 +41,23 @@ class Invoke:
             raise
         entity.metrics.upstream_status(resp.status)
         if resp.status >= 300:
-            body = await self.upstream.read(resp)
+            body = await self.upstream.read_error(resp)
             ex.upstream_seconds += perf_counter() - started
-            raise _redacted(_readable(provider, provider.parse_error, resp.status, body, resp.headers))
+            err = _readable(provider, provider.parse_error, resp.status, body, resp.headers)
+            raise redacted(_redacted(err), secrets_of(req))
         if ex.stream:
             ex.upstream_seconds += perf_counter() - started
-            return Streaming(entity, resp, _GuardedDecoder(provider, provider.stream_decoder(ctx, ex.payload)), ctx)
-        body = await self.upstream.read(resp)
+            if "Content-Type" in resp.headers and resp.content_type not in provider.stream_media_types:
+                resp.close()
+                raise BadUpstreamResponse(f"{provider.name} answered a stream request with "
+                                          f"{resp.content_type[:100]!r}, not an event stream")
+            decoder = _GuardedDecoder(provider, provider.stream_decoder(ctx, ex.payload), req)
+            return Streaming(entity, resp, decoder, ctx)
+        body = await self.upstream.read(resp, ex.ticket)
         ex.upstream_seconds += perf_counter() - started
-        return Completed(entity, _readable(provider, provider.parse_response, ctx, ex.payload, body))
+        answer = _readable(provider, provider.parse_response, ctx, ex.payload, body)
+        check_answer(provider.name, ex.task, answer)
+        return Completed(entity, answer)
 
 
 def _readable(provider: Provider, translate: Callable[..., T], *args: object) -> T:
@@ -71,17 +80,28 @@ class _GuardedDecoder(StreamDecoder):
     """A provider's stream decoder whose unexpected failures become :class:`BadUpstreamResponse`, which the
     streaming response ends with an error event (see ``_readable``)."""
 
-    __slots__ = ("_inner", "_provider")
+    __slots__ = ("_inner", "_provider", "_request")
 
-    def __init__(self, provider: Provider, inner: StreamDecoder) -> None:
+    def __init__(self, provider: Provider, inner: StreamDecoder, request: UpstreamRequest | None = None) -> None:
         self._provider = provider
         self._inner = inner
+        self._request = request
 
     def feed(self, data: bytes) -> list[JSON]:
-        return _readable(self._provider, self._inner.feed, data)
+        try:
+            return _readable(self._provider, self._inner.feed, data)
+        except GatewayError as err:
+            raise self._clean(err) from None
 
     def close(self) -> list[JSON]:
-        return _readable(self._provider, self._inner.close)
+        try:
+            return _readable(self._provider, self._inner.close)
+        except GatewayError as err:
+            raise self._clean(err) from None
+
+    def _clean(self, err: GatewayError) -> GatewayError:
+        """``err`` without the call's credentials (an error event may quote them)."""
+        return redacted(err, secrets_of(self._request)) if self._request is not None else err
 
 
 _MASKED = re.compile(r"\S*\*{3,}\S*")

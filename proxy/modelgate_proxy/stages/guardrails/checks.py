@@ -129,6 +129,8 @@ async def _buffer(ex: Exchange, result: Streaming) -> list[JSON]:
             data = await response.content.readany()
             if not data:
                 break
+            if ex.ticket is not None:
+                ex.ticket.take(len(data), "the provider's stream (buffered for the output guardrails)")
             chunks.extend(decoder.feed(data))
         chunks.extend(decoder.close())
         complete = True
