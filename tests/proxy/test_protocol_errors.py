@@ -135,6 +135,21 @@ def test_the_head_limit_is_exactly_64_kib(proxy: Proxy) -> None:
     assert data.startswith(b"HTTP/1.1 431")
 
 
+def test_an_idle_keep_alive_connection_is_not_a_slow_head(proxy: Proxy) -> None:
+    """The head timeout (1 s here) starts with a head's first byte, not when the previous request ended."""
+    request = _request([b"content-type: application/json", b"content-length: %d" % len(BODY)])
+    with socket.create_connection(("127.0.0.1", _port(proxy)), timeout=5) as s:
+        for _ in range(2):
+            s.sendall(request)
+            got = b""
+            while b"hello" not in got:
+                chunk = s.recv(65536)
+                assert chunk, got
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 200"), got[:200]
+            time.sleep(1.5)
+
+
 def _open_slow(proxy: Proxy, data: bytes, n: int) -> list[socket.socket]:
     socks = []
     for _ in range(n):

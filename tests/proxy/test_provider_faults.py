@@ -231,3 +231,42 @@ def test_request_bodies_nested_too_deep_are_a_400_at_parse_time(proxy: Proxy) ->
     r = httpx.post(f"{proxy.url}/serving-endpoints/ok/invocations", content=within,
                    headers={"content-type": "application/json"}, timeout=10)
     assert r.status_code == 200, r.text
+
+
+def test_under_another_server_a_disconnect_also_cancels_the_provider_call(faulty: FaultyProvider) -> None:
+    """Without the proxy's HTTP protocol (its disconnect hook), a task waiting for ``http.disconnect`` does it."""
+    from modelgate_proxy.server import create_app
+    from modelgate_proxy.spec import ServingEndpoint
+
+    app = create_app([ServingEndpoint.model_validate(endpoint("slow", [openai_entity(faulty.base("slow"),
+                                                                                     key=FAKE_KEY)]))])
+    sent: list[dict[str, Any]] = []
+
+    async def call() -> float:
+        body = orjson.dumps({"messages": CHAT})
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop()
+            await asyncio.sleep(0.3)
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/serving-endpoints/slow/invocations",
+                 "headers": [(b"content-type", b"application/json")], "query_string": b""}
+        async with app.router.lifespan_context(app):
+            started = time.monotonic()
+            await app(scope, receive, send)
+            return time.monotonic() - started
+
+    before = faulty.cancelled
+    took = asyncio.run(call())
+    assert took < 2
+    assert sent == []
+    deadline = time.monotonic() + 2
+    while faulty.cancelled == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert faulty.cancelled == before + 1
