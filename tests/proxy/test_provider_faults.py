@@ -270,3 +270,19 @@ def test_under_another_server_a_disconnect_also_cancels_the_provider_call(faulty
     while faulty.cancelled == before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert faulty.cancelled == before + 1
+
+
+def test_an_endpoint_s_own_request_timeout_wins(tmp_path_factory: pytest.TempPathFactory,
+                                                faulty: FaultyProvider) -> None:
+    """``spec.proxy.requestTimeoutSeconds`` (2 s) applies to its endpoint; the process's 30 s to the others."""
+    short = endpoint("drip-short", [openai_entity(faulty.base("drip"))])
+    short["spec"]["proxy"] = {"requestTimeoutSeconds": 2}
+    with run_proxy(tmp_path_factory.mktemp("deadline"), [short, endpoint("slow", [openai_entity(faulty.base("slow"))])],
+                   secrets={"openai": {"api-key": FAKE_KEY}}, extra=["--request-timeout", "30"]) as p:
+        started = time.monotonic()
+        r = _invoke(p, "drip-short", {"messages": CHAT})
+        took = time.monotonic() - started
+        assert r.status_code == 504, r.text
+        assert "deadline of 2 seconds" in r.json()["message"]
+        assert 1.5 < took < 5
+        assert _invoke(p, "slow", {"messages": CHAT}).status_code == 200  # 3 s: within the process's 30 s
