@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build (once) and cache the real Kubernetes binaries the test suite and the local quickstart use:
-# etcd, kube-apiserver, kubectl and helm, all compiled from Go modules with pinned versions.
+# etcd, kube-apiserver, kubectl and helm, all compiled from Go modules with pinned versions, and, for the
+# real dev node (hack/modelgate_dev/node), kubelet, kube-controller-manager, kube-scheduler and crictl.
 #
-#   hack/k8s-tools.sh [tool...]   # prints the bin directory (building what is missing); default: all four
+#   hack/k8s-tools.sh [tool...]   # prints the bin directory (building what is missing); default: the first four
+#   hack/k8s-tools.sh node        # the four plus the node's: kubelet kube-controller-manager kube-scheduler crictl
 #
 # If KUBEBUILDER_ASSETS is set (setup-envtest layout), its etcd / kube-apiserver / kubectl are used and
 # only what is missing there (usually helm) is built; the printed directory is then a per-assets-dir
@@ -16,6 +18,7 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-1.34.4}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 HELM_VERSION=${HELM_VERSION:-3.19.5}
+CRICTL_VERSION=${CRICTL_VERSION:-1.34.0}
 CACHE=${MODELGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelgate}
 ROOT="$CACHE/k8s-v$K8S_VERSION"
 BIN="$ROOT/bin"
@@ -31,6 +34,7 @@ stamp_text() {
   case $1 in
     etcd) echo "etcd v$ETCD_VERSION recipe $RECIPE" ;;
     helm) echo "helm v$HELM_VERSION k8s 1.$minor recipe $RECIPE" ;;
+    crictl) echo "crictl v$CRICTL_VERSION recipe $RECIPE" ;;
     *) echo "$1 v$K8S_VERSION recipe $RECIPE" ;;
   esac
 }
@@ -58,24 +62,9 @@ copy_godebug() {
   done
 }
 
-build_kube_apiserver() {
-  local d="$WORK/kube-apiserver"; rm -rf "$d"; mkdir -p "$d"; cd "$d"
-  cat > main.go <<'GO'
-package main
-
-import (
-	"os"
-
-	"k8s.io/component-base/cli"
-	_ "k8s.io/component-base/logs/json/register"
-	_ "k8s.io/component-base/metrics/prometheus/clientgo"
-	_ "k8s.io/component-base/metrics/prometheus/version"
-	"k8s.io/kubernetes/cmd/kube-apiserver/app"
-)
-
-func main() { os.Exit(cli.Run(app.NewAPIServerCommand())) }
-GO
-  go mod init local.modelgate/kube-apiserver >/dev/null 2>&1
+# A main module that requires k8s.io/kubernetes at $K8S_VERSION (run inside its directory).
+kk_module() {
+  go mod init "local.modelgate/$1" >/dev/null 2>&1
   local gomod
   gomod=$(gomod_of "k8s.io/kubernetes@v$K8S_VERSION")
   # k/k requires every staging module at the nonexistent v0.0.0 and replaces it with ./staging;
@@ -86,7 +75,55 @@ GO
   copy_godebug "$gomod"
   go mod edit -require="k8s.io/kubernetes@v$K8S_VERSION"
   go mod tidy >/dev/null
+}
+
+# main.go of a k/k component: the upstream cmd/<name>/<file>.go main, importing <app>.<constructor>.
+kk_main() {
+  local extra=${3:-}
+  cat <<GO
+package main
+
+import (
+	"os"
+$extra
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version"
+	"k8s.io/kubernetes/cmd/$1/app"
+)
+
+func main() { os.Exit(cli.Run(app.$2)) }
+GO
+}
+
+build_kube_apiserver() {
+  local d="$WORK/kube-apiserver"; rm -rf "$d"; mkdir -p "$d"; cd "$d"
+  kk_main kube-apiserver "NewAPIServerCommand()" > main.go
+  kk_module kube-apiserver
   go build -trimpath -ldflags "$(ldflags)" -o "$BIN/kube-apiserver" .
+}
+
+# kubelet, kube-controller-manager and kube-scheduler share one module (one `go mod tidy`, one download).
+node_module() {
+  local d="$WORK/k8s-node"
+  [ -f "$d/.tidy-ok" ] && [ "$(cat "$d/.tidy-ok")" = "$(stamp_text node)" ] && { cd "$d"; return; }
+  rm -rf "$d"; mkdir -p "$d/kubelet" "$d/kube-controller-manager" "$d/kube-scheduler"; cd "$d"
+  kk_main kubelet "NewKubeletCommand(context.Background())" '	"context"' > kubelet/main.go
+  kk_main kube-controller-manager "NewControllerManagerCommand()" '	_ "time/tzdata"' > kube-controller-manager/main.go
+  kk_main kube-scheduler "NewSchedulerCommand()" > kube-scheduler/main.go
+  kk_module k8s-node
+  stamp_text node > .tidy-ok
+}
+build_node_component() { node_module; go build -trimpath -ldflags "$(ldflags)" -o "$BIN/$1" "./$1"; }
+build_kubelet() { build_node_component kubelet; }
+build_kube_controller_manager() { build_node_component kube-controller-manager; }
+build_kube_scheduler() { build_node_component kube-scheduler; }
+
+build_crictl() {
+  GOBIN="$BIN" go install -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v$CRICTL_VERSION" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@v$CRICTL_VERSION"
 }
 
 build_kubectl() {
@@ -139,13 +176,22 @@ build_helm() {
     "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
 }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(etcd kube-apiserver kubectl helm)
-for t in "${want[@]}"; do
-  case $t in etcd|kube-apiserver|kubectl|helm) ;; *) log "unknown tool '$t'"; exit 2 ;; esac
+CONTROL_PLANE=(etcd kube-apiserver kubectl helm)
+NODE=(kubelet kube-controller-manager kube-scheduler crictl)
+want=()
+for t in "${@:-${CONTROL_PLANE[@]}}"; do
+  case $t in
+    etcd|kube-apiserver|kubectl|helm|kubelet|kube-controller-manager|kube-scheduler|crictl) want+=("$t") ;;
+    node) want+=("${CONTROL_PLANE[@]}" "${NODE[@]}") ;;
+    *) log "unknown tool '$t'"; exit 2 ;;
+  esac
 done
 
 # KUBEBUILDER_ASSETS (setup-envtest layout) wins where it has a binary.
-from_assets() { [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ "$1" != helm ] && [ -x "$KUBEBUILDER_ASSETS/$1" ]; }
+from_assets() {
+  case $1 in etcd|kube-apiserver|kubectl) ;; *) return 1 ;; esac
+  [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/$1" ]
+}
 
 missing=()
 for t in "${want[@]}"; do from_assets "$t" || ok "$t" || missing+=("$t"); done
@@ -166,6 +212,8 @@ if [ ${#missing[@]} -gt 0 ]; then
       kube-apiserver) stamp kube-apiserver --version ;;
       kubectl) stamp kubectl "version --client" ;;
       helm) stamp helm version ;;
+      crictl) stamp crictl --version ;;
+      *) stamp "$t" --version ;;
     esac
     ok "$t" || { log "$t did not build or does not run"; exit 1; }
     log "built $t in $((SECONDS - start))s"
@@ -176,7 +224,7 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
   assets=$(cd "$KUBEBUILDER_ASSETS" && pwd -P)
   out="$ROOT/assets-$(printf %s "$assets" | cksum | cut -d' ' -f1)"
   mkdir -p "$out"
-  for t in etcd kube-apiserver kubectl helm; do
+  for t in "${CONTROL_PLANE[@]}" "${NODE[@]}"; do
     if from_assets "$t"; then ln -sfn "$assets/$t" "$out/$t"
     elif ok "$t"; then ln -sfn "$BIN/$t" "$out/$t"
     fi
