@@ -1,6 +1,8 @@
 """Dev tooling, never shipped: not in the wheel, not in any image (tests/chart/test_dockerfiles.py checks both).
 
 - ``devcluster`` / ``devcluster_pki``: a throw-away local control plane (etcd + kube-apiserver) and its PKI;
+- ``node``: the dev cluster's real node (containerd, CNI bridge, kubelet, controller-manager, scheduler) and
+  the teardown that restores the host; ``images``: the images it runs, built here;
 - ``localkubelet``: plays the kubelet for ``make up`` (runs a proxy Deployment as a local process);
 - ``localdev``: ``make up`` / ``make down`` orchestration;
 - ``crdgen`` / ``chartcrds``: write and check the repository's copies of the CRDs (``make crd``);
