@@ -174,6 +174,7 @@ class DevCluster:
         detached: bool = False,
         timeout: float = 120.0,
         extra_apiserver_args: Sequence[str] = (),
+        service_accounts: bool = False,
     ) -> None:
         self._persistent = state_dir is not None
         self._state_dir = Path(state_dir).resolve() if state_dir is not None else None
@@ -181,6 +182,8 @@ class DevCluster:
         self.detached = detached
         self.timeout = timeout
         self.extra_apiserver_args = list(extra_apiserver_args)
+        self.service_accounts = service_accounts
+        """With a controller-manager (the real node) pods get ServiceAccount tokens: keep that admission plugin."""
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._pids: dict[str, int] = {}
         self.ports: dict[str, int] = {}
@@ -408,7 +411,8 @@ class DevCluster:
             f"--secure-port={self.ports['apiserver']}", "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true",
-            "--authorization-mode=Node,RBAC", "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+            *(() if self.service_accounts else ("--disable-admission-plugins=ServiceAccount",)),
             f"--service-account-issuer=https://127.0.0.1:{self.ports['apiserver']}",
             f"--service-account-key-file={p('sa.pub')}", f"--service-account-signing-key-file={p('sa.key')}",
             "--profiling=false",

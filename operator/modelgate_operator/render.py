@@ -40,6 +40,11 @@ SECRETS_DIR = f"{CONFIG_DIR}/secrets"
 PROXY_PORT = 8080
 SERVICE_PORT = 80
 PROXY_UID = 65532
+DRAIN_SECONDS = 5
+"""On termination the pod first stays up this long, no longer Ready (its endpoint is marked terminating), so
+Service routing and clients stop sending to it; then SIGTERM: the proxy finishes in-flight requests and exits."""
+SHUTDOWN_GRACE_SECONDS = 30
+"""Time for in-flight requests (streams included) after SIGTERM, before the kubelet kills the container."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +294,7 @@ def render_deployment(
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
+        "lifecycle": {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}},
         "resources": resources,
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -310,6 +316,7 @@ def render_deployment(
                 "spec": {
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": DRAIN_SECONDS + SHUTDOWN_GRACE_SECONDS,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": PROXY_UID,

@@ -25,10 +25,11 @@ class _Server(uvicorn.Server):
 
 
 @contextmanager
-def serve_app(app: Any, *, port: int | None = None) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1; yields its base URL (``http://127.0.0.1:<port>``)."""
+def serve_app(app: Any, *, port: int | None = None, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``app`` on ``host`` (loopback, or an address of this machine such as the dev node's bridge);
+    yields its base URL (``http://<host>:<port>``)."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", loop="asyncio")
     server = _Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
@@ -38,7 +39,7 @@ def serve_app(app: Any, *, port: int | None = None) -> Iterator[str]:
             raise RuntimeError("stand-in server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
