@@ -175,6 +175,7 @@ class DevCluster:
         timeout: float = 120.0,
         extra_apiserver_args: Sequence[str] = (),
         service_accounts: bool = False,
+        serving_ips: Sequence[str] = (),
     ) -> None:
         self._persistent = state_dir is not None
         self._state_dir = Path(state_dir).resolve() if state_dir is not None else None
@@ -184,6 +185,8 @@ class DevCluster:
         self.extra_apiserver_args = list(extra_apiserver_args)
         self.service_accounts = service_accounts
         """With a controller-manager (the real node) pods get ServiceAccount tokens: keep that admission plugin."""
+        self.serving_ips = list(serving_ips)
+        """Extra IP addresses in the API server's certificate (the real node's relay address for pods)."""
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._pids: dict[str, int] = {}
         self.ports: dict[str, int] = {}
@@ -251,7 +254,7 @@ class DevCluster:
                 raise DevClusterError(f"a cluster is already running from {self._state_dir}: {running}")
         try:
             self.logs.mkdir(exist_ok=True)
-            pki = Pki(self.dir / "pki")
+            pki = Pki(self.dir / "pki", self.serving_ips)
             self._pick_ports()
             for attempt in range(3):
                 try:

@@ -77,7 +77,7 @@ class Pki:
     """CA + serving cert, client CA + admin cert, ServiceAccount signing keypair, all PEM files in
     ``directory``; existing files are reused so a persistent cluster keeps its identity."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, extra_ips: Sequence[str] = ()) -> None:
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.ca = self._ca("ca", "modelgate-dev-ca")
@@ -86,6 +86,7 @@ class Pki:
             sans: list[x509.GeneralName] = [
                 x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                 x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+                *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips),
                 x509.DNSName("localhost"),
                 *(x509.DNSName(n) for n in ("kubernetes", "kubernetes.default", "kubernetes.default.svc")),
             ]

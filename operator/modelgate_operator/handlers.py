@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -63,10 +64,22 @@ def _references(value: Any) -> set[str]:
 # ------------------------------------------------------------------------------------------------ handlers
 
 
+def in_cluster_server() -> str | None:
+    """The API server as client-go's in-cluster config finds it: ``KUBERNETES_SERVICE_HOST``/``_PORT``, no DNS
+    (kopf's own service-account login assumes ``https://kubernetes.default.svc``, which needs cluster DNS)."""
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return None
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """In a pod: the service account; elsewhere: $KUBECONFIG (or ~/.kube/config)."""
     if os.path.exists(SA_TOKEN) and not os.environ.get("KUBECONFIG"):
         info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+        server = in_cluster_server()
+        if info is not None and server is not None:
+            info = dataclasses.replace(info, server=server)
         return info
     info = kopf.login_with_kubeconfig(**kwargs)
     return info

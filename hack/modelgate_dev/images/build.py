@@ -63,7 +63,7 @@ def ensure_built() -> dict[str, Image]:
             with step("images", f"docker save {im.ref}"):
                 docker.run("save", "-o", str(part), im.ref)
             part.replace(im.archive)
-            _prune(im)
+            _prune(im, docker)
     return images
 
 
@@ -91,11 +91,16 @@ def _app_context(directory: Path) -> Path:
     return directory
 
 
-def _prune(current: Image) -> None:
-    """Remove archives of older keys of the same image (the cache keeps one per image)."""
+def _prune(current: Image, docker: Dockerd) -> None:
+    """Remove archives and docker tags of older keys of the same image (the cache keeps one per image)."""
     for old in images_dir().glob(f"{current.name}-*.tar"):
         if old != current.archive:
             old.unlink(missing_ok=True)
+    repo = current.ref.rsplit(":", 1)[0]
+    for ref in docker.run("images", "--format", "{{.Repository}}:{{.Tag}}", repo).split():
+        if ref != current.ref:
+            docker.run("rmi", ref)
+    docker.run("image", "prune", "-f")
 
 
 def load(images: dict[str, Image], containerd_socket: Path, namespace: str = "k8s.io") -> None:
@@ -104,6 +109,10 @@ def load(images: dict[str, Image], containerd_socket: Path, namespace: str = "k8
     base_cmd = [ctr, "--address", str(containerd_socket), "--namespace", namespace]
     present = set(subprocess.run([*base_cmd, "images", "ls", "-q"], check=True, capture_output=True, text=True,
                                  timeout=60).stdout.split())  # fmt: skip
+    current = {im.ref for im in images.values()}
+    for ref in present:
+        if ref.startswith(f"{REGISTRY}/") and ref not in current:  # an older build: free its snapshots
+            subprocess.run([*base_cmd, "images", "rm", ref], capture_output=True, timeout=120)
     for im in images.values():
         if im.ref in present:
             continue

@@ -15,6 +15,7 @@ from types import TracebackType
 from modelgate_operator.devcluster import DevCluster
 
 from ..timing import say
+from .layout import GATEWAY
 from .node import RealNode
 
 
@@ -23,7 +24,8 @@ class NodeCluster:
         self.state_dir = Path(state_dir)
         self.node = RealNode(self.state_dir / "node", bin_dir)
         self.cluster = DevCluster(self.state_dir / "control-plane", bin_dir=bin_dir, detached=detached,
-                                  extra_apiserver_args=self.node.apiserver_args(), service_accounts=True)  # fmt: skip
+                                  extra_apiserver_args=self.node.apiserver_args(), service_accounts=True,
+                                  serving_ips=[str(GATEWAY)])  # fmt: skip
 
     def start(self) -> NodeCluster:
         started = time.monotonic()

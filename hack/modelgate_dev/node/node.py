@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Protocol
@@ -28,12 +29,15 @@ from ..images import build as images
 from ..timing import say, step
 from . import cni, containerd, controllers, kubelet
 from .host import HostSnapshot
-from .layout import CGROUP_NAMES, LOCK, NODE_NAME, RUN_DIR, Layout
+from .layout import CGROUP_NAMES, GATEWAY, LOCK, NODE_NAME, RUN_DIR, Layout
 from .procs import NodeError, alive, log_tail, spawn, wait_until
 
 READY_TIMEOUT = 120.0
-COMPONENTS = ("kubelet", "kube-scheduler", "kube-controller-manager", "containerd")
+COMPONENTS = ("kubelet", "kube-scheduler", "kube-controller-manager", "apiserver-relay", "containerd")
 """Stop order (reverse of start)."""
+RELAY_PORT = 6443
+"""Pods reach the API server at ``GATEWAY:RELAY_PORT`` (see relay.py)."""
+HACK_DIR = Path(__file__).resolve().parents[2]
 
 
 class NodeBusy(NodeError):
@@ -47,6 +51,8 @@ class Cluster(Protocol):
     def dir(self) -> Path: ...
     @property
     def kubeconfig(self) -> Path: ...
+    @property
+    def server(self) -> str: ...
     def create_user_kubeconfig(self, name: str, groups: list[str] | tuple[str, ...] = ()) -> Path: ...
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]: ...
 
@@ -109,9 +115,17 @@ class RealNode:
                        self.pids["containerd"], "containerd")  # fmt: skip
         with step("node", "loading images into containerd"):
             images.load(self.images, lay.containerd_socket)
-        with step("node", "CNI bridge"):
+        with step("node", "CNI bridge + API server relay for pods"):
             cni.create_bridge()
             cni.write(lay)
+            port = int(cluster.server.rsplit(":", 1)[1])
+            self.pids["apiserver-relay"] = spawn(
+                "apiserver-relay",
+                ["apiserver-relay", "-m", "modelgate_dev.node.relay", "--listen", f"{GATEWAY}:{RELAY_PORT}",
+                 "--to", f"127.0.0.1:{port}"],
+                lay.logs, env={**os.environ, "PYTHONPATH": str(HACK_DIR)}, executable=sys.executable,
+            )  # fmt: skip
+            self._save_pids()
         pki = cluster.dir / "pki"
         kcm_port, sched_port, kl_port, kl_health = _free_ports(4)
         with step("node", "kube-controller-manager + kube-scheduler"):
@@ -200,8 +214,10 @@ class RealNode:
             return ["no host snapshot recorded"]
         return HostSnapshot.load(self.layout.snapshot).leftovers(CGROUP_NAMES)
 
-    def pod_ip(self, cluster: Cluster, namespace: str, pod: str) -> str:
-        return cluster.kubectl("get", "pod", "-n", namespace, pod, "-o", "jsonpath={.status.podIP}").stdout.strip()
+    @staticmethod
+    def pod_api_env() -> dict[str, str]:
+        """Environment for pods that talk to the API server (no kube-proxy routes the ``kubernetes`` Service)."""
+        return {"KUBERNETES_SERVICE_HOST": str(GATEWAY), "KUBERNETES_SERVICE_PORT": str(RELAY_PORT)}
 
 
 def _read_pids(path: Path) -> dict[str, int]:

@@ -23,15 +23,17 @@ def log_tail(path: Path, lines: int = 25) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
-def spawn(name: str, argv: Sequence[str], log_dir: Path, env: dict[str, str] | None = None) -> int:
+def spawn(name: str, argv: Sequence[str], log_dir: Path, env: dict[str, str] | None = None,
+          executable: str | None = None) -> int:  # fmt: skip
     """Start ``argv`` in its own session, stdout/stderr to ``log_dir/<name>.log``; returns the pid.
-    Not tied to this process: the node outlives it for ``make up``; ``stop_pid`` ends it."""
+    Not tied to this process: the node outlives it for ``make up``; ``stop_pid`` ends it. With ``executable``,
+    ``argv[0]`` is only the name the process shows (so it can be told apart from other Pythons)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / f"{name}.log").open("ab") as log:
         log.write(f"\n=== {time.strftime('%F %T')} {' '.join(argv)}\n".encode())
         log.flush()
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)  # fmt: skip
+                                start_new_session=True, env=env, executable=executable)  # fmt: skip
     return proc.pid
 
 

@@ -30,7 +30,7 @@ def teardown(layout: Layout, pids: dict[str, int], bin_dir: Path) -> list[str]:
     if stop_pid(pids.get("kubelet", -1), "kubelet"):
         done.append("stopped kubelet")
     done += _remove_pods(layout, bin_dir, pids)
-    for name in ("kube-scheduler", "kube-controller-manager", "containerd"):
+    for name in ("kube-scheduler", "kube-controller-manager", "apiserver-relay", "containerd"):
         if stop_pid(pids.get(name, -1), name):
             done.append(f"stopped {name}")
     for pid in pids_matching(lambda argv: containerd.is_our_shim(argv, layout)):
