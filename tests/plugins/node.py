@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pytest
 
+from modelgate_dev.devcluster import DevClusterError
 from modelgate_dev.node.cluster import NodeCluster
 from modelgate_dev.node.prepare import prepare
 from modelgate_dev.node.procs import NodeError
-from modelgate_operator.devcluster import DevClusterError
 
 NODE_FIXTURES = frozenset({"node_cluster", "node_namespace"})
 SKIP_ENV = "MODELGATE_SKIP_NODE"

@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from modelgate_operator.devcluster import DevCluster
-
+from ..devcluster import DevCluster
 from ..timing import say
 from .layout import GATEWAY
 from .node import RealNode

@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from modelgate_operator.devcluster_pki import Pki
-
+from ..devcluster_pki import Pki
 from ..images import build as images
 from ..timing import say, step
 from . import cni, containerd, controllers, kubelet
