@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make down`: stop what hack/up.sh started (proxies, local kubelet, operator, provider stand-in, control
-# plane). --purge also deletes the state dir (.dev/).
+# `make down`: stop what hack/up.sh started (provider stand-in, the node: pods, kubelet, containerd,
+# controllers; the control plane) and restore the host (mounts, bridge, cgroups, iptables chains, sysctls).
+# --purge also deletes the state dir (.dev/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${MODELGATE_DEV_DIR:-.dev}

@@ -1,6 +1,7 @@
 """A local OpenAI-compatible provider for ``make up``: the test suite's OpenAI stand-in
 (``tests/standins/openai_api.py``, written from OpenAI's API reference, checking ``Authorization: Bearer``)
-served by uvicorn on 127.0.0.1. It answers chat completions with ``You said: <last user message>``.
+served by uvicorn on 127.0.0.1 (or ``--host``: ``make up`` uses the dev node's bridge address, which
+pods reach inside the machine). It answers chat completions with ``You said: <last user message>``.
 
     MODELGATE_FAKE_OPENAI_KEY=sk-... python hack/fake_openai.py --port 18080
 
@@ -23,6 +24,7 @@ KEY_ENV = "MODELGATE_FAKE_OPENAI_KEY"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="an address of this machine (default 127.0.0.1)")
     args = parser.parse_args()
     key = os.environ.get(KEY_ENV)
     if not key:
@@ -31,7 +33,7 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     from tests.standins.openai_api import OpenAIStandIn
 
-    uvicorn.run(OpenAIStandIn(api_key=key), host="127.0.0.1", port=args.port, log_level="warning", lifespan="on")
+    uvicorn.run(OpenAIStandIn(api_key=key), host=args.host, port=args.port, log_level="warning", lifespan="on")
     return 0
 
 

@@ -1,19 +1,19 @@
-"""``make up`` / ``make down``: modelgate end to end on this machine, with no cluster and no provider account.
+"""``make up`` / ``make down``: modelgate end to end on this machine, on a real single-node cluster.
 
 ``up`` (idempotent: a second run reuses whatever still runs):
 
-1. starts the local control plane (etcd + kube-apiserver, :mod:`.devcluster`) with its state in ``<dir>``;
-2. installs the CRD, and the operator's ServiceAccount with its cluster-wide RBAC (``operator/config/rbac``);
-3. runs the operator (``modelgate-operator run --all-namespaces``) in the background as that ServiceAccount
-   (a client certificate for ``system:serviceaccount:modelgate-system:modelgate-operator``);
-4. runs a local OpenAI-compatible provider (``hack/fake_openai.py``) with a generated key;
-5. runs the local kubelet (:mod:`.localkubelet`), which runs each rendered proxy Deployment as a local process
-   with the rendered ConfigMap and Secret files, and reports the rollout on the Deployment's status;
-6. applies a Secret with the provider key and the ServingEndpoint ``quickstart`` (provider ``openai``, base URL
-   = the local provider, key = a ``{{secrets/quickstart-openai/api-key}}`` reference), waits for Ready, and
-   sends one chat request through the proxy the operator configured.
+1. installs/builds what is missing (Debian packages, the Kubernetes binaries, the images: :mod:`.node.prepare`);
+2. starts the dev cluster with its real node (:mod:`.node.cluster`: etcd, kube-apiserver, containerd, kubelet,
+   kube-controller-manager, kube-scheduler) with its state in ``<dir>``;
+3. runs a local OpenAI-compatible provider (``hack/fake_openai.py``) with a generated key on the node's bridge
+   address (pods reach it there; it is an address of this machine);
+4. ``helm upgrade --install`` of ``charts/modelgate`` into ``modelgate-system`` (the operator runs as a pod from
+   the image built here, watching every namespace);
+5. applies a Secret with the provider key and the ServingEndpoint ``quickstart``, waits until it is Ready and
+   its proxy pod answers, and sends one chat request through that pod.
 
-``down`` stops all of it (``--purge`` also deletes ``<dir>``). Logs: ``<dir>/logs/``; pods: ``<dir>/pods/``.
+``down`` tears it all down and restores the host (``--purge`` also deletes ``<dir>``). Logs: ``<dir>/logs/``
+(provider), ``<dir>/control-plane/logs/``, ``<dir>/node/logs/``; pods: ``kubectl logs``.
 
     python -m modelgate_dev.localdev up [--dir .dev]
     python -m modelgate_dev.localdev down [--dir .dev] [--purge]
@@ -22,19 +22,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +39,17 @@ import yaml
 
 from modelgate_operator import render
 
-from . import devcluster, localkubelet
-from .devcluster import DevCluster, DevClusterError
+from .background import Background
+from .devcluster import REPO_ROOT, DevCluster, DevClusterError, link_tools
+from .node.cluster import NodeCluster
+from .node.layout import GATEWAY
+from .node.prepare import prepare
+from .node.procs import NodeError
 
-REPO = devcluster.REPO_ROOT
-RBAC_DIR = REPO / "operator" / "config" / "rbac"
+REPO = REPO_ROOT
+CHART = REPO / "charts" / "modelgate"
+RELEASE = "modelgate"
 OPERATOR_NAMESPACE = "modelgate-system"
-OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:modelgate-operator"
 ENDPOINT = "quickstart"
 ENDPOINT_NAMESPACE = "default"
 KEY_SECRET = "quickstart-openai"
@@ -59,235 +60,117 @@ class LocalDevError(Exception):
     """``up`` could not bring something up; the message says what and where its log is."""
 
 
-# ----------------------------------------------------------------------------------------------- processes
-
-
-def _cmdline(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-
-
-@dataclass(frozen=True, slots=True)
-class Background:
-    """A detached process recorded in ``<dir>/run/<name>.json`` (pid, argv, extra facts such as a port).
-
-    A recorded pid counts as ours only while ``/proc/<pid>/cmdline`` is still exactly the recorded argv, so a
-    recycled pid is never signalled. Each runs in its own session; ``stop`` signals its process group."""
-
-    name: str
-    dir: Path
-
-    @property
-    def record_path(self) -> Path:
-        return self.dir / "run" / f"{self.name}.json"
-
-    @property
-    def log_path(self) -> Path:
-        return self.dir / "logs" / f"{self.name}.log"
-
-    def record(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.record_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def pid(self) -> int | None:
-        """The pid, when the recorded process still runs."""
-        rec = self.record()
-        pid = rec.get("pid")
-        if isinstance(pid, int) and _cmdline(pid) == rec.get("argv"):
-            return pid
-        return None
-
-    def start(self, argv: Sequence[str], env: Mapping[str, str], **facts: Any) -> int:
-        self.record_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            log.write(f"\n=== {time.strftime('%F %T')} starting {self.name}\n".encode())
-            log.flush()
-            proc = subprocess.Popen(
-                list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=dict(env), cwd=REPO, start_new_session=True,
-            )  # fmt: skip
-        self.record_path.write_text(json.dumps({"pid": proc.pid, "argv": list(argv), **facts}, indent=2) + "\n")
-        deadline = time.monotonic() + 5.0  # until exec: before it, /proc/<pid>/cmdline is still ours
-        while _cmdline(proc.pid) != list(argv) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return proc.pid
-
-    def alive(self) -> bool:
-        return self.pid() is not None
-
-    def stop(self, timeout: float = 10.0) -> bool:
-        """SIGTERM the process group, SIGKILL after ``timeout``. False when it was not running."""
-        pid = self.pid()  # the record stays: its facts (e.g. the port) are reused by the next start
-        if pid is None:
-            return False
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _cmdline(pid) is not None and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.05)
-        if _cmdline(pid) is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-        return True
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-def _wait_port(port: int, proc: Background, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        if not proc.alive():
-            break
-        time.sleep(0.1)
-    raise LocalDevError(f"{proc.name} did not listen on 127.0.0.1:{port}; {proc.log_path}:\n{proc.log_tail()}")
-
-
-# ----------------------------------------------------------------------------------------------- manifests
-
-
 def quickstart_manifests(provider_url: str, key: str) -> list[dict[str, Any]]:
     """The provider-key Secret and the ``quickstart`` ServingEndpoint (OpenAI provider at ``provider_url``)."""
     return [
         {
-            "apiVersion": "v1",
-            "kind": "Secret",
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": KEY_SECRET, "namespace": ENDPOINT_NAMESPACE},
-            "type": "Opaque",
             "stringData": {"api-key": key},
         },
         {
-            "apiVersion": "serving.modelgate.io/v1alpha1",
-            "kind": "ServingEndpoint",
+            "apiVersion": "serving.modelgate.io/v1alpha1", "kind": "ServingEndpoint",
             "metadata": {"name": ENDPOINT, "namespace": ENDPOINT_NAMESPACE},
             "spec": {
                 "description": "make up: chat through the local OpenAI-compatible stand-in provider",
-                "servedEntities": [
-                    {
-                        "name": "gpt-4o-mini",
-                        "externalModel": {
-                            "name": "gpt-4o-mini",
-                            "provider": "openai",
-                            "task": "llm/v1/chat",
-                            "openaiConfig": {
-                                "openaiApiBase": f"{provider_url}/v1",
-                                "openaiApiKey": f"{{{{secrets/{KEY_SECRET}/api-key}}}}",
-                            },
-                        },
-                    }
-                ],
+                "servedEntities": [{
+                    "name": "gpt-4o-mini",
+                    "externalModel": {
+                        "name": "gpt-4o-mini", "provider": "openai", "task": "llm/v1/chat",
+                        "openaiConfig": {"openaiApiBase": f"{provider_url}/v1",
+                                         "openaiApiKey": f"{{{{secrets/{KEY_SECRET}/api-key}}}}"},
+                    },
+                }],
             },
         },
-    ]
+    ]  # fmt: skip
 
 
-def operator_rbac() -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
-    ]
-    for name in ("service_account.yaml", "cluster_role.yaml", "cluster_role_binding.yaml"):
-        docs.append(yaml.safe_load((RBAC_DIR / name).read_text()))
-    return docs
-
-
-# ----------------------------------------------------------------------------------------------- up / down
+def helm_values(nc: NodeCluster) -> dict[str, Any]:
+    op_repo, op_tag = nc.node.images["operator"].ref.rsplit(":", 1)
+    px_repo, px_tag = nc.node.images["proxy"].ref.rsplit(":", 1)
+    return {
+        "image": {"repository": op_repo, "tag": op_tag, "pullPolicy": "Never"},
+        "proxy": {"image": {"repository": px_repo, "tag": px_tag, "pullPolicy": "Never"}},
+        "watch": {"scope": "cluster"},
+        "extraEnv": [{"name": k, "value": v} for k, v in nc.node.pod_api_env().items()],
+    }
 
 
 class LocalDev:
     def __init__(self, state_dir: Path, python: str = sys.executable) -> None:
         self.dir = state_dir.resolve()
         self.python = python
-        self.operator = Background("operator", self.dir)
         self.provider = Background("fake-openai", self.dir)
-        self.kubelet = Background("localkubelet", self.dir)
 
-    @property
-    def pods_dir(self) -> Path:
-        return self.dir / "pods"
-
-    def env(self, cluster: DevCluster, kubeconfig: Path | None = None) -> dict[str, str]:
-        env = cluster.env(kubeconfig)
-        paths = [str(REPO / "proxy"), str(REPO / "operator"), str(REPO / "hack")]
-        if env.get("PYTHONPATH"):
-            paths.append(env["PYTHONPATH"])
-        env["PYTHONPATH"] = os.pathsep.join(paths)
-        return env
-
-    def cluster(self) -> DevCluster:
-        with contextlib.suppress(DevClusterError):
-            existing = DevCluster.attach(self.dir)
-            if existing.running():
-                say("control plane: already running")
+    def node_cluster(self, bin_dir: Path) -> NodeCluster:
+        if (self.dir / "control-plane" / "state.json").exists():
+            try:
+                existing = NodeCluster.attach(self.dir, bin_dir)
+            except (DevClusterError, NodeError):
+                existing = None
+            if existing is not None and existing.running():
+                say("cluster: already running")
+                existing.node.refresh_images()
                 return existing
-            existing.stop()  # half-dead leftovers
+            if existing is not None:
+                say("cluster: tearing down a half-dead one first")
+                existing.stop()
+        nc = NodeCluster(self.dir, bin_dir, detached=True).start()
+        link_tools(nc.cluster)
+        return nc
+
+    def provider_key(self) -> str:
+        path = self.dir / "fake-openai.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(f"sk-local-{secrets.token_hex(16)}\n")
+        return path.read_text().strip()
+
+    def start_provider(self, nc: NodeCluster) -> str:
+        """The stand-in on the node's bridge address (restarted with each new node: the bridge is new)."""
+        key = self.provider_key()
+        port = self.provider.record().get("port")
+        if self.provider.alive() and isinstance(port, int) and _answers(str(GATEWAY), port):
+            say("provider stand-in: already running")
+            return f"http://{GATEWAY}:{port}"
+        self.provider.stop()
+        port = _free_port()
+        argv = [self.python, str(REPO / "hack" / "fake_openai.py"), "--host", str(GATEWAY), "--port", str(port)]
+        env = {**nc.cluster.env(), "PYTHONPATH": os.pathsep.join(str(REPO / d) for d in ("proxy", "operator", "hack")),
+               "MODELGATE_FAKE_OPENAI_KEY": key}  # fmt: skip
+        self.provider.start(argv, env, port=port)
+        deadline = time.monotonic() + 20
+        while not _answers(str(GATEWAY), port):
+            if not self.provider.alive() or time.monotonic() > deadline:
+                raise LocalDevError(f"provider stand-in did not listen; {self.provider.log_path}:\n"
+                                    f"{self.provider.log_tail()}")  # fmt: skip
+            time.sleep(0.1)
+        say(f"provider stand-in: OpenAI-compatible API on http://{GATEWAY}:{port}/v1")
+        return f"http://{GATEWAY}:{port}"
+
+    def install_operator(self, nc: NodeCluster) -> None:
+        values = self.dir / "helm-values.yaml"
+        values.write_text(yaml.safe_dump(helm_values(nc), sort_keys=False))
+        env = {**nc.cluster.env(), **{f"HELM_{k}_HOME": str(self.dir / "helm" / k.lower())
+                                      for k in ("CACHE", "CONFIG", "DATA")}}  # fmt: skip
         started = time.monotonic()
-        cluster = DevCluster(self.dir, detached=True).start()
-        devcluster.link_tools(cluster)
-        say(f"control plane: started in {time.monotonic() - started:.1f}s ({cluster.server})")
-        return cluster
+        cmd = [str(nc.cluster.bin_dir / "helm"), "upgrade", "--install", RELEASE, str(CHART), "-n",
+               OPERATOR_NAMESPACE, "--create-namespace", "-f", str(values), "--wait", "--timeout", "180s"]  # fmt: skip
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+        if res.returncode != 0:
+            raise LocalDevError(f"helm upgrade --install failed:\n{res.stderr[-3000:]}")
+        say(f"operator: helm release {RELEASE} in {OPERATOR_NAMESPACE}, pod Ready "
+            f"({time.monotonic() - started:.1f}s)")  # fmt: skip
 
     def apply(self, cluster: DevCluster, docs: Sequence[Mapping[str, Any]]) -> None:
         text = yaml.safe_dump_all([dict(d) for d in docs], sort_keys=False)
         cluster.kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
                         "-f", "-", input=text)  # fmt: skip
 
-    def start_operator(self, cluster: DevCluster) -> None:
-        self.apply(cluster, operator_rbac())
-        kubeconfig = cluster.create_user_kubeconfig(
-            OPERATOR_USER, ["system:serviceaccounts", f"system:serviceaccounts:{OPERATOR_NAMESPACE}"]
-        )
-        if self.operator.alive():
-            say("operator: already running")
-            return
-        argv = [self.python, "-m", "modelgate_operator.cli", "run", "--all-namespaces", "--log-format", "json"]
-        self.operator.start(argv, self.env(cluster, kubeconfig))
-        say(f"operator: started as {OPERATOR_USER} (log: {self.operator.log_path})")
-
-    def provider_key(self) -> str:
-        path = self.dir / "fake-openai.key"
-        if not path.exists():
-            path.touch(mode=0o600)
-            path.write_text(f"sk-local-{secrets.token_hex(16)}\n")
-        return path.read_text().strip()
-
-    def start_provider(self, cluster: DevCluster) -> str:
-        key = self.provider_key()
-        port = self.provider.record().get("port")
-        if self.provider.alive() and isinstance(port, int):
-            say("provider stand-in: already running")
-            return f"http://127.0.0.1:{port}"
-        if not isinstance(port, int) or not localkubelet.port_free(port):
-            port = localkubelet.free_port()
-        argv = [self.python, str(REPO / "hack" / "fake_openai.py"), "--port", str(port)]
-        self.provider.start(argv, {**self.env(cluster), "MODELGATE_FAKE_OPENAI_KEY": key}, port=port)
-        _wait_port(port, self.provider)
-        say(f"provider stand-in: OpenAI-compatible API on http://127.0.0.1:{port}/v1")
-        return f"http://127.0.0.1:{port}"
-
-    def start_kubelet(self, cluster: DevCluster) -> None:
-        if self.kubelet.alive():
-            say("local kubelet: already running")
-            return
-        argv = [self.python, "-m", "modelgate_dev.localkubelet", "--dir", str(self.pods_dir),
-                "--kubeconfig", str(cluster.kubeconfig)]  # fmt: skip
-        self.kubelet.start(argv, self.env(cluster))
-        say(f"local kubelet: started (pods in {self.pods_dir})")
-
-    def wait_ready(self, cluster: DevCluster, timeout: float = 90.0) -> dict[str, Any]:
+    def wait_ready(self, cluster: DevCluster, timeout: float = 120.0) -> str:
+        """Ready=True and the proxy pod answers /readyz; returns the pod's base URL."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -298,79 +181,95 @@ class LocalDev:
                 for cond in (obj.get("status") or {}).get("conditions") or []:
                     if cond.get("type") == "Ready":
                         last = f"Ready={cond.get('status')} ({cond.get('reason')}: {cond.get('message')})"
-                        if cond.get("status") == "True" and self.pod_answers():
-                            return obj
-            for proc in (self.operator, self.kubelet):
-                if not proc.alive():
-                    raise LocalDevError(f"{proc.name} exited; {proc.log_path}:\n{proc.log_tail()}")
+                        url = self.pod_url(cluster)
+                        if cond.get("status") == "True" and url and _answers_url(f"{url}/readyz"):
+                            return url
             time.sleep(0.25)
-        raise LocalDevError(
-            f"ServingEndpoint {ENDPOINT} not Ready after {timeout:.0f}s ({last or 'no status yet'}); see "
-            f"{self.operator.log_path} and {self.kubelet.log_path}"
-        )
+        raise LocalDevError(f"ServingEndpoint {ENDPOINT} not Ready after {timeout:.0f}s ({last or 'no status yet'});"
+                            f" see kubectl logs -n {OPERATOR_NAMESPACE} deploy/{RELEASE}")  # fmt: skip
 
-    def pod_answers(self) -> bool:
-        """The local proxy process answers /readyz (a Ready status may be left over from an earlier run)."""
-        try:
-            port = int(json.loads(self.pod_info_path().read_text())["port"])
-        except (OSError, ValueError, KeyError):
-            return False
-        return localkubelet.answers_ready(port)
-
-    def pod_info_path(self) -> Path:
-        return self.pods_dir / ENDPOINT_NAMESPACE / render.child_name(ENDPOINT) / "pod.json"
-
-    def pod_url(self) -> str:
-        info = json.loads(self.pod_info_path().read_text())
-        return str(info["url"])
+    @staticmethod
+    def pod_url(cluster: DevCluster) -> str:
+        """A Ready, not terminating proxy pod of the endpoint (there is no kube-proxy: pods are reached by IP)."""
+        got = cluster.kubectl("get", "pods", "-n", ENDPOINT_NAMESPACE, "-l", f"{render.ENDPOINT_LABEL}={ENDPOINT}",
+                              "-o", "json", check=False)  # fmt: skip
+        if got.returncode != 0:
+            return ""
+        for pod in json.loads(got.stdout).get("items", []):
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in pod.get("status", {}).get("conditions", []))  # fmt: skip
+            if ready and not pod["metadata"].get("deletionTimestamp") and pod["status"].get("podIP"):
+                return f"http://{pod['status']['podIP']}:{render.PROXY_PORT}"
+        return ""
 
     def up(self) -> str:
-        """Bring everything up; returns the local proxy's base URL."""
-        cluster = self.cluster()
-        crds = cluster.install_crds(REPO / "crds")
+        """Bring everything up; returns the proxy pod's base URL."""
+        say("preparing (first time: Debian packages, Kubernetes binaries, images; cached after)")
+        bin_dir = prepare()
+        nc = self.node_cluster(bin_dir)
+        crds = nc.cluster.install_crds(REPO / "crds")
         say(f"CRD: {', '.join(crds)} Established")
-        self.start_operator(cluster)
-        provider_url = self.start_provider(cluster)
-        self.start_kubelet(cluster)
+        provider_url = self.start_provider(nc)
+        self.install_operator(nc)
         docs = quickstart_manifests(provider_url, self.provider_key())
-        (self.dir / "quickstart.yaml").write_text(
-            yaml.safe_dump_all([docs[1]], sort_keys=False)
-        )  # the endpoint only: the Secret holds the key
-        self.apply(cluster, docs)
+        (self.dir / "quickstart.yaml").write_text(yaml.safe_dump(docs[1], sort_keys=False))  # no key in it
+        self.apply(nc.cluster, docs)
         say(f"applied Secret {KEY_SECRET} and ServingEndpoint {ENDPOINT} in namespace {ENDPOINT_NAMESPACE}")
         started = time.monotonic()
-        self.wait_ready(cluster)
-        say(f"ServingEndpoint {ENDPOINT}: Ready ({time.monotonic() - started:.1f}s)")
-        return self.pod_url()
+        url = self.wait_ready(nc.cluster)
+        say(f"ServingEndpoint {ENDPOINT}: Ready, proxy pod answering at {url} ({time.monotonic() - started:.1f}s)")
+        return url
 
     def down(self, purge: bool = False) -> None:
-        for proc in (self.kubelet, self.operator, self.provider):
-            if proc.stop():
-                say(f"{proc.name}: stopped")
-        for info in self.pods_dir.glob("*/*/pod.json"):  # proxies a crashed kubelet left behind
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                pid = json.loads(info.read_text())["pid"]
-                argv = _cmdline(int(pid)) or []
-                if any("modelgate" in a for a in argv) and "serve" in argv:
-                    os.kill(int(pid), signal.SIGTERM)
-                    say(f"proxy {info.parent.name}: stopped")
-        with contextlib.suppress(DevClusterError):
-            cluster = DevCluster.attach(self.dir)
-            cluster.stop()
-            say("control plane: stopped")
+        if self.provider.stop():
+            say("provider stand-in: stopped")
+        if (self.dir / "control-plane" / "state.json").exists():
+            bin_dir = Path(json.loads((self.dir / "control-plane" / "state.json").read_text()).get("bin_dir") or ".")
+            try:
+                nc = NodeCluster.attach(self.dir, bin_dir)
+            except (DevClusterError, NodeError) as e:
+                say(f"cluster: nothing to attach to ({e})")
+            else:
+                done = nc.stop()
+                say(f"cluster: node torn down ({len(done)} steps), control plane stopped")
+                left = nc.node.leftovers()
+                say("host restored" if not left else f"left on the host: {'; '.join(left)}")
         if purge:
             shutil.rmtree(self.dir, ignore_errors=True)
             say(f"deleted {self.dir}")
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((str(GATEWAY), 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _answers_url(url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # in-machine address: no proxy
+    try:
+        with opener.open(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
 def chat(base_url: str, text: str, timeout: float = 30.0) -> str:
-    """One chat request through the proxy's Databricks route; returns the answer's text."""
-    req = urllib.request.Request(  # noqa: S310 - a loopback URL we built
+    """One chat request through the proxy pod's Databricks route; returns the answer's text."""
+    req = urllib.request.Request(  # noqa: S310 - a URL we built (a pod of this machine's node)
         f"{base_url}/serving-endpoints/{ENDPOINT}/invocations",
         data=json.dumps({"messages": [{"role": "user", "content": text}], "max_tokens": 64}).encode(),
         headers={"Content-Type": "application/json"},
     )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: ignore *_proxy
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(req, timeout=timeout) as resp:
         body = json.loads(resp.read())
     return str(body["choices"][0]["message"]["content"])
@@ -390,13 +289,15 @@ def python_for_snippets(executable: str = sys.executable) -> str:
 def usage(state_dir: Path, url: str, python: str | None = None) -> str:
     body = '{"messages": [{"role": "user", "content": "Hello"}]}'
     python = python or python_for_snippets()
+    kc = state_dir / "control-plane" / "kubeconfig"
     return f"""
-modelgate is running locally. Point kubectl at the cluster:
-  export KUBECONFIG={state_dir}/kubeconfig PATH={state_dir}/bin:$PATH
+modelgate is running on a local single-node cluster. Point kubectl at it:
+  export KUBECONFIG={kc} PATH={state_dir / "control-plane" / "bin"}:$PATH
   kubectl get servingendpoints -A          # short name: se
+  kubectl get pods -A -o wide              # the operator pod and the proxy pod
   kubectl describe se {ENDPOINT}
 
-Query the endpoint (the local process playing its pod listens on {url}):
+Query the endpoint through its proxy pod (no kube-proxy: the pod's IP, on this machine's node bridge):
   curl -s {url}/serving-endpoints/{ENDPOINT}/invocations -H 'Content-Type: application/json' \\
        -d '{body}'
   {python} - <<'PY'   # from the repository: its venv has the openai package
@@ -407,10 +308,10 @@ print(client.chat.completions.create(model="{ENDPOINT}", messages=[{{"role": "us
 PY
 
 Edit it with `kubectl edit se {ENDPOINT}` (or {state_dir}/quickstart.yaml + kubectl apply): the operator
-re-renders and the local kubelet restarts the proxy. Other samples: samples/*.yaml (each says which Secret
-it needs; real providers are not reachable from here).
-Logs: {state_dir}/logs/ (operator, localkubelet, fake-openai, kube-apiserver, etcd);
-      proxy: {state_dir}/pods/{ENDPOINT_NAMESPACE}/{render.child_name(ENDPOINT)}/proxy.log
+re-renders and the Deployment rolls the proxy pod. Other samples: samples/*.yaml (each says which Secret it
+needs; real providers are not reachable from here).
+Logs: kubectl logs -n {OPERATOR_NAMESPACE} deploy/{RELEASE}; {state_dir}/node/logs/ (kubelet, containerd, ...);
+      {state_dir}/control-plane/logs/ (etcd, kube-apiserver); {state_dir}/logs/fake-openai.log
 Stop: make down        (bash hack/down.sh --purge also deletes {state_dir})"""
 
 
@@ -432,12 +333,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = dev.up()
         question = "Hello from make up!"
         answer = chat(url, question)
-    except (LocalDevError, DevClusterError, OSError) as exc:
+    except (LocalDevError, DevClusterError, NodeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    say(f"chat through the proxy: {question!r} -> {answer!r}")
+    say(f"chat through the proxy pod: {question!r} -> {answer!r}")
     print()
-    print(DevCluster.attach(dev.dir).kubectl("get", "servingendpoints", "-A").stdout.rstrip())
+    print(DevCluster.attach(dev.dir / "control-plane").kubectl("get", "servingendpoints", "-A").stdout.rstrip())
     print(usage(dev.dir, url))
     return 0
 

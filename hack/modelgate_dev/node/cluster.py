@@ -38,6 +38,18 @@ class NodeCluster:
         say("node", f"cluster with a Ready node in {time.monotonic() - started:.1f}s")
         return self
 
+    @classmethod
+    def attach(cls, state_dir: Path, bin_dir: Path) -> NodeCluster:
+        """A handle on a node cluster started (detached) from ``state_dir`` by another process."""
+        nc = cls.__new__(cls)
+        nc.state_dir = Path(state_dir)
+        nc.cluster = DevCluster.attach(nc.state_dir / "control-plane")
+        nc.node = RealNode.attach(nc.state_dir / "node", bin_dir)
+        return nc
+
+    def running(self) -> bool:
+        return self.cluster.running() and self.node.running()
+
     def stop(self) -> list[str]:
         try:
             return self.node.stop()

@@ -194,6 +194,14 @@ class RealNode:
         node.pids = _read_pids(node.layout.pids)
         return node
 
+    def running(self) -> bool:
+        return bool(self.pids) and all(alive(self.pids.get(n, -1), n) for n in COMPONENTS)
+
+    def refresh_images(self) -> None:
+        """Build what changed since the node started and load it (``make up`` on a running node)."""
+        self.images = images.ensure_built()
+        images.load(self.images, self.layout.containerd_socket)
+
     def stop(self) -> list[str]:
         """Stop every process, remove pods, mounts, the bridge, cgroups, kubelet's iptables chains; restore
         sysctls. Safe to call twice and on a half-started node. Returns what it did."""

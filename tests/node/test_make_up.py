@@ -1,0 +1,55 @@
+"""`make up` end to end (hack/up.sh in a temp state dir): the chart installed with helm (the operator as a
+pod), a chat answer through the real proxy pod, idempotent on a second run; `make down` leaves no process,
+mount, network device, iptables chain, cgroup or changed sysctl behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from modelgate_dev.node import host
+from modelgate_dev.node.layout import CGROUP_NAMES
+from tests.plugins.node import node_bin_dir
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _ours(state: Path) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if str(state) in line]
+
+
+@pytest.mark.node
+@pytest.mark.slow
+def test_make_up_twice_then_down(pytestconfig: pytest.Config, tmp_path: Path) -> None:
+    node_bin_dir(pytestconfig)  # skips with the reason when the node cannot run here
+    before = host.HostSnapshot.take(CGROUP_NAMES)
+    state = tmp_path / "dev"
+    env = {**os.environ, "MODELGATE_DEV_DIR": str(state)}
+    try:
+        for attempt in (1, 2):
+            run = subprocess.run(["bash", "hack/up.sh"], cwd=REPO, env=env, capture_output=True, text=True,
+                                 timeout=480)  # fmt: skip
+            assert run.returncode == 0, run.stderr[-3000:]
+            assert "'Hello from make up!' -> 'You said: Hello from make up!'" in run.stderr
+            assert "operator: helm release modelgate in modelgate-system, pod Ready" in run.stderr
+            assert "quickstart   True" in run.stdout
+            assert f"export KUBECONFIG={state.resolve()}/control-plane/kubeconfig" in run.stdout
+            assert "make down" in run.stdout
+            if attempt == 2:
+                assert "cluster: already running" in run.stderr
+                assert "provider stand-in: already running" in run.stderr
+        key = (state / "fake-openai.key").read_text().strip()
+        logs = "".join(p.read_text(errors="replace") for p in state.rglob("*.log"))
+        assert key not in logs
+        assert key not in (state / "quickstart.yaml").read_text()
+    finally:
+        down = subprocess.run(["bash", "hack/down.sh", "--purge"], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=180)  # fmt: skip
+    assert "host restored" in down.stderr, down.stderr[-3000:]
+    assert _ours(state) == []
+    assert not state.exists()
+    assert before.leftovers(CGROUP_NAMES) == []
