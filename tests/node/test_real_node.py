@@ -11,6 +11,7 @@ from lightkube.resources.apps_v1 import Deployment
 
 from modelgate_dev.node.cluster import NodeCluster
 from modelgate_operator import render
+from tests.chart.test_argocd_health import run_health
 from tests.operator.harness import condition, endpoint, put_secret
 
 from .harness import (
@@ -140,6 +141,15 @@ def test_crash_looping_proxy_is_not_available_and_deletion_removes_pods(
         assert avail is not None, obj["status"]
         assert avail["status"] == "False", obj["status"]
         assert condition(obj, "Ready")["status"] == "False"  # type: ignore[index]
+        # Argo CD: still Progressing while the first rollout is within its deadline ...
+        assert run_health(obj)["status"] == "Progressing", run_health(obj)
+        # ... Degraded once the Deployment controller gives up on it (a short deadline instead of 600 s; the
+        # operator does not own the field, so its next apply leaves it alone)
+        nc.cluster.kubectl("patch", "deployment", CHILD, "-n", ns, "--type=merge",
+                           "-p", '{"spec": {"progressDeadlineSeconds": 5}}')  # fmt: skip
+        health = wait("Argo CD health Degraded", lambda: (h := run_health(endpoint(client, ns, NAME)))
+                      ["status"] == "Degraded" and h, 90)  # fmt: skip
+        print(f"Argo CD health of the crash-looping endpoint: {health}")
 
         # deleting the endpoint removes the Deployment and every pod (real garbage collector)
         nc.cluster.kubectl("delete", "servingendpoint", NAME, "-n", ns, "--wait=true", "--timeout=60s")
