@@ -5,6 +5,7 @@ Ready and answers a chat request; killed mid-way, the operator pod is replaced a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from modelgate_dev.node.cluster import NodeCluster
@@ -44,9 +45,11 @@ def _operator_ready(nc: NodeCluster, ns: str) -> str:
     return out[0] if len(out) == 1 else ""
 
 
-def test_helm_install_runs_the_operator_as_a_pod(node_cluster: NodeCluster, node_namespace: str, tmp_path: Path) -> None:
+def test_helm_install_runs_the_operator_as_a_pod(
+    node_cluster: NodeCluster, node_namespace: str, tmp_path: Path, report: Callable[[str], None]
+) -> None:
     try:
-        _install_and_use(node_cluster, node_namespace, tmp_path)
+        _install_and_use(node_cluster, node_namespace, tmp_path, report)
     except BaseException:
         logs = node_cluster.cluster.kubectl("logs", "-n", node_namespace, "-l", "app.kubernetes.io/name=modelgate",
                                             "--tail=40", "--prefix", check=False)  # fmt: skip
@@ -54,7 +57,7 @@ def test_helm_install_runs_the_operator_as_a_pod(node_cluster: NodeCluster, node
         raise
 
 
-def _install_and_use(nc: NodeCluster, ns: str, tmp_path: Path) -> None:
+def _install_and_use(nc: NodeCluster, ns: str, tmp_path: Path, report: Callable[[str], None]) -> None:
     client = admin(nc)
     helm = _helm(nc, tmp_path)
     put_secret(client, ns, "openai", {"key": "sk-helm"})
@@ -63,7 +66,7 @@ def _install_and_use(nc: NodeCluster, ns: str, tmp_path: Path) -> None:
         helm.run("install", RELEASE, str(CHART), "-n", ns, *set_args(_values(nc)), "--wait", "--timeout", "180s",
                  timeout=240)  # fmt: skip
         op_pod = wait("the operator pod Ready", lambda: _operator_ready(nc, ns), 60)
-        print(f"helm install --wait: operator pod Ready after {time.monotonic() - t0:.1f}s")
+        report(f"helm install --wait: operator pod Ready after {time.monotonic() - t0:.1f}s")
         uid = nc.cluster.kubectl("exec", "-n", ns, op_pod, "--", "id", "-u").stdout.strip()
         assert uid == "65532"
         touch = nc.cluster.kubectl("exec", "-n", ns, op_pod, "--", "touch", "/x", check=False)

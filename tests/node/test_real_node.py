@@ -5,6 +5,7 @@ Deployment controller, garbage collector and scheduler are the real ones."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lightkube.resources.apps_v1 import Deployment
@@ -38,7 +39,8 @@ def _ready(nc: NodeCluster, ns: str, status: str = "True") -> bool:
 
 
 def test_endpoint_ready_from_real_pod_and_chat_through_it(
-    node_cluster: NodeCluster, node_namespace: str, tmp_path: Path
+    node_cluster: NodeCluster, node_namespace: str, tmp_path: Path,
+    report: Callable[[str], None],
 ) -> None:
     nc, ns = node_cluster, node_namespace
     client = admin(nc)
@@ -57,7 +59,7 @@ def test_endpoint_ready_from_real_pod_and_chat_through_it(
         assert statuses, pod.status
         assert statuses[0].ready, statuses
         assert condition(endpoint(client, ns, NAME), "ProxyAvailable")["status"] == "True"  # type: ignore[index]
-        print(f"endpoint Ready from a real pod in {took:.1f}s (pod {pod.status.podIP})")
+        report(f"endpoint Ready from a real pod in {took:.1f}s (pod {pod.status.podIP})")
 
         # the image runs as rendered: uid 65532, read-only root filesystem
         assert pod.metadata is not None
@@ -76,7 +78,8 @@ def test_endpoint_ready_from_real_pod_and_chat_through_it(
 
 
 def test_rotated_secret_rolls_pods_with_zero_failed_requests(
-    node_cluster: NodeCluster, node_namespace: str, tmp_path: Path
+    node_cluster: NodeCluster, node_namespace: str, tmp_path: Path,
+    report: Callable[[str], None],
 ) -> None:
     nc, ns = node_cluster, node_namespace
     client = admin(nc)
@@ -106,7 +109,7 @@ def test_rotated_secret_rolls_pods_with_zero_failed_requests(
             wait("the roll to finish (2 new pods ready, old ones gone)", rolled, 180)
             roll = time.monotonic() - t0
             time.sleep(2)
-        print(f"rotation roll: {load.sent} requests sent ({load.sent - warm} from the rotation on), "
+        report(f"rotation roll: {load.sent} requests sent ({load.sent - warm} from the rotation on), "
               f"{load.failed} failed, roll took {roll:.1f}s")  # fmt: skip
         assert load.sent - warm > 20, "the load did not run during the roll"
         assert load.failed == 0, load.errors
@@ -120,7 +123,8 @@ def test_rotated_secret_rolls_pods_with_zero_failed_requests(
 
 
 def test_crash_looping_proxy_is_not_available_and_deletion_removes_pods(
-    node_cluster: NodeCluster, node_namespace: str, tmp_path: Path
+    node_cluster: NodeCluster, node_namespace: str, tmp_path: Path,
+    report: Callable[[str], None],
 ) -> None:
     nc, ns = node_cluster, node_namespace
     client = admin(nc)
@@ -149,7 +153,7 @@ def test_crash_looping_proxy_is_not_available_and_deletion_removes_pods(
                            "-p", '{"spec": {"progressDeadlineSeconds": 5}}')  # fmt: skip
         health = wait("Argo CD health Degraded", lambda: (h := run_health(endpoint(client, ns, NAME)))
                       ["status"] == "Degraded" and h, 90)  # fmt: skip
-        print(f"Argo CD health of the crash-looping endpoint: {health}")
+        report(f"Argo CD health of the crash-looping endpoint: {health}")
 
         # deleting the endpoint removes the Deployment and every pod (real garbage collector)
         nc.cluster.kubectl("delete", "servingendpoint", NAME, "-n", ns, "--wait=true", "--timeout=60s")
