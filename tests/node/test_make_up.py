@@ -39,6 +39,14 @@ def test_make_up_twice_then_down(pytestconfig: pytest.Config, tmp_path: Path) ->
             assert "quickstart   True" in run.stdout
             assert f"export KUBECONFIG={state.resolve()}/control-plane/kubeconfig" in run.stdout
             assert "make down" in run.stdout
+            if attempt == 1:  # the printed Python snippet works as printed, from the repository
+                lines = run.stdout.splitlines()
+                start = next(i for i, line in enumerate(lines) if "<<'PY'" in line)
+                snippet = "\n".join(lines[start : lines.index("PY", start) + 1])
+                assert snippet.lstrip().startswith(".venv/bin/python - <<'PY'"), snippet  # not the system Python
+                ran = subprocess.run(["bash", "-c", snippet], cwd=REPO, capture_output=True, text=True, timeout=60)
+                assert ran.returncode == 0, ran.stderr[-2000:]
+                assert "You said: Hello" in ran.stdout
             if attempt == 2:
                 assert "cluster: already running" in run.stderr
                 assert "provider stand-in: already running" in run.stderr
