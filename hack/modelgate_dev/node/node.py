@@ -111,7 +111,7 @@ class RealNode:
             cfg.write_text(containerd.config_toml(lay, self.images["pause"].ref))
             self._spawn("containerd", containerd.argv(lay, cfg))
             wait_until("containerd", self._containerd_answers, 30, lay.logs / "containerd.log",
-                       self.pids["containerd"], "containerd")  # fmt: skip
+                       self.pids["containerd"])  # fmt: skip
         with step("node", "loading images into containerd"):
             images.load(self.images, lay.containerd_socket)
         with step("node", "CNI bridge + API server relay for pods"):
@@ -140,7 +140,7 @@ class RealNode:
             cfg = kubelet.write_config(lay, lay.state / "pki" / "client-ca.crt", kl_port, kl_health)
             self._spawn("kubelet", kubelet.argv(self.bin_dir / "kubelet", lay, cfg, kl_kc))
             wait_until("node Ready", lambda: self._node_ready(cluster), READY_TIMEOUT, lay.logs / "kubelet.log",
-                       self.pids["kubelet"], "kubelet")  # fmt: skip
+                       self.pids["kubelet"])  # fmt: skip
             for name in COMPONENTS:
                 if not alive(self.pids[name], name):
                     raise NodeError(f"{name} exited: {log_tail(lay.logs / f'{name}.log')}")

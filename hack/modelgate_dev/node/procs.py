@@ -84,10 +84,12 @@ def pids_matching(pred: Callable[[list[str]], bool]) -> list[int]:
 
 
 def wait_until(what: str, ready: Callable[[], bool], timeout: float, log: Path | None = None,
-               pid: int | None = None, exe_name: str | None = None) -> None:  # fmt: skip
+               pid: int | None = None) -> None:  # fmt: skip
     deadline = time.monotonic() + timeout
     while not ready():
-        if pid is not None and not alive(pid, exe_name):
+        # only "is it still there": right after the start its cmdline may not show the new program yet (seen
+        # under load), and this pid was just started by us, so it cannot be a recycled one
+        if pid is not None and not alive(pid):
             raise NodeError(f"{what}: the process exited; {log} ends with:\n{log_tail(log) if log else ''}")
         if time.monotonic() > deadline:
             raise NodeError(f"{what}: not ready after {timeout:.0f}s; {log} ends with:\n{log_tail(log) if log else ''}")
