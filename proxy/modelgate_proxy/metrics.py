@@ -18,6 +18,7 @@ modelgate_principal_requests_total             | counter   | endpoint, principal
 modelgate_principal_tokens_total               | counter   | endpoint, principal, principal_type, token_type
 modelgate_guardrail_blocked_total              | counter   | endpoint, direction, guardrail
 modelgate_records_dropped_total                | counter   | record (``usage``, ``payload``)
+modelgate_table_rows_dropped_total             | counter   | table, reason (Delta tables; see stages.records.table_sink)
 
 Bucket boundaries follow the conventions' advice. Labels are configuration names only (an unknown endpoint
 named by a caller is counted as ``endpoint=""``), never a credential or a caller-chosen string, with one bounded
@@ -113,6 +114,10 @@ class Metrics:
             "modelgate_records_dropped", "Usage or payload records dropped because their queue was full.",
             ["record"], registry=r,
         )
+        self.table_rows_dropped = Counter(
+            "modelgate_table_rows_dropped", "Rows of a Delta table (payload, usage) dropped, by reason.",
+            ["table", "reason"], registry=r,
+        )
         self._requests: dict[tuple[str, int], Counter] = {}
         self._overhead: dict[str, Histogram] = {}
 
@@ -154,6 +159,9 @@ class Metrics:
 
     def record_dropped(self, record: str) -> None:
         self.records_dropped.labels(record if record in ("usage", "payload") else "other").inc()
+
+    def table_rows_lost(self, table: str, reason: str, rows: int) -> None:
+        self.table_rows_dropped.labels(table, reason).inc(rows)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,6 +10,9 @@
                      [--rate-limit-redis-prefix P] [--rate-limit-redis-timeout S]]
                     [--rate-limit-unavailable closed|open] [--rate-limit-unavailable-endpoint NAME=closed|open]
                     [--rate-limit-default-max-tokens N] [--usage-metrics-principals N]
+                    [--table-root ROOT] [--table-storage-options FILE] [--table-batch-rows N]
+                    [--table-batch-seconds S] [--table-buffer-mb N] [--table-flush-seconds S]
+                    [--table-retry-max-seconds S]
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from ..stages.rate_limits.redis_settings import DEFAULT_PREFIX, DEFAULT_TIMEOUT,
 from ..stages.rate_limits.reservation import DEFAULT_MAX_TOKENS
 from ..upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_READ_TIMEOUT, UpstreamSettings
 from .manifests import ConfigError, load_endpoints
+from .table_options import add_table_arguments, table_arguments, table_settings
 
 ENV_SERVE_ARGS = "MODELGATE_SERVE_ARGS"
 ENV_REDIS_URL = "MODELGATE_RATE_LIMIT_REDIS_URL"
@@ -120,10 +124,13 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
     gateway.add_argument("--usage-metrics-principals", type=int, default=100, metavar="N",
                          help="principals per endpoint with usage series of their own; the rest count as "
                               "principal=\"other\" (default 100; 0: no per-principal series)")
-    gateway.add_argument("--usage-log", default="-", metavar="FILE",
-                         help="where usage records go (default -: standard output)")
-    gateway.add_argument("--payload-log", default="-", metavar="FILE",
-                         help="where payload records go (default -: standard output)")
+    gateway.add_argument("--usage-log", default=None, metavar="FILE",
+                         help="where usage records go as JSON lines (default -: standard output; with "
+                              "--table-root: none unless given)")
+    gateway.add_argument("--payload-log", default=None, metavar="FILE",
+                         help="where payload records go as JSON lines (default -: standard output; with "
+                              "--table-root: none unless given)")
+    add_table_arguments(serve)
     serve.set_defaults(func=_serve)
     return serve
 
@@ -167,6 +174,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "usage_metrics_principals": args.usage_metrics_principals,
         "usage_log": args.usage_log,
         "payload_log": args.payload_log,
+        **table_arguments(args),
     }
 
 
@@ -200,13 +208,16 @@ def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
     if auth is not None and identity.configured:
         raise ConfigError("--auth-config and the identity headers exclude each other (trusted-header mode is an "
                           "auth-config mode)")
+    store, tables = table_settings(settings)
+    default_log = None if store is not None else "-"  # with tables, JSON lines only when asked for
     return GatewaySettings(
         identity=identity, auth=auth, rate_limit_replicas=replicas, rate_limit_redis=redis,
         rate_limit_unavailable=_policy(settings.get("rate_limit_unavailable") or "closed", "--rate-limit-unavailable"),
         rate_limit_unavailable_for=tuple(_endpoint_policy(item)
                                          for item in settings.get("rate_limit_unavailable_endpoint") or ()),
         rate_limit_default_max_tokens=default_max_tokens, usage_principals=principals,
-        usage_log=settings.get("usage_log") or "-", payload_log=settings.get("payload_log") or "-")
+        usage_log=settings.get("usage_log") or default_log, payload_log=settings.get("payload_log") or default_log,
+        table_store=store, tables=tables)
 
 
 def _redis_settings(settings: dict[str, Any]) -> RedisSettings | None:

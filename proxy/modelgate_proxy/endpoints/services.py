@@ -14,6 +14,9 @@ from ..stages.rate_limits.local_counters import LocalCounters
 from ..stages.rate_limits.redis_settings import RedisSettings
 from ..stages.rate_limits.reservation import DEFAULT_MAX_TOKENS
 from ..stages.records.sinks import STDOUT, RecordSinks
+from ..stages.records.table_sink import TableSettings
+from ..stages.records.table_store import TableStore
+from ..stages.records.tables import Tables
 
 DEFAULT_USAGE_PRINCIPALS = 100
 
@@ -34,10 +37,13 @@ class GatewaySettings:
     """Output tokens reserved for a request that sets no ``max_tokens``."""
     usage_principals: int = DEFAULT_USAGE_PRINCIPALS
     """Principals per endpoint with their own usage series (the rest count as ``other``)."""
-    usage_log: str = STDOUT
-    """Where usage records go: ``-`` (standard output) or a file."""
-    payload_log: str = STDOUT
-    """Where payload records go: ``-`` (standard output) or a file."""
+    usage_log: str | None = STDOUT
+    """Where usage records go as JSON lines: ``-`` (standard output), a file, or ``None`` (tables only)."""
+    payload_log: str | None = STDOUT
+    """Where payload records go as JSON lines: ``-`` (standard output), a file, or ``None`` (tables only)."""
+    table_store: TableStore | None = None
+    """Where the Delta tables live (``--table-root``); ``None``: no tables."""
+    tables: TableSettings = field(default_factory=TableSettings)
     record_queue: int = 10_000
     """Records waiting to be written, per destination, before new ones are dropped."""
     auth: AuthConfig | None = None
@@ -63,6 +69,8 @@ class GatewayServices:
         """Endpoints with rate limits, and their policy while the counters are unreachable."""
         self._counters: CounterBackend | None = None
         self._principals: PrincipalUsage | None = None
+        self.tables = (Tables(settings.table_store, settings.tables, metrics.table_rows_lost)
+                       if settings.table_store is not None else None)
 
     def counters(self) -> CounterBackend:
         """The one counter backend of this process (made on first use)."""
@@ -84,6 +92,8 @@ class GatewayServices:
 
     async def start(self) -> None:
         await self.sinks.start()
+        if self.tables is not None:
+            await self.tables.start()
         if self._counters is not None:
             await self._counters.start()
         if self.auth is not None:
@@ -94,6 +104,8 @@ class GatewayServices:
             await self.auth.close()
         if self._counters is not None:
             await self._counters.close()
+        if self.tables is not None:
+            await self.tables.stop()  # SIGTERM: uvicorn drained the requests; the tables flush (flush_seconds)
         await self.sinks.stop()
 
     def readiness(self) -> tuple[list[str], list[str]]:
@@ -101,6 +113,8 @@ class GatewayServices:
         ``closed`` cannot serve (a problem), those with ``open`` serve unlimited (a warning)."""
         problems: list[str] = []
         warnings: list[str] = []
+        if self.tables is not None:
+            warnings += self.tables.problems()  # records late or lost: reported, but no reason to stop serving
         counters = self._counters
         if counters is None or counters.available or not self.limited:
             return problems, warnings

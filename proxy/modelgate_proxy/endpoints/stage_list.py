@@ -55,14 +55,22 @@ def stages_for(name: str, spec: ServingEndpointSpec, percentages: Sequence[int],
         usage = gateway is not None and gateway.usage_tracking_config is not None and gateway.usage_tracking_config.enabled
         table = gateway.inference_table_config if gateway is not None else None
         limits = (gateway.rate_limits or []) if gateway is not None else []
+        payload = table is not None and table.enabled
+        tables = (services.tables.for_endpoint(
+            name, spec.served_entities, usage=usage,
+            payload_table=PayloadLog.table_name(name, table) if table is not None and payload else None)
+            if services.tables is not None and (usage or payload) else None)
         if usage:
-            stages.append(UsageTracking(services.sinks.get(settings.usage_log), services.metrics.usage_tokens,
-                                        services.principal_usage() if settings.usage_principals > 0 else None))
-        if table is not None and table.enabled:
-            stages.append(PayloadLog(name, table, services.sinks.get(settings.payload_log)))
+            sink = services.sinks.get(settings.usage_log) if settings.usage_log is not None else None
+            stages.append(UsageTracking(sink, services.metrics.usage_tokens,
+                                        services.principal_usage() if settings.usage_principals > 0 else None,
+                                        tables))
+        if table is not None and payload:
+            sink = services.sinks.get(settings.payload_log) if settings.payload_log is not None else None
+            stages.append(PayloadLog(name, table, sink, tables))
         if services.auth is not None:  # --auth-config: every query is authenticated and authorized
             stages.append(Authenticate(services.auth, namespace or "default", name))
-        elif identity.required or (identity.configured and (usage or (table is not None and table.enabled) or limits)):
+        elif identity.required or (identity.configured and (usage or payload or limits)):
             stages.append(Identity(services.identity))
         if limits:
             counters = services.counters()

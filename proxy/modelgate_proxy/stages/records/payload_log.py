@@ -26,6 +26,8 @@ from ...error_shapes import error_payload
 from ...exchange import Exchange, Next, Outcome, Result
 from ...spec.gateway import InferenceTableConfig
 from .sinks import RecordSink
+from .table_rows import arrival, payload_row
+from .tables import EndpointTables
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
@@ -47,13 +49,18 @@ def encode_payload_record(record: dict[str, Any]) -> bytes:
 
 
 class PayloadLog:
-    __slots__ = ("catalog", "prefix", "schema", "sink", "table")
+    __slots__ = ("catalog", "prefix", "schema", "sink", "table", "tables")
 
-    def __init__(self, endpoint: str, config: InferenceTableConfig, sink: RecordSink) -> None:
-        self.sink = sink
+    @staticmethod
+    def table_name(endpoint: str, config: InferenceTableConfig) -> str:
+        return f"{config.catalog_name}.{config.schema_name}.{config.table_name_prefix or endpoint}_payload"
+
+    def __init__(self, endpoint: str, config: InferenceTableConfig, sink: RecordSink | None,
+                 tables: EndpointTables | None = None) -> None:
+        self.sink, self.tables = sink, tables
         self.catalog, self.schema = config.catalog_name, config.schema_name
         self.prefix = config.table_name_prefix or endpoint
-        self.table = f"{self.catalog}.{self.schema}.{self.prefix}_payload"
+        self.table = self.table_name(endpoint, config)
 
     async def __call__(self, ex: Exchange, call_next: Next) -> Result:
         ex.ensure_request_id()
@@ -65,6 +72,16 @@ class PayloadLog:
         if response is None and outcome.error is not None:
             response = error_payload(ex.api, outcome.error)
         principal = ex.principal
+        requester = principal.name if principal is not None else "anonymous"
+        tables = self.tables
+        if tables is not None and tables.payload is not None:
+            entity = ex.entity.name if ex.entity is not None else None
+            tables.payload.put(payload_row(
+                request_id=ex.ensure_request_id(), client_request_id=ex.client_request_id, time=arrival(outcome.latency),
+                status=outcome.status, latency=outcome.latency, request=ex.payload, response=response,
+                entity_id=tables.entity_ids.get(entity) if entity is not None else None, requester=requester))
+        if self.sink is None:
+            return
         record: dict[str, Any] = {
             "record": "payload",
             "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -78,7 +95,7 @@ class PayloadLog:
             "served_entity": ex.entity.name if ex.entity is not None else None,
             "status_code": outcome.status,
             "execution_duration_ms": round(outcome.latency * 1000, 3),
-            "requester": principal.name if principal is not None else "anonymous",
+            "requester": requester,
             "api": ex.api,
             "stream": outcome.stream,
             "request": ex.payload,

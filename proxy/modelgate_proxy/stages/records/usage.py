@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...exchange import Exchange, Next, Outcome, Result
 from .sinks import RecordSink
+from .table_rows import arrival, usage_row
+from .tables import EndpointTables
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
@@ -24,10 +26,11 @@ if TYPE_CHECKING:
 
 
 class UsageTracking:
-    __slots__ = ("_children", "counter", "principals", "sink")
+    __slots__ = ("_children", "counter", "principals", "sink", "tables")
 
-    def __init__(self, sink: RecordSink, counter: Counter, principals: PrincipalUsage | None = None) -> None:
-        self.sink, self.counter, self.principals = sink, counter, principals
+    def __init__(self, sink: RecordSink | None, counter: Counter, principals: PrincipalUsage | None = None,
+                 tables: EndpointTables | None = None) -> None:
+        self.sink, self.counter, self.principals, self.tables = sink, counter, principals, tables
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, ex: Exchange, call_next: Next) -> Result:
@@ -39,6 +42,33 @@ class UsageTracking:
         entity = ex.entity
         usage = outcome.usage
         principal = ex.principal
+        tables = self.tables
+        if tables is not None and tables.usage is not None:
+            tables.usage.put(usage_row(
+                request_id=ex.ensure_request_id(), client_request_id=ex.client_request_id, time=arrival(outcome.latency),
+                status=outcome.status, requester=principal.name if principal is not None else "anonymous",
+                input_tokens=usage.input if usage is not None else None,
+                output_tokens=usage.output if usage is not None else None, usage_context=ex.usage_context,
+                streaming=ex.stream, entity_id=tables.entity_ids.get(entity.name) if entity is not None else None))
+        if self.sink is not None:
+            self._json_record(ex, outcome)
+        if self.principals is not None:
+            self.principals.record(ex.endpoint.name, principal.kind if principal is not None else "anonymous",
+                                   principal.name if principal is not None else "anonymous",
+                                   usage.input if usage is not None else None,
+                                   usage.output if usage is not None else None)
+        if usage is not None and entity is not None:
+            key = (ex.endpoint.name, entity.name)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (self.counter.labels(*key, "input"),
+                                                  self.counter.labels(*key, "output"))
+            children[0].inc(usage.input)
+            children[1].inc(usage.output)
+
+    def _json_record(self, ex: Exchange, outcome: Outcome) -> None:
+        assert self.sink is not None
+        entity, usage, principal = ex.entity, outcome.usage, ex.principal
         record: dict[str, Any] = {
             "record": "usage",
             "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -62,14 +92,3 @@ class UsageTracking:
             "usage_context": ex.usage_context,
         }
         self.sink.put(record)
-        if self.principals is not None:
-            self.principals.record(ex.endpoint.name, record["principal_type"], record["principal"],
-                                   record["input_tokens"], record["output_tokens"])
-        if usage is not None and entity is not None:
-            key = (ex.endpoint.name, entity.name)
-            children = self._children.get(key)
-            if children is None:
-                children = self._children[key] = (self.counter.labels(*key, "input"),
-                                                  self.counter.labels(*key, "output"))
-            children[0].inc(usage.input)
-            children[1].inc(usage.output)

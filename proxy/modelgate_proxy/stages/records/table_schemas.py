@@ -1,0 +1,74 @@
+"""The Arrow schemas of the three Delta tables (columns: :mod:`.table_rows`, docs/records.md) and the batch
+encoder. Loaded only when ``--table-root`` is set (pyarrow is a heavy import)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from .table_rows import encode_payload_bodies
+
+_TS = pa.timestamp("us", tz="UTC")
+
+PAYLOAD_SCHEMA = pa.schema([
+    ("request_date", pa.date32()),
+    ("databricks_request_id", pa.string()),
+    ("client_request_id", pa.string()),
+    ("request_time", _TS),
+    ("status_code", pa.int32()),
+    ("sampling_fraction", pa.float64()),
+    ("execution_duration_ms", pa.int64()),
+    ("request", pa.string()),
+    ("response", pa.string()),
+    ("served_entity_id", pa.string()),
+    ("logging_error_codes", pa.list_(pa.string())),
+    ("requester", pa.string()),
+])
+
+USAGE_SCHEMA = pa.schema([
+    ("account_id", pa.string()),
+    ("workspace_id", pa.string()),
+    ("client_request_id", pa.string()),
+    ("databricks_request_id", pa.string()),
+    ("requester", pa.string()),
+    ("status_code", pa.int32()),
+    ("request_time", _TS),
+    ("input_token_count", pa.int64()),
+    ("output_token_count", pa.int64()),
+    ("input_character_count", pa.int64()),
+    ("output_character_count", pa.int64()),
+    ("usage_context", pa.map_(pa.string(), pa.string())),
+    ("request_streaming", pa.bool_()),
+    ("served_entity_id", pa.string()),
+])
+
+EXTERNAL_MODEL_CONFIG = pa.struct([("provider", pa.string()), ("name", pa.string()), ("task", pa.string())])
+
+SERVED_ENTITIES_SCHEMA = pa.schema([
+    ("served_entity_id", pa.string()),
+    ("account_id", pa.string()),
+    ("workspace_id", pa.string()),
+    ("created_by", pa.string()),
+    ("endpoint_name", pa.string()),
+    ("endpoint_id", pa.string()),
+    ("served_entity_name", pa.string()),
+    ("entity_type", pa.string()),
+    ("entity_name", pa.string()),
+    ("entity_version", pa.string()),
+    ("endpoint_config_version", pa.int32()),
+    ("task", pa.string()),
+    ("external_model_config", EXTERNAL_MODEL_CONFIG),
+    ("change_time", _TS),
+    ("endpoint_delete_time", _TS),
+])
+
+SCHEMAS = {"payload": PAYLOAD_SCHEMA, "usage": USAGE_SCHEMA, "served_entities": SERVED_ENTITIES_SCHEMA}
+
+
+def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """The rows as one Arrow table (payload bodies encoded first)."""
+    if schema is PAYLOAD_SCHEMA:
+        for row in rows:
+            encode_payload_bodies(row)
+    return pa.Table.from_pylist(rows, schema=schema)

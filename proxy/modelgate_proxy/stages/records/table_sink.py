@@ -1,0 +1,228 @@
+"""One Delta table written in the background: never in the request path, no silent loss.
+
+``put`` (called by a request's finisher on the event loop) only appends a row dict to a deque. One task per
+table wakes when ``batch_rows`` rows wait or ``batch_seconds`` passed, turns what waits into an Arrow table and
+commits it with delta-rs (``write_deltalake``, append) in a worker thread: delta-rs calls block, so they never
+run on the loop. A failed commit (store slow, down, a commit conflict) keeps the batch and retries with
+exponential backoff (``retry_min_seconds`` doubling to ``retry_max_seconds``); batches that wait meanwhile are
+kept in memory up to ``buffer_bytes`` (Arrow bytes). Only past that bound is the oldest batch dropped, counted
+(reason ``buffer_full``) and reported by :meth:`TableSink.problems` (``/readyz``). Other reasons:
+``queue_full`` (more than ``max_queue`` rows arrived between two wake-ups), ``encode_error``, ``shutdown``
+(rows still unwritten when ``stop`` ran out of ``flush_seconds``), ``closed`` (a row after ``stop``).
+
+Delivery promise: a row is committed within ``batch_seconds`` plus the time the store is unavailable, at least
+once per request id (a commit whose answer is lost is retried and may land twice: deduplicate on
+``databricks_request_id``), as long as the buffer bound holds and the process gets ``flush_seconds`` to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+TableKind = Literal["payload", "usage", "served_entities"]
+
+log = logging.getLogger("modelgate.records")
+
+SLOW_COMMIT_SECONDS = 10.0
+"""A commit running longer is reported in /readyz (delta-rs' object store retries a store that is down itself)."""
+
+DropCounter = Callable[[str, str, int], None]
+"""(table, reason, rows)"""
+
+
+@dataclass(frozen=True, slots=True)
+class TableSettings:
+    batch_rows: int = 1000
+    """Commit as soon as this many rows wait."""
+    batch_seconds: float = 10.0
+    """Commit what waits at least this often."""
+    buffer_bytes: int = 64 * 1024 * 1024
+    """Arrow bytes kept per table while the store fails; past it the oldest batch is dropped."""
+    max_queue: int = 100_000
+    """Rows waiting for the writer task to pick them up."""
+    retry_min_seconds: float = 0.5
+    retry_max_seconds: float = 30.0
+    flush_seconds: float = 20.0
+    """How long ``stop`` (SIGTERM) keeps trying to commit what waits (the pod's grace period is 30 s)."""
+
+
+class TableSink:
+    """One Delta table. ``put`` may be called before ``start`` (rows wait) and after ``stop`` (dropped)."""
+
+    def __init__(self, name: str, uri: str, kind: TableKind, settings: TableSettings,
+                 storage_options: dict[str, str] | None, on_drop: DropCounter | None = None,
+                 merge_key: str | None = None) -> None:
+        self.name, self.uri, self.kind, self.settings = name, uri, kind, settings
+        self._options, self._on_drop, self._merge_key = storage_options, on_drop, merge_key
+        self._queue: deque[dict[str, Any]] = deque()
+        self._pending: deque[pa.Table] = deque()  # encoded batches, oldest first
+        self._pending_bytes = 0
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.written = 0
+        self.dropped: dict[str, int] = {}
+        self.failing_since: float | None = None
+        self.commit_started: float | None = None
+        self.last_error: str | None = None
+
+    # --- the request path -------------------------------------------------------------------------------------
+    def put(self, row: dict[str, Any]) -> None:
+        if self._closing:
+            self._drop("closed", 1)
+            return
+        if len(self._queue) >= self.settings.max_queue:
+            self._drop("queue_full", 1)
+            return
+        self._queue.append(row)
+        if len(self._queue) >= self.settings.batch_rows:
+            self._wake.set()
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._task is None:
+            self._wake, self._stopping = asyncio.Event(), asyncio.Event()
+            if self._queue:
+                self._wake.set()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"table:{self.name}")
+
+    async def stop(self) -> None:
+        """Commit what waits (for up to ``flush_seconds``), then drop and count the rest."""
+        self._closing = True
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._wake.set()
+        self._stopping.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(task, self.settings.flush_seconds)
+        rows = len(self._queue) + sum(t.num_rows for t in self._pending)
+        if rows:
+            log.error("table %s: %d rows not written before shutdown (%s)", self.name, rows, self.last_error)
+            self._queue.clear()
+            self._pending.clear()
+            self._drop("shutdown", rows)
+
+    @property
+    def buffered_rows(self) -> int:
+        return len(self._queue) + sum(int(t.num_rows) for t in self._pending)
+
+    def problems(self) -> list[str]:
+        out = []
+        started = self.commit_started
+        if started is not None and time.monotonic() - started > SLOW_COMMIT_SECONDS:
+            out.append(f"table {self.name}: a commit has been waiting for the store for "
+                       f"{time.monotonic() - started:.0f} s ({self.buffered_rows} rows buffered)")
+        if self.failing_since is not None:
+            out.append(f"table {self.name}: cannot write for {time.monotonic() - self.failing_since:.0f} s "
+                       f"({self.buffered_rows} rows buffered): {self.last_error}")
+        for reason, rows in sorted(self.dropped.items()):
+            out.append(f"table {self.name}: {rows} rows dropped ({reason})")
+        return out
+
+    # --- the writer -------------------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        delay = self.settings.retry_min_seconds
+        failed = False
+        while True:
+            if not self._closing:
+                # a full batch cuts the batch wait short, not the backoff (only stop does)
+                event = self._stopping if failed else self._wake
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), delay if failed else self.settings.batch_seconds)
+            self._wake.clear()
+            await self._take_queue()
+            if not self._pending:
+                if self._closing:
+                    return
+                continue
+            if await self._commit():
+                delay, failed = self.settings.retry_min_seconds, False
+            else:
+                if failed:
+                    delay = min(delay * 2, self.settings.retry_max_seconds)
+                failed = True
+
+    async def _take_queue(self) -> None:
+        while self._queue:
+            rows = [self._queue.popleft() for _ in range(min(len(self._queue), self.settings.batch_rows))]
+            try:
+                table = await asyncio.to_thread(_encode, rows, self.kind)
+            except Exception as exc:
+                log.error("table %s: cannot encode %d rows: %s", self.name, len(rows), exc)
+                self._drop("encode_error", len(rows))
+                continue
+            self._pending.append(table)
+            self._pending_bytes += table.nbytes
+        while self._pending_bytes > self.settings.buffer_bytes and len(self._pending) > 1:
+            oldest = self._pending.popleft()
+            self._pending_bytes -= oldest.nbytes
+            log.error("table %s: buffer over %d bytes, %d rows dropped", self.name, self.settings.buffer_bytes,
+                      oldest.num_rows)
+            self._drop("buffer_full", oldest.num_rows)
+
+    async def _commit(self) -> bool:
+        batch = list(self._pending)
+        self.commit_started = time.monotonic()
+        try:
+            rows = await asyncio.to_thread(self._write, batch)
+        except Exception as exc:
+            self.commit_started = None
+            self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if self.failing_since is None:
+                self.failing_since = time.monotonic()
+                log.warning("table %s: cannot write, retrying: %s", self.name, self.last_error)
+            return False
+        self.commit_started = None
+        for _ in batch:
+            done = self._pending.popleft()
+            self._pending_bytes -= done.nbytes
+        self.written += rows
+        if self.failing_since is not None:
+            log.info("table %s: writing again after %.0f s", self.name, time.monotonic() - self.failing_since)
+        self.failing_since, self.last_error = None, None
+        return True
+
+    def _write(self, batch: list[pa.Table]) -> int:
+        """One commit of every waiting batch (a worker thread); returns the rows written."""
+        import pyarrow as pa
+        from deltalake import DeltaTable, write_deltalake
+        from deltalake.exceptions import TableNotFoundError
+
+        table = pa.concat_tables(batch) if len(batch) > 1 else batch[0]
+        existing = None
+        if self._merge_key is not None:
+            # not DeltaTable.is_deltatable: it holds the GIL while it waits for the store
+            with contextlib.suppress(TableNotFoundError):
+                existing = DeltaTable(self.uri, storage_options=self._options)
+        if existing is not None and self._merge_key is not None:
+            key = self._merge_key
+            (existing
+             .merge(table, predicate=f"t.{key} = s.{key}", source_alias="s", target_alias="t")
+             .when_not_matched_insert_all()
+             .execute())
+        else:
+            write_deltalake(self.uri, table, mode="append", storage_options=self._options)
+        return int(table.num_rows)
+
+    def _drop(self, reason: str, rows: int) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + rows
+        if self._on_drop is not None:
+            self._on_drop(self.name, reason, rows)
+
+
+def _encode(rows: list[dict[str, Any]], kind: TableKind) -> pa.Table:
+    from .table_schemas import SCHEMAS, to_table
+
+    return to_table(rows, SCHEMAS[kind])
