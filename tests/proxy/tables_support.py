@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,21 +20,21 @@ from moto.server import ThreadedMotoServer
 
 from tests.standins.server import free_port
 
-BUCKET = "tables"
 S3_OPTIONS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_REGION": "us-east-1",
     "AWS_ALLOW_HTTP": "true",
-    "AWS_S3_ALLOW_UNSAFE_RENAME": "false",
 }
 
 
 class S3Store:
-    """moto on 127.0.0.1:<port>; ``stop`` and ``start`` keep the buckets (they live in the process)."""
+    """moto on 127.0.0.1:<port>; ``stop`` and ``start`` keep the buckets (they live in the process, shared by
+    every moto server of it: each store has its own bucket)."""
 
     def __init__(self) -> None:
         self.port = free_port()
+        self.bucket = f"tables-{uuid.uuid4().hex[:12]}"
         self.server: ThreadedMotoServer | None = None
 
     @property
@@ -61,7 +62,7 @@ class S3Store:
         client = botocore.session.get_session().create_client(
             "s3", region_name="us-east-1", endpoint_url=self.endpoint, aws_access_key_id="testing",
             aws_secret_access_key="testing")
-        client.create_bucket(Bucket=BUCKET)
+        client.create_bucket(Bucket=self.bucket)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from tests.standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY
 from .harness import endpoint, openai_entity, run_proxy
-from .tables_support import BUCKET, read_table, s3_store
+from .tables_support import read_table, s3_store
 
 SECRETS = {"openai": {"api-key": FAKE_KEY}}
 WHO = {"X-Forwarded-Email": "alice@example.com"}
@@ -161,7 +161,7 @@ def test_tables_on_s3(tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str])
     _, url = openai_standin
     started = datetime.now(UTC)
     with s3_store() as s3:
-        root = f"s3://{BUCKET}/lake"
+        root = f"s3://{s3.bucket}/lake"
         extra = table_args(root, s3.options_file(tmp_path))
         with run_proxy(tmp_path, [manifest(url)], secrets=SECRETS, extra=extra) as proxy:
             ids = four_requests(proxy.url, oversized=False)

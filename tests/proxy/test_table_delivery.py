@@ -23,7 +23,7 @@ from tests.standins.server import free_port, serve_app
 
 from .conftest import FAKE_KEY
 from .harness import endpoint, openai_entity, run_proxy, write_secret
-from .tables_support import BUCKET, read_table, s3_store, wait_rows
+from .tables_support import read_table, s3_store, wait_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {"openai": {"api-key": FAKE_KEY}}
@@ -43,13 +43,14 @@ def test_store_down_for_30_seconds(tmp_path: Path, openai_standin: tuple[OpenAIS
     _, url = openai_standin
     manifest = endpoint("chat", [openai_entity(url)], ai_gateway=RECORDS)
     with s3_store() as s3:
-        root = f"s3://{BUCKET}/lake"
+        root = f"s3://{s3.bucket}/lake"
         store = TableStore(root, s3.options())
         extra = ["--table-root", root, "--table-storage-options", str(s3.options_file(tmp_path)),
                  "--table-batch-seconds", "0.5", "--table-retry-max-seconds", "2"]
         with run_proxy(tmp_path, [manifest], secrets=SECRETS, extra=extra) as proxy:
             ids = [ask(proxy.url, f"before {i}") for i in range(3)]
-            assert len(wait_rows(store.location(PAYLOAD), 3, store.options())) == 3
+            first = wait_rows(store.location(PAYLOAD), 3, store.options())
+            assert {r["databricks_request_id"] for r in first} == set(ids)
             s3.stop()
             outage_ends = time.monotonic() + 30
             warned = []
@@ -188,7 +189,7 @@ def test_two_writers_on_a_local_table(tmp_path: Path) -> None:
 
 def test_two_writers_on_an_s3_table() -> None:
     with s3_store() as s3:
-        uri = f"s3://{BUCKET}/lake/system/serving/endpoint_usage"
+        uri = f"s3://{s3.bucket}/lake/system/serving/endpoint_usage"
         check_concurrent(uri, s3.options(), write_concurrently(uri, s3.options()))
 
 

@@ -8,10 +8,9 @@ Secret) and from the environment, which delta-rs reads itself (``AWS_ACCESS_KEY_
 ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_*``, ...). Option values are never logged.
 
 Concurrent writers (several replicas): on a local filesystem delta-rs commits with an atomic
-create-if-absent of the next log entry, so two writers never both win a version. On S3 the default is the same
-through S3's conditional put (``If-None-Match``, ``conditional_put: etag`` in the options for S3-compatible
-stores that need it spelled out); a store without it needs the DynamoDB locking provider
-(``AWS_S3_LOCKING_PROVIDER=dynamodb``) or, for a single writer only, ``AWS_S3_ALLOW_UNSAFE_RENAME=true``.
+create-if-absent of the next log entry, so two writers never both win a version; on S3, deltalake 1.x does the
+same with S3's conditional writes (``If-None-Match``); a store without them is safe for one writer only
+(docs/records.md).
 """
 
 from __future__ import annotations
