@@ -12,8 +12,9 @@ import httpx
 import openai
 import pytest
 
-from modelgate_proxy.stages.records.payload_log import MAX_PAYLOAD_BYTES, encode_payload_record
+from modelgate_proxy.stages.records.payload_log import encode_payload_record
 from modelgate_proxy.stages.records.sinks import RecordSink
+from modelgate_proxy.stages.records.table_rows import MAX_PAYLOAD_BYTES
 from tests.standins.openai_api import OpenAIStandIn
 
 from .conftest import FAKE_KEY

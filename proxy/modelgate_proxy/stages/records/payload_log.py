@@ -26,25 +26,14 @@ from ...error_shapes import error_payload
 from ...exchange import Exchange, Next, Outcome, Result
 from ...spec.gateway import InferenceTableConfig
 from .sinks import RecordSink
-from .table_rows import arrival, payload_row
+from .table_rows import arrival, bounded_bodies, payload_row
 from .tables import EndpointTables
-
-MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
 
 def encode_payload_record(record: dict[str, Any]) -> bytes:
-    """Encode, leaving out a request or response whose JSON is over 10 MiB."""
-    codes: list[str] = record["logging_error_codes"]
-    for field, code in (("request", "MAX_REQUEST_SIZE_EXCEEDED"), ("response", "MAX_RESPONSE_SIZE_EXCEEDED")):
-        value = record[field]
-        if value is None:
-            continue
-        data = orjson.dumps(value)
-        if len(data) > MAX_PAYLOAD_BYTES:
-            record[field] = None
-            codes.append(code)
-        else:
-            record[field] = orjson.Fragment(data)
+    """Encode, leaving out a request or response whose JSON is over 10 MiB (:func:`.table_rows.bounded_bodies`)."""
+    for field, data in bounded_bodies(record):
+        record[field] = orjson.Fragment(data)
     return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -86,9 +87,9 @@ def served_entity_row(*, entity_id: str, endpoint: str, entity: str, provider: s
     }
 
 
-def encode_payload_bodies(row: dict[str, Any]) -> None:
-    """In place: ``request`` / ``response`` become JSON text, or ``None`` with ``MAX_REQUEST_SIZE_EXCEEDED`` /
-    ``MAX_RESPONSE_SIZE_EXCEEDED`` when over 10 MiB."""
+def bounded_bodies(row: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
+    """The JSON of ``request`` / ``response`` when at most 10 MiB; in place, one over it becomes ``None`` with
+    ``MAX_REQUEST_SIZE_EXCEEDED`` / ``MAX_RESPONSE_SIZE_EXCEEDED`` added to ``logging_error_codes``."""
     codes: list[str] = row["logging_error_codes"]
     for field, code in (("request", "MAX_REQUEST_SIZE_EXCEEDED"), ("response", "MAX_RESPONSE_SIZE_EXCEEDED")):
         value = row[field]
@@ -99,4 +100,10 @@ def encode_payload_bodies(row: dict[str, Any]) -> None:
             row[field] = None
             codes.append(code)
         else:
-            row[field] = data.decode()
+            yield field, data
+
+
+def encode_payload_bodies(row: dict[str, Any]) -> None:
+    """In place: ``request`` / ``response`` become JSON text, or ``None`` when over 10 MiB (:func:`bounded_bodies`)."""
+    for field, data in bounded_bodies(row):
+        row[field] = data.decode()
