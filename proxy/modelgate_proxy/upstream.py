@@ -117,13 +117,9 @@ class Upstream:
             complete = True
             return body
         except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, timeout=f"the provider at {resp.url.host} stopped answering",
-                                  failure=f"the connection to the provider at {resp.url.host} failed") from None
+            raise _read_failed(resp, exc) from None
         finally:
-            if complete:
-                resp.release()
-            else:
-                resp.close()
+            _done_with(resp, complete)
 
     async def read_error(self, resp: aiohttp.ClientResponse) -> bytes:
         """The first :data:`MAX_ERROR_BODY_BYTES` of an error answer (the rest is not read: the connection is
@@ -138,13 +134,9 @@ class Upstream:
             complete = resp.content.at_eof()
             return b"".join(parts)
         except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, timeout=f"the provider at {resp.url.host} stopped answering",
-                                  failure=f"the connection to the provider at {resp.url.host} failed") from None
+            raise _read_failed(resp, exc) from None
         finally:
-            if complete:
-                resp.release()
-            else:
-                resp.close()
+            _done_with(resp, complete)
 
     async def post_form(self, url: str, data: Mapping[str, str], *, timeout: float) -> tuple[int, bytes]:
         """A form POST for side calls (token endpoints); implements the providers' ``HttpClient``."""
@@ -179,3 +171,17 @@ def _too_large(resp: aiohttp.ClientResponse, limit: int) -> BadUpstreamResponse:
 
 def _host(url: str) -> str:
     return urlsplit(url).netloc or "?"
+
+
+def _read_failed(resp: aiohttp.ClientResponse, exc: BaseException) -> GatewayError:
+    """The error for a transport failure while reading the body of ``resp``."""
+    return transport_error(exc, timeout=f"the provider at {resp.url.host} stopped answering",
+                           failure=f"the connection to the provider at {resp.url.host} failed")
+
+
+def _done_with(resp: aiohttp.ClientResponse, complete: bool) -> None:
+    """Return the connection of a body read to its end to the pool; close one read only in part."""
+    if complete:
+        resp.release()
+    else:
+        resp.close()
