@@ -37,6 +37,21 @@ class ServeProcess:
         return _status_field(self.proc.pid, "VmHWM")
 
 
+def wait_until_answering(proc: subprocess.Popen[bytes], url: str, path: str = "/readyz", seconds: float = 30) -> None:
+    """Poll ``url + path`` until it answers 200; fail with the process's output if it exits first, or after
+    ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{url}{path}").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, f"the proxy exited: {proc.stdout.read() if proc.stdout else b''!r}"
+        assert time.monotonic() < deadline, f"the proxy did not answer 200 on {path} within {seconds} s"
+        time.sleep(0.1)
+
+
 def _status_field(pid: int, name: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(name + ":"):
@@ -61,16 +76,7 @@ def serve_process(tmp_path: Path, manifests: list[dict[str, Any]], *, secrets: d
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "the proxy exited"
-            assert time.monotonic() < deadline, "the proxy did not become ready"
-            time.sleep(0.1)
+        wait_until_answering(proc, url, seconds=60)
         yield ServeProcess(url, proc)
     finally:
         proc.terminate()

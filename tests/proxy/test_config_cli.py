@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from tests.standins.openai_api import OpenAIStandIn
 from tests.standins.server import free_port, serve_app
 
 from .harness import endpoint, openai_entity, write_secret
+from .serve_process import wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,16 +97,7 @@ def test_modelgate_serve_process(tmp_path: Path, workers: int) -> None:
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline, "the proxy did not become ready"
-                time.sleep(0.1)
+            wait_until_answering(proc, f"http://127.0.0.1:{port}")
             r = httpx.post(f"http://127.0.0.1:{port}/serving-endpoints/chat/invocations",
                            json={"messages": [{"role": "user", "content": "hi"}]})
             assert r.status_code == 200
@@ -130,16 +121,8 @@ def test_modelgate_serve_says_at_start_up_that_a_credential_file_is_missing(tmp_
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:  # started (it serves /healthz), before any request to the endpoint
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "the proxy did not start"
-            time.sleep(0.1)
+        # started (it serves /healthz), before any request to the endpoint
+        wait_until_answering(proc, f"http://127.0.0.1:{port}", "/healthz")
     finally:
         proc.terminate()
         proc.wait(timeout=15)

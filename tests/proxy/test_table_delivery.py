@@ -23,6 +23,7 @@ from tests.standins.server import free_port, serve_app
 
 from .conftest import FAKE_KEY
 from .harness import endpoint, openai_entity, run_proxy, write_secret
+from .serve_process import wait_until_answering
 from .tables_support import read_table, s3_store, wait_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,16 +89,7 @@ def test_sigterm_during_load_loses_nothing(tmp_path: Path) -> None:
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline, "the proxy did not become ready"
-                time.sleep(0.1)
+            wait_until_answering(proc, base)
             answered: list[str] = []
             lock = threading.Lock()
 
