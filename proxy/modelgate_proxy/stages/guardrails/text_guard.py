@@ -48,20 +48,20 @@ class TextGuard:
 
     def review(self, texts: Iterable[str]) -> Verdict:
         """Check texts without changing them."""
-        verdict = Verdict()
         found: set[str] = set()
         for text in texts:
             if self.keywords is not None and self.keywords.search(text):
                 return Verdict(blocked="invalid_keywords")
             if self.pii != "NONE":
                 found.update(f.entity for f in pii.detect(text))
-        if found:
-            verdict.entities = tuple(sorted(found))
-            if self.pii == "BLOCK":
-                verdict.blocked = "pii"
-            else:
-                verdict.masked = True
-        return verdict
+        return self._pii_verdict(found)
+
+    def _pii_verdict(self, found: set[str]) -> Verdict:
+        """The verdict on the PII entities found: none, blocked (BLOCK) or to be masked (MASK)."""
+        if not found:
+            return Verdict()
+        blocked = self.pii == "BLOCK"
+        return Verdict(blocked="pii" if blocked else None, entities=tuple(sorted(found)), masked=not blocked)
 
     async def review_sliced(self, texts: Iterable[str]) -> tuple[Verdict, Rewrite]:
         """:meth:`review` for long texts: PII is detected with :func:`.pii.detect_sliced` (yielding to the event
@@ -72,14 +72,7 @@ class TextGuard:
                 return Verdict(blocked="invalid_keywords"), self.mask
             if self.pii != "NONE" and text not in findings:
                 findings[text] = await pii.detect_sliced(text)
-        verdict = Verdict()
-        found = {f.entity for items in findings.values() for f in items}
-        if found:
-            verdict.entities = tuple(sorted(found))
-            if self.pii == "BLOCK":
-                verdict.blocked = "pii"
-            else:
-                verdict.masked = True
+        verdict = self._pii_verdict({f.entity for items in findings.values() for f in items})
 
         masked = {text: await pii.mask_sliced(text, items) for text, items in findings.items() if items}
 
