@@ -37,19 +37,39 @@ class ServeProcess:
         return _status_field(self.proc.pid, "VmHWM")
 
 
-def wait_until_answering(proc: subprocess.Popen[bytes], url: str, path: str = "/readyz", seconds: float = 30) -> None:
-    """Poll ``url + path`` until it answers 200; fail with the process's output if it exits first, or after
-    ``seconds``."""
+def wait_until_answering(proc: subprocess.Popen[bytes], url: str, path: str = "/readyz", seconds: float = 30,
+                         log: Path | None = None) -> None:
+    """Poll ``url + path`` until it answers 200; fail with the process's output (its piped stdout, or ``log``)
+    if it exits first, or after ``seconds``."""
     deadline = time.monotonic() + seconds
     while True:
         try:
-            if httpx.get(f"{url}{path}").status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
-        assert proc.poll() is None, f"the proxy exited: {proc.stdout.read() if proc.stdout else b''!r}"
-        assert time.monotonic() < deadline, f"the proxy did not answer 200 on {path} within {seconds} s"
+        if proc.poll() is not None:
+            raise AssertionError(f"the proxy exited: {_output(proc, log)!r}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the proxy did not answer 200 on {path} within {seconds} s: {_output(proc, log)!r}")
         time.sleep(0.1)
+
+
+def _output(proc: subprocess.Popen[bytes], log: Path | None) -> str | bytes:
+    """What the process printed: ``log``, or its piped stdout (read only once it exited: read() waits for EOF)."""
+    if log is not None:
+        return log.read_text()
+    return proc.stdout.read() if proc.stdout is not None and proc.poll() is not None else b""
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _status_field(pid: int, name: str) -> int:
@@ -79,9 +99,4 @@ def serve_process(tmp_path: Path, manifests: list[dict[str, Any]], *, secrets: d
         wait_until_answering(proc, url, seconds=60)
         yield ServeProcess(url, proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)

@@ -23,6 +23,7 @@ from tests.standins.server import free_port
 from .conftest import FAKE_KEY
 from .harness import endpoint, openai_entity, write_secret
 from .redis_server import RedisServer
+from .serve_process import stop, wait_until_answering
 
 BODY = {"messages": [{"role": "user", "content": "hi"}]}
 PASSWORD = "redis-SENTINEL-pw-7c1d"
@@ -43,24 +44,10 @@ def serve(tmp_path: Path, manifests: list[dict[str, object]], *extra: str) -> It
          "--port", str(port), "--log-level", "warning", *extra], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"modelgate serve did not start: {(tmp_path / f'proxy-{port}.log').read_text()}")
-            time.sleep(0.1)
+        wait_until_answering(process, url, "/healthz", log=tmp_path / f"proxy-{port}.log")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
     assert FAKE_KEY not in (tmp_path / f"proxy-{port}.log").read_text()
     assert PASSWORD not in (tmp_path / f"proxy-{port}.log").read_text()
