@@ -49,10 +49,22 @@ mkdir -p "$RUN/secrets/bench-upstream"
 printf 'sk-bench-not-a-real-key\n' >"$RUN/secrets/bench-upstream/api-key"
 
 export MG_BIN=$MODELGATE MG_CONF=$RUN/modelgate-endpoints.yaml MG_SECRETS=$RUN/secrets
-export NEW_PROXY_NAME=${NEW_PROXY_NAME:-modelgate (1 worker)}
+# A profile turns gateway features on for the measured modelgate: bench/profiles/<name>.sh is sourced here
+# (with RUN, REPO, BENCH and MODELGATE set) and may write files under $RUN, set MG_EXTRA_ARGS (more `serve`
+# flags), NEW_PROXY_AUTH (the Authorization header the load sends) and NEW_PROXY_NAME.
+MG_PROFILE=${MG_PROFILE:-plain}
+MG_EXTRA_ARGS=${MG_EXTRA_ARGS:-}
+if [[ ! -f $BENCH/profiles/$MG_PROFILE.sh ]]; then
+  echo "bench/run.sh: no profile $MG_PROFILE (bench/profiles/: $(cd "$BENCH/profiles" && ls | sed 's/\.sh$//' | tr '\n' ' '))" >&2
+  exit 2
+fi
+# shellcheck source=/dev/null
+source "$BENCH/profiles/$MG_PROFILE.sh"
+export MG_EXTRA_ARGS MG_PROFILE
+export NEW_PROXY_NAME=${NEW_PROXY_NAME:-modelgate (1 worker, profile $MG_PROFILE)}
 export NEW_PROXY_PATH=${NEW_PROXY_PATH:-/serving-endpoints/chat/completions}
 # Run by the harness with `bash -c` in its own process group; $PORT is the harness's NEW_PROXY_PORT.
-export NEW_PROXY_CMD=${NEW_PROXY_CMD:-'exec "$MG_BIN" serve -f "$MG_CONF" --secrets-dir "$MG_SECRETS" --host 127.0.0.1 --port "$PORT" --workers 1 --log-level warning'}
+export NEW_PROXY_CMD=${NEW_PROXY_CMD:-'exec "$MG_BIN" serve -f "$MG_CONF" --secrets-dir "$MG_SECRETS" --host 127.0.0.1 --port "$PORT" --workers 1 --log-level warning $MG_EXTRA_ARGS'}
 
 load_snapshot() {  # label
   {
