@@ -19,6 +19,8 @@ become :class:`UpstreamTimeout` / :class:`UpstreamUnavailable` in one place,
     |   +-- QueryDenied               403                    (no ``query`` on the endpoint, Kubernetes RBAC)
     +-- IdentityUnavailable           503 TEMPORARILY_UNAVAILABLE (API server or OIDC issuer cannot be asked)
     +-- EndpointNotFound              404 RESOURCE_DOES_NOT_EXIST
+    +-- ResourceAlreadyExists         409 RESOURCE_ALREADY_EXISTS (management API: create of an existing endpoint)
+    +-- ResourceConflict              409 RESOURCE_CONFLICT  (management API: changed concurrently, retry)
     +-- RateLimited                   429 REQUEST_LIMIT_EXCEEDED
     +-- RateLimitsUnavailable         503 TEMPORARILY_UNAVAILABLE (the shared counters unreachable, policy closed)
     +-- ProviderConfigError           503 INVALID_STATE      (adapter or credential cannot work)
@@ -135,6 +137,18 @@ class EndpointNotFound(GatewayError):
     error_code = "RESOURCE_DOES_NOT_EXIST"
     error_type = "not_found_error"
     openai_code = "model_not_found"
+
+
+class ResourceAlreadyExists(GatewayError):
+    status = 409
+    error_code = "RESOURCE_ALREADY_EXISTS"
+    error_type = "invalid_request_error"
+
+
+class ResourceConflict(GatewayError):
+    status = 409
+    error_code = "RESOURCE_CONFLICT"
+    error_type = "invalid_request_error"
 
 
 class RateLimited(GatewayError):

@@ -13,6 +13,8 @@
                     [--table-root ROOT] [--table-storage-options FILE] [--table-batch-rows N]
                     [--table-batch-seconds S] [--table-buffer-mb N] [--table-flush-seconds S]
                     [--table-retry-max-seconds S]
+                    [--management-namespace NS [--management-server URL] [--management-token-file FILE]
+                     [--management-ca-file FILE]]
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from ..stages.rate_limits.admission import Policy
 from ..stages.rate_limits.redis_settings import DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisConfigError, RedisSettings
 from ..stages.rate_limits.reservation import DEFAULT_MAX_TOKENS
 from ..upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_READ_TIMEOUT, UpstreamSettings
+from .management_options import add_management_arguments, management_arguments, management_settings
 from .manifests import ConfigError, load_endpoints
 from .table_options import add_table_arguments, table_arguments, table_settings
 
@@ -131,6 +134,7 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
                          help="where payload records go as JSON lines (default -: standard output; with "
                               "--table-root: none unless given)")
     add_table_arguments(serve)
+    add_management_arguments(serve)
     serve.set_defaults(func=_serve)
     return serve
 
@@ -175,6 +179,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "usage_log": args.usage_log,
         "payload_log": args.payload_log,
         **table_arguments(args),
+        **management_arguments(args),
     }
 
 
@@ -287,6 +292,7 @@ def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
         gateway=gateway,
         max_inflight_bytes=settings.get("max_inflight_bytes") or DEFAULT_MAX_INFLIGHT_BYTES,
         request_timeout=settings.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT,
+        management=management_settings(settings),
     )
 
 

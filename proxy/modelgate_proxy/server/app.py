@@ -27,6 +27,7 @@ from ..spec.capabilities import unsupported_guardrails
 from ..upstream import Upstream, UpstreamSettings
 from .body import DEFAULT_MAX_BODY_BYTES
 from .error_responses import error_response
+from .management import Management, ManagementSettings
 from .query import OPENAI_PATHS, InvocationsRoute, OpenAIRoute
 from .read_apis import read_routes, shape_for_path
 from .state import GatewayState
@@ -48,6 +49,7 @@ def create_app(
     gateway: GatewaySettings | None = None,
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    management: ManagementSettings | None = None,
 ) -> GatewayApp:
     """The proxy app serving ``endpoints``. ``app.state.gateway`` is the :class:`GatewayState`.
     ``gateway`` holds the AI Gateway layers' process-wide options (caller identity headers, rate-limit replicas,
@@ -68,6 +70,9 @@ def create_app(
         request_timeout=request_timeout,
     )
     warnings = gateway_warnings(state)
+    if management is not None and services.auth is None:
+        raise ValueError("the management API needs authentication: pass an auth config (--auth-config)")
+    manager = Management(management) if management is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -82,6 +87,8 @@ def create_app(
         try:
             yield
         finally:
+            if manager is not None:
+                await manager.close()
             await services.stop()
             await client.close()
 
@@ -110,7 +117,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_route, methods=["GET"]),
-        *read_routes(state),
+        *read_routes(state, manager),
     ]
     app = GatewayApp(
         routes=routes,

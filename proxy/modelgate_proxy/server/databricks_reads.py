@@ -10,8 +10,9 @@ call it:
   so the SDK keeps the token it was given, without the warning a 404 makes it log.
 
 Writes (create, update config/tags/rate limits/AI Gateway, delete: ``POST``/``PUT``/``PATCH``/``DELETE``) answer
-501 ``NOT_IMPLEMENTED``: endpoints are ``ServingEndpoint`` resources, changed with kubectl or GitOps. Errors are
-in the Databricks shape.
+501 ``NOT_IMPLEMENTED``: endpoints are ``ServingEndpoint`` resources, changed with kubectl or GitOps, unless the
+management API is on (:mod:`.management`, ``modelgate serve --management-namespace``), whose routes come first.
+Errors are in the Databricks shape.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ class ManagedByKubernetes(GatewayError):
     error_type = "invalid_request_error"
 
 
-def read_only_error(method: str) -> ManagedByKubernetes:
+def read_only_error(method: str, *, managed: bool = False) -> ManagedByKubernetes:
+    if managed:
+        return ManagedByKubernetes(f"{method} is not available on this path: the management API serves create, "
+                                   "get, list, config, ai-gateway, tags, rate-limits and delete")
     return ManagedByKubernetes(
         f"{method} is not available: this proxy serves ServingEndpoint resources "
         "(kind ServingEndpoint, apiVersion serving.modelgate.io/v1alpha1) and its serving-endpoints API is "
@@ -47,7 +51,7 @@ def read_only_error(method: str) -> ManagedByKubernetes:
     )
 
 
-def databricks_read_routes(state: GatewayState) -> list[BaseRoute]:
+def databricks_read_routes(state: GatewayState, *, managed: bool = False) -> list[BaseRoute]:
     async def list_endpoints(_request: Request) -> dict[str, Any]:
         return {"endpoints": [databricks_summary(r, state.credentials) for r in state.endpoints.values()]}
 
@@ -61,7 +65,7 @@ def databricks_read_routes(state: GatewayState) -> list[BaseRoute]:
     async def refuse(request: Request) -> Response:
         if request.method in ("GET", "HEAD"):  # a read sub-resource this proxy does not have (openapi, logs...)
             return error_response("databricks", EndpointNotFound(f"no route for GET {request.url.path[:200]}"))
-        return error_response("databricks", read_only_error(request.method))
+        return error_response("databricks", read_only_error(request.method, managed=managed))
 
     async def host_metadata(_request: Request) -> Response:
         return Response(b'{"oidc_endpoint":""}', media_type="application/json")

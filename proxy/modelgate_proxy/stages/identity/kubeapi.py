@@ -102,6 +102,32 @@ class KubeApi:
         """GET ``path`` (e.g. a label-selected list); ``what`` names it in errors."""
         return await self._request("GET", path, what, None)
 
+    async def call(
+        self, method: str, path: str, what: str, body: dict[str, Any] | None = None,
+        *, content_type: str = "application/json",
+    ) -> tuple[int, dict[str, Any]]:
+        """Any request (the management API's reads and writes of resources): the API server's status and its JSON
+        answer, a non-2xx one included (a ``Status`` object: the caller maps it). Transport failures, an answer
+        that is too large or not a JSON object are :class:`IdentityUnavailable`."""
+        url = self.settings.server_url() + path
+        session = await self._open()
+        headers = {**await self._headers(), "Content-Type": content_type}
+        data = orjson.dumps(body) if body is not None else None
+        try:
+            async with session.request(method, url, data=data, headers=headers) as resp:
+                raw = await read_bounded(resp, MAX_RESPONSE)
+                status = resp.status
+        except TimeoutError:
+            raise IdentityUnavailable(f"the Kubernetes API server did not answer the {what} in time") from None
+        except (aiohttp.ClientError, OSError) as e:
+            log.warning("%s failed: %s", what, type(e).__name__)
+            raise IdentityUnavailable(f"the Kubernetes API server could not be reached for the {what}") from None
+        if status == 401:
+            self._token = None
+        if raw is None:
+            raise IdentityUnavailable(f"the Kubernetes API server's {what} answer is too large")
+        return status, _object(raw, what)
+
     async def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {await self._bearer()}", "Content-Type": "application/json",
                 "Accept": "application/json"}
