@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,13 @@ def _last_updated(meta: dict[str, Any]) -> int | None:
     return max(stamps) if stamps else None
 
 
+def _snake(value: Any) -> dict[str, Any]:
+    """A status object (camelCase, as the CRD stores it) in Databricks' snake_case."""
+    if not isinstance(value, dict):
+        return {}
+    return {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in value.items()}
+
+
 def _served_from_status(status: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for entity in status.get("servedEntities") or []:
@@ -44,7 +52,7 @@ def _served_from_status(status: dict[str, Any]) -> list[dict[str, Any]]:
             model = {k: entity[k] for k in ("provider",) if entity.get(k)}
             if entity.get("model"):
                 model["name"] = entity["model"]
-            out.append({"name": entity.get("name"), "external_model": model, "state": entity.get("state") or {}})
+            out.append({"name": entity.get("name"), "external_model": model, "state": _snake(entity.get("state"))})
     return out
 
 
@@ -55,7 +63,7 @@ def detailed(obj: dict[str, Any], permission_level: str | None) -> dict[str, Any
     generation = int(meta.get("generation") or 1)
     observed = status.get("observedGeneration")
     rolling = not isinstance(observed, int) or observed < generation
-    state = dict(status.get("state") or {"ready": "NOT_READY", "config_update": "NOT_UPDATING"})
+    state = _snake(status.get("state")) or {"ready": "NOT_READY", "config_update": "NOT_UPDATING"}
     if rolling:
         state["config_update"] = "IN_PROGRESS"
     states = {e["name"]: e["state"] for e in _served_from_status(status)}
