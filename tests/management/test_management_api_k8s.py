@@ -25,26 +25,12 @@ from tests.identity.test_kube_reviews import _proxy_api, await_rbac
 from tests.standins.server import serve_app
 
 SEEDS = Path(__file__).resolve().parents[1] / "spec" / "databricks"
-GATEWAY_ROLE = """
+FILES = Path(__file__).resolve().parents[2] / "charts" / "modelgate" / "files"
+SECRET_READER = """
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
-metadata: {name: modelgate-gateway}
+metadata: {name: secret-reader}
 rules:
-- apiGroups: [serving.modelgate.io]
-  resources: [servingendpoints]
-  verbs: [get, list, create, update, delete]
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [create, patch]
-"""
-MANAGER_ROLE = """
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: endpoint-manager}
-rules:
-- apiGroups: [serving.modelgate.io]
-  resources: [servingendpoints]
-  verbs: [get, list, create, update, delete, query]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
@@ -69,21 +55,27 @@ def _object(k8s: DevCluster, namespace: str, kind: str, name: str) -> dict[str, 
 @pytest.fixture
 def gateway(k8s: DevCluster, namespace: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     """A gateway (``modelgate serve --auth-config ... --management-namespace``) whose ServiceAccount may manage
-    the namespace's endpoints; alice may manage them, bob may do nothing. Yields the URL and both API keys."""
+    the namespace's endpoints; alice may manage them (modelgate-manage), carol's group may view them
+    (modelgate-view), bob may do nothing. Yields the URL and the API keys."""
     asyncio.run(_proxy_api(k8s, namespace, tmp_path).close())  # the gateway's SA, SAR rights, tmp_path/"token"
-    _apply(k8s, namespace, GATEWAY_ROLE, tmp_path / "gateway-role.yaml")
-    _apply(k8s, namespace, MANAGER_ROLE, tmp_path / "manager-role.yaml")
-    k8s.kubectl("create", "rolebinding", "gateway", "--role=modelgate-gateway",
+    for role in ("gateway", "manage", "view"):  # the shipped ClusterRoles
+        k8s.kubectl("apply", "-f", str(FILES / f"modelgate-{role}-clusterrole.yaml"))
+    _apply(k8s, namespace, SECRET_READER, tmp_path / "secret-reader.yaml")
+    k8s.kubectl("create", "rolebinding", "gateway", "--clusterrole=modelgate-gateway",
                 f"--serviceaccount={namespace}:modelgate-proxy", "-n", namespace)
-    k8s.kubectl("create", "rolebinding", "alice", "--role=endpoint-manager", "--user=alice@example.com",
+    k8s.kubectl("create", "rolebinding", "alice", "--clusterrole=modelgate-manage", "--user=alice@example.com",
+                "-n", namespace)
+    k8s.kubectl("create", "rolebinding", "alice-secrets", "--role=secret-reader", "--user=alice@example.com",
                 "-n", namespace)
     await_rbac(k8s, namespace, "create", "servingendpoints.serving.modelgate.io")
     await_rbac(k8s, namespace, "create", "servingendpoints.serving.modelgate.io", user="alice@example.com")
     keys = tmp_path / "keys"
     keys.mkdir()
-    alice, bob = mint("alice@example.com"), mint("bob@example.com")
-    (keys / "alice.yaml").write_text(yaml.safe_dump(alice.manifest))
-    (keys / "bob.yaml").write_text(yaml.safe_dump(bob.manifest))
+    k8s.kubectl("create", "rolebinding", "viewers", "--clusterrole=modelgate-view", "--group=viewers", "-n", namespace)
+    await_rbac(k8s, namespace, "list", "servingendpoints.serving.modelgate.io", user="x", group="viewers")
+    alice, bob, carol = mint("alice@example.com"), mint("bob@example.com"), mint("carol@example.com", groups=["viewers"])
+    for name, minted in (("alice", alice), ("bob", bob), ("carol", carol)):
+        (keys / f"{name}.yaml").write_text(yaml.safe_dump(minted.manifest))
     ca = str(k8s.dir / "pki" / "ca.crt")
     auth = {"mode": "bearer", "authorize": "rbac", "api_keys": {"path": str(keys)},
             "kubernetes": {"server": k8s.server, "token_file": str(tmp_path / "token"), "ca_file": ca},
@@ -96,7 +88,7 @@ def gateway(k8s: DevCluster, namespace: str, tmp_path: Path) -> Iterator[dict[st
                               "--management-namespace", namespace, "--management-server", k8s.server,
                               "--management-token-file", str(tmp_path / "token"), "--management-ca-file", ca])
     with serve_app(uvicorn_config(args).app) as url:
-        yield {"url": url, "alice": alice.key, "bob": bob.key}
+        yield {"url": url, "alice": alice.key, "bob": bob.key, "carol": carol.key}
 
 
 def _client(monkeypatch: pytest.MonkeyPatch, url: str, token: str) -> Any:
@@ -241,6 +233,8 @@ def test_rbac_and_bad_bodies_answer_in_databricks_shape(
     assert "'create'" in str(denied.value)
     with pytest.raises(requests.HTTPError, match=r"403.*PERMISSION_DENIED"):
         bob.delete_endpoint("anthropic-completions-endpoint")
+    with pytest.raises(requests.HTTPError, match=r"403.*PERMISSION_DENIED"):
+        bob.list_endpoints()
     assert _object(k8s, namespace, "servingendpoint", "anthropic-completions-endpoint")["metadata"]["name"]
     gone = k8s.kubectl("get", "servingendpoint", "openai-chat-endpoint", "-n", namespace, check=False)
     assert gone.returncode != 0
@@ -270,3 +264,12 @@ def test_rbac_and_bad_bodies_answer_in_databricks_shape(
     assert "my-openai-secret-scope" in str(secret_denied.value)
     gone = k8s.kubectl("get", "servingendpoint", "openai-chat-endpoint", "-n", namespace, check=False)
     assert gone.returncode != 0
+
+    # The client reads DATABRICKS_TOKEN at each call: carol last.
+    carol = _client(monkeypatch, gateway["url"], gateway["carol"])
+    assert carol.get_endpoint("anthropic-completions-endpoint")["permission_level"] == "CAN_VIEW"
+    assert [e["name"] for e in carol.list_endpoints()] == ["anthropic-completions-endpoint"]
+    with pytest.raises(requests.HTTPError, match=r"403.*PERMISSION_DENIED"):
+        carol.delete_endpoint("anthropic-completions-endpoint")
+    with pytest.raises(requests.HTTPError, match=r"403.*PERMISSION_DENIED"):
+        carol.update_endpoint_tags("anthropic-completions-endpoint", {"add_tags": [{"key": "a", "value": "b"}]})
