@@ -10,7 +10,8 @@ import argparse
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from modelgate_dev.devcluster import DevCluster
 from modelgate_proxy.cli.serve import add_serve_parser, uvicorn_config
 from modelgate_proxy.stages.identity.apikey_mint import mint
 from tests.identity.test_kube_reviews import _proxy_api, await_rbac
+from tests.standins.anthropic_api import API_KEY as ANTHROPIC_KEY
+from tests.standins.anthropic_api import REPLY as ANTHROPIC_REPLY
+from tests.standins.anthropic_api import make_app as anthropic_app
 from tests.standins.server import serve_app
 
 SEEDS = Path(__file__).resolve().parents[1] / "spec" / "databricks"
@@ -53,7 +57,7 @@ def _object(k8s: DevCluster, namespace: str, kind: str, name: str) -> dict[str, 
 
 
 @pytest.fixture
-def gateway(k8s: DevCluster, namespace: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+def gateway(k8s: DevCluster, namespace: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A gateway (``modelgate serve --auth-config ... --management-namespace``) whose ServiceAccount may manage
     the namespace's endpoints; alice may manage them (modelgate-manage), carol's group may view them
     (modelgate-view), bob may do nothing. Yields the URL and the API keys."""
@@ -82,13 +86,18 @@ def gateway(k8s: DevCluster, namespace: str, tmp_path: Path) -> Iterator[dict[st
             "cache": {"ttl": 1, "negative_ttl": 0.2}}
     (tmp_path / "auth.yaml").write_text(yaml.safe_dump(auth))
     (tmp_path / "served.yaml").write_text(yaml.safe_dump(SERVED))
+    scope = tmp_path / "secrets" / "my-anthropic-secret-scope"  # as the gateway's pod would mount the Secret
+    scope.mkdir(parents=True)
+    (scope / "anthropic_api_key").write_text(ANTHROPIC_KEY)
     parser = argparse.ArgumentParser()
     add_serve_parser(parser.add_subparsers())
     args = parser.parse_args(["serve", "-f", str(tmp_path / "served.yaml"), "--auth-config", str(tmp_path / "auth.yaml"),
                               "--management-namespace", namespace, "--management-server", k8s.server,
-                              "--management-token-file", str(tmp_path / "token"), "--management-ca-file", ca])
-    with serve_app(uvicorn_config(args).app) as url:
-        yield {"url": url, "alice": alice.key, "bob": bob.key, "carol": carol.key}
+                              "--management-token-file", str(tmp_path / "token"), "--management-ca-file", ca,
+                              "--secrets-dir", str(tmp_path / "secrets")])
+    app = uvicorn_config(args).app
+    with serve_app(app) as url, serve_app(anthropic_app()) as anthropic_url:
+        yield {"app": app, "url": url, "alice": alice.key, "bob": bob.key, "carol": carol.key, "anthropic": anthropic_url}
 
 
 def _client(monkeypatch: pytest.MonkeyPatch, url: str, token: str) -> Any:
@@ -99,16 +108,24 @@ def _client(monkeypatch: pytest.MonkeyPatch, url: str, token: str) -> Any:
     return get_deploy_client("databricks")
 
 
+def _until(check: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
 def _seed(name: str) -> dict[str, Any]:
     body: dict[str, Any] = json.loads((SEEDS / f"{name}.json").read_text())
     return body
 
 
 def test_the_seed_examples_through_mlflows_client(
-    k8s: DevCluster, namespace: str, gateway: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+    k8s: DevCluster, namespace: str, gateway: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = _client(monkeypatch, gateway["url"], gateway["alice"])
+    gateway_app = gateway["app"]
     anthropic = _seed("anthropic-completions")
     with caplog.at_level(logging.DEBUG):
         # The Databricks docs' form: name= and a bare config= (MLflow's legacy arguments).
@@ -171,6 +188,25 @@ def test_the_seed_examples_through_mlflows_client(
     stored = _object(k8s, namespace, "servingendpoint", "custom-provider-chat-endpoint")
     assert stored["spec"]["aiGateway"]["rateLimits"] == [{"calls": 5, "key": "endpoint", "renewalPeriod": "minute"}]
 
+    # The gateway serves what was created: the OpenAI client, base_url = the workspace URL, model = the endpoint.
+    import openai
+
+    anthropic_config = _seed("anthropic-completions")["config"]
+    anthropic_config["served_entities"][0]["external_model"]["anthropic_config"]["anthropic_api_base"] = (
+        gateway["anthropic"])  # the stand-in (a modelgate extension field; Databricks calls api.anthropic.com)
+    client.update_endpoint_config("anthropic-completions-endpoint", anthropic_config)
+    served = gateway_app.state.gateway.endpoints
+    # Never query before the watch has applied the stand-in's URL: the created config would call the real API.
+    _until(lambda: getattr(getattr(served.get("anthropic-completions-endpoint"), "spec", None), "served_entities",
+                           None) is not None and served["anthropic-completions-endpoint"].spec.served_entities[0]
+           .external_model.anthropic_config.anthropic_api_base is not None, "the watch never served the update")
+    oai = openai.OpenAI(base_url=gateway["url"] + "/serving-endpoints", api_key=gateway["alice"], max_retries=0)
+    completion = oai.completions.create(model="anthropic-completions-endpoint", prompt="Hello", max_tokens=20)
+    assert completion.choices[0].text == ANTHROPIC_REPLY
+    denied = openai.OpenAI(base_url=gateway["url"] + "/serving-endpoints", api_key=gateway["bob"], max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError):
+        denied.completions.create(model="anthropic-completions-endpoint", prompt="Hello", max_tokens=20)
+
     new_config = _seed("custom-api-key")["config"]
     new_config["served_entities"][0]["external_model"]["name"] = "custom-provider-model-v2"
     updated = client.update_endpoint_config("custom-provider-api-key-endpoint", new_config)
@@ -178,6 +214,10 @@ def test_the_seed_examples_through_mlflows_client(
     stored = _object(k8s, namespace, "servingendpoint", "custom-provider-api-key-endpoint")
     assert stored["spec"]["servedEntities"][0]["externalModel"]["name"] == "custom-provider-model-v2"
 
+    client.delete_endpoint("anthropic-completions-endpoint")
+    _until(lambda: "anthropic-completions-endpoint" not in served, "the gateway kept serving a deleted endpoint")
+    with pytest.raises(openai.NotFoundError):
+        oai.completions.create(model="anthropic-completions-endpoint", prompt="Hello", max_tokens=20)
     client.delete_endpoint("bedrock-anthropic-completions-endpoint")
     gone = k8s.kubectl("get", "servingendpoint", "bedrock-anthropic-completions-endpoint", "-n", namespace,
                        check=False)
@@ -199,7 +239,7 @@ def test_the_seed_examples_through_mlflows_client(
 
 
 def test_plaintext_credentials_move_into_a_secret_the_endpoint_owns(
-    k8s: DevCluster, namespace: str, gateway: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+    k8s: DevCluster, namespace: str, gateway: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = _client(monkeypatch, gateway["url"], gateway["alice"])
     body = _seed("custom-bearer")
@@ -222,7 +262,7 @@ def test_plaintext_credentials_move_into_a_secret_the_endpoint_owns(
 
 
 def test_rbac_and_bad_bodies_answer_in_databricks_shape(
-    k8s: DevCluster, namespace: str, gateway: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+    k8s: DevCluster, namespace: str, gateway: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     alice = _client(monkeypatch, gateway["url"], gateway["alice"])
     alice.create_endpoint(config=_seed("anthropic-completions"))

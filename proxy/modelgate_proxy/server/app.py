@@ -72,12 +72,14 @@ def create_app(
     warnings = gateway_warnings(state)
     if management is not None and services.auth is None:
         raise ValueError("the management API needs authentication: pass an auth config (--auth-config)")
-    manager = Management(management) if management is not None else None
+    manager = Management(management, state) if management is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await client.start()
         await services.start()
+        if manager is not None:
+            await manager.start()
         for problem in readiness_problems(state):  # said at start-up, not only by /readyz and failed requests
             log.warning("not ready: %s", problem)
         # What exists now (modules, models, the endpoints' runtimes) lives as long as the process: out of the

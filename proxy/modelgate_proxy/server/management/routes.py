@@ -25,6 +25,7 @@ from ..state import GatewayState
 from .access import ManagementAccess
 from .bodies import Prepared, databricks_body, merged, plaintext_secret_name, prepare
 from .resources import EndpointStore
+from .serving import EndpointWatch
 from .views import CREATOR_ANNOTATION, detailed
 
 log = logging.getLogger("modelgate.management")
@@ -39,18 +40,27 @@ class ManagementSettings:
     namespace: str
     """The namespace whose ServingEndpoints this gateway manages."""
     kube: KubeApiSettings = field(default_factory=KubeApiSettings)
+    serve: bool = True
+    """Serve the namespace's endpoints as they change (:mod:`.serving`), besides the ``-f`` files."""
 
 
 class Management:
     """The running management API: its API client (:meth:`close` at shutdown), RBAC checks, the store."""
 
-    def __init__(self, settings: ManagementSettings) -> None:
+    def __init__(self, settings: ManagementSettings, state: GatewayState) -> None:
         self.settings = settings
         self.api = KubeApi(settings.kube)
         self.access = ManagementAccess(self.api, settings.namespace)
         self.store = EndpointStore(self.api, settings.namespace)
+        self.watch = EndpointWatch(self.api, self.store, state) if settings.serve else None
+
+    async def start(self) -> None:
+        if self.watch is not None:
+            self.watch.start()
 
     async def close(self) -> None:
+        if self.watch is not None:
+            await self.watch.stop()
         await self.api.close()
 
 
