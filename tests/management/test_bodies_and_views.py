@@ -37,7 +37,8 @@ def test_plaintext_keys_leave_the_manifest_for_the_owned_secret() -> None:
     assert sorted(prepared.plaintext.values()) == ["AKIAEXAMPLE", "s3cr3t-value"]
     bedrock = prepared.manifest["spec"]["servedEntities"][0]["externalModel"]["amazonBedrockConfig"]
     ref = bedrock["awsSecretAccessKey"]
-    assert ref.startswith("{{secrets/modelgate-plaintext-bedrock-anthropic-completions-endpoint/")
+    assert ref.startswith("{{secrets/modelgate-plaintext-bedrock-anthropic-completions-endpoint-")
+    assert ref.split("/")[1] == prepared.secret
     assert prepared.plaintext[ref.split("/")[2].rstrip("}")] == "s3cr3t-value"
     assert prepared.references == []  # the owned Secret needs no read right of the caller
     assert prepared.manifest["metadata"]["namespace"] == "team-a"

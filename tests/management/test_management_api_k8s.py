@@ -250,15 +250,31 @@ def test_plaintext_credentials_move_into_a_secret_the_endpoint_owns(
     stored = _object(k8s, namespace, "servingendpoint", "custom-provider-chat-endpoint")
     assert "sk-plain-0123456789" not in json.dumps(stored)
     token = stored["spec"]["servedEntities"][0]["externalModel"]["customProviderConfig"]["bearerTokenAuth"]["token"]
-    assert token.startswith("{{secrets/modelgate-plaintext-custom-provider-chat-endpoint/")
-    data_key = token.split("/")[2].rstrip("}")
-    secret = _object(k8s, namespace, "secret", "modelgate-plaintext-custom-provider-chat-endpoint")
+    assert token.startswith("{{secrets/modelgate-plaintext-custom-provider-chat-endpoint-")
+    secret_name, data_key = token.removeprefix("{{secrets/").removesuffix("}}").split("/")
+    secret = _object(k8s, namespace, "secret", secret_name)
     import base64
 
     assert base64.b64decode(secret["data"][data_key]).decode() == "sk-plain-0123456789"
     owner = secret["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"], owner["uid"]) == (
         "ServingEndpoint", "custom-provider-chat-endpoint", stored["metadata"]["uid"])
+    # A tag update keeps the reference (no new Secret); a new plaintext key makes a new Secret, never a change.
+    client.update_endpoint_tags("custom-provider-chat-endpoint", {"add_tags": [{"key": "a", "value": "b"}]})
+    spec = _object(k8s, namespace, "servingendpoint", "custom-provider-chat-endpoint")["spec"]
+    assert spec["servedEntities"][0]["externalModel"]["customProviderConfig"]["bearerTokenAuth"]["token"] == token
+    config = body["config"]
+    config["served_entities"][0]["external_model"]["custom_provider_config"]["bearer_token_auth"] = {
+        "token_plaintext": "sk-plain-rotated-987"}
+    client.update_endpoint_config("custom-provider-chat-endpoint", config)
+    spec = _object(k8s, namespace, "servingendpoint", "custom-provider-chat-endpoint")["spec"]
+    rotated = spec["servedEntities"][0]["externalModel"]["customProviderConfig"]["bearerTokenAuth"]["token"]
+    assert rotated != token
+    new_name, new_key = rotated.removeprefix("{{secrets/").removesuffix("}}").split("/")
+    assert base64.b64decode(_object(k8s, namespace, "secret", new_name)["data"][new_key]).decode() == (
+        "sk-plain-rotated-987")
+    assert base64.b64decode(_object(k8s, namespace, "secret", secret_name)["data"][data_key]).decode() == (
+        "sk-plain-0123456789")  # the first Secret was not changed
 
 
 def test_rbac_and_bad_bodies_answer_in_databricks_shape(

@@ -5,6 +5,7 @@ gateway acts with its own ServiceAccount (the "equivalent check" to impersonatio
 | Databricks call                     | the caller needs (``servingendpoints.serving.modelgate.io``, namespaced) |
 |-------------------------------------|---------------------------------------------------------------------------|
 | create                              | ``create``; and ``get`` on every Secret its ``{{secrets/...}}`` name       |
+|                                     | (on update: every Secret the call adds)                                   |
 | get                                 | ``get`` on the endpoint                                                   |
 | list                                | ``list``                                                                  |
 | update config / ai-gateway / tags / rate limits | ``update`` on the endpoint (and ``get`` on referenced Secrets)  |
@@ -43,8 +44,10 @@ class ManagementAccess:
                            "resourceAttributes": attributes}}
         return allowed_from_review(await self.api.create(PATH, review))
 
-    async def require(self, principal: Principal, verb: str, name: str = "") -> None:
-        if not await self.allowed(principal, verb, name):
+    async def require(self, principal: Principal, verb: str, name: str = "", *, named: bool = True) -> None:
+        """``named=False`` reviews without the name (a create: RBAC never sees the name of what is created, so
+        a ``resourceNames`` rule cannot allow it), while the message still says which endpoint."""
+        if not await self.allowed(principal, verb, name if named else ""):
             what = f"the serving endpoint {name!r}" if name else "serving endpoints"
             raise PermissionDenied(
                 f"{principal.name!r} may not {verb} {what} in the namespace {self.namespace!r} (Kubernetes RBAC: "

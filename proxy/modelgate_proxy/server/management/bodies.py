@@ -12,7 +12,9 @@ A :class:`ConversionError` names the field (Databricks' path); it becomes ``INVA
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +34,19 @@ _KEY_CHARS = re.compile(r"[^-._a-zA-Z0-9]")
 PLAINTEXT_SECRET_PREFIX = "modelgate-plaintext-"
 
 
-def plaintext_secret_name(endpoint: str) -> str:
-    """The Secret, owned by the endpoint, that holds the credentials its create or update body gave inline."""
-    return PLAINTEXT_SECRET_PREFIX + endpoint
+def plaintext_secret_name(endpoint: str, suffix: str) -> str:
+    """A Secret, owned by the endpoint, that holds the credentials one create or update body gave inline. Each
+    write makes a new one (the gateway may create Secrets, never change or read them, so it cannot be made to
+    overwrite a Secret it does not own); earlier ones stay referenced until the endpoint is deleted."""
+    return f"{PLAINTEXT_SECRET_PREFIX}{endpoint}-{suffix}"
+
+
+_REFERENCE = re.compile(r"\{\{\s*secrets/([^/\s{}]+)/")
+
+
+def referenced_secrets(obj: dict[str, Any]) -> set[str]:
+    """The Secret names a stored object's spec references."""
+    return set(_REFERENCE.findall(json.dumps(obj.get("spec") or {})))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +58,8 @@ class Prepared:
     manifest: dict[str, Any]
     plaintext: dict[str, str] = field(default_factory=dict)
     references: list[RequiredSecret] = field(default_factory=list)
+    secret: str = ""
+    """The name of the Secret for ``plaintext`` (none is written when there is no plaintext)."""
 
 
 def invalid(err: ConversionError) -> BadRequest:
@@ -61,7 +75,7 @@ def prepare(body: Any, namespace: str) -> Prepared:
     except ConversionError as err:
         raise invalid(err) from None
     manifest = result.manifest
-    secret = plaintext_secret_name(manifest["metadata"]["name"])
+    secret = plaintext_secret_name(manifest["metadata"]["name"], secrets.token_hex(3))
     plaintext: dict[str, str] = {}
     _move_plaintext(manifest["spec"], "spec", secret, plaintext)
     if plaintext:
@@ -70,7 +84,7 @@ def prepare(body: Any, namespace: str) -> Prepared:
         except ConversionError as err:
             raise invalid(err) from None
     references = [s for s in result.secrets if s.name != secret]
-    return Prepared(manifest=manifest, plaintext=plaintext, references=references)
+    return Prepared(manifest=manifest, plaintext=plaintext, references=references, secret=secret)
 
 
 def _move_plaintext(value: Any, path: str, secret: str, out: dict[str, str]) -> None:

@@ -89,8 +89,8 @@ class EndpointStore:
         _raise_for(status, obj, name, "delete")
 
     async def write_plaintext(self, owner: dict[str, Any], secret: str, data: dict[str, str]) -> None:
-        """Create the endpoint's own Secret (owned by it, so it goes when the endpoint goes), or merge ``data``
-        into it. Values never appear in a log line or an error."""
+        """Create a new Secret owned by the endpoint (it goes when the endpoint goes) with ``data``. Create only:
+        an existing Secret of that name is never changed. Values never appear in a log line or an error."""
         meta = owner["metadata"]
         reference = {"apiVersion": API_VERSION, "kind": KIND, "name": meta["name"], "uid": meta["uid"],
                      "controller": False, "blockOwnerDeletion": False}
@@ -99,10 +99,6 @@ class EndpointStore:
                              "labels": {"serving.modelgate.io/plaintext-of": meta["name"]}},
                 "stringData": data}
         status, _ = await self.api.call("POST", secrets_path(self.namespace), "Secret create", body)
-        if status == 409:  # it exists: an update's new credentials merge into it
-            patch = {"metadata": {"ownerReferences": [reference]}, "stringData": data}
-            status, _ = await self.api.call("PATCH", secrets_path(self.namespace, secret), "Secret update", patch,
-                                              content_type="application/merge-patch+json")
         if status not in (200, 201):
             log.warning("writing the Secret %s failed: HTTP %s", secret, status)
             raise IdentityUnavailable(f"the gateway could not write the Secret {secret!r} for the endpoint's "

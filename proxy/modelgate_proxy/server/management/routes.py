@@ -23,7 +23,7 @@ from ..error_responses import error_response
 from ..read_common import json_response
 from ..state import GatewayState
 from .access import ManagementAccess
-from .bodies import Prepared, databricks_body, merged, plaintext_secret_name, prepare
+from .bodies import Prepared, databricks_body, merged, prepare, referenced_secrets
 from .resources import EndpointStore
 from .serving import EndpointWatch
 from .views import CREATOR_ANNOTATION, detailed
@@ -130,12 +130,12 @@ def management_routes(state: GatewayState, management: Management) -> list[BaseR
 
     async def write_plaintext(obj: dict[str, Any], prepared: Prepared) -> None:
         if prepared.plaintext:
-            await store.write_plaintext(obj, plaintext_secret_name(obj["metadata"]["name"]), prepared.plaintext)
+            await store.write_plaintext(obj, prepared.secret, prepared.plaintext)
 
     async def create(request: Request, principal: Principal) -> Any:
         prepared = prepare(await _json_body(request), namespace)
         name = prepared.manifest["metadata"]["name"]
-        await access.require(principal, "create", name)
+        await access.require(principal, "create", name, named=False)  # as RBAC sees a create: no name
         await access.require_secrets(principal, [s.name for s in prepared.references])
         prepared.manifest["metadata"].setdefault("annotations", {})[CREATOR_ANNOTATION] = principal.name
         created = await store.create(prepared.manifest)
@@ -169,7 +169,8 @@ def management_routes(state: GatewayState, management: Management) -> list[BaseR
         payload = await _json_body(request)
         current = await store.get(name)
         prepared = prepare(edit(databricks_body(current), payload), namespace)
-        await access.require_secrets(principal, [s.name for s in prepared.references])
+        before = referenced_secrets(current)  # allowed when they were written; only new references are checked
+        await access.require_secrets(principal, [s.name for s in prepared.references if s.name not in before])
         await write_plaintext(current, prepared)
         return detailed(await store.replace(merged(current, prepared)), "CAN_MANAGE")
 
