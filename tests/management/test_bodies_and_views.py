@@ -142,3 +142,17 @@ def test_the_management_api_is_off_by_default_and_needs_authentication(tmp_path:
         uvicorn_config(_args(tmp_path, "--management-namespace", "team-a"))
     with pytest.raises(ConfigError, match="not a Kubernetes namespace"):
         uvicorn_config(_args(tmp_path, "--management-namespace", "Team_A"))
+
+
+def test_a_gateway_needs_no_files_but_a_proxy_does(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_serve_parser(parser.add_subparsers())
+    with pytest.raises(ConfigError, match="no endpoints to serve"):
+        uvicorn_config(parser.parse_args(["serve"]))
+    auth = tmp_path / "auth.yaml"
+    auth.write_text(yaml.safe_dump({"mode": "bearer", "authorize": "rbac", "kubernetes": {
+        "server": "https://127.0.0.1:1", "token_file": str(tmp_path / "t"), "ca_file": str(tmp_path / "ca")},
+        "api_keys": {"path": str(tmp_path)}}))
+    app = uvicorn_config(parser.parse_args(["serve", "--auth-config", str(auth), "--management-namespace", "team-a",
+                                            "--management-server", "https://127.0.0.1:1"])).app
+    assert app.state.gateway.endpoints == {}  # type: ignore[union-attr]

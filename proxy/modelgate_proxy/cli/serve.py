@@ -62,8 +62,9 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
     """Register ``serve`` on the ``modelgate`` command's subparsers."""
     serve: argparse.ArgumentParser = sub.add_parser("serve", help="serve ServingEndpoint manifests", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    serve.add_argument("-f", "--file", dest="files", action="append", required=True, metavar="FILE",
-                       help="a YAML file with one or more ServingEndpoint manifests (repeatable)")
+    serve.add_argument("-f", "--file", dest="files", action="append", default=[], metavar="FILE",
+                       help="a YAML file with one or more ServingEndpoint manifests (repeatable; required unless "
+                            "--management-namespace serves the namespace's endpoints)")
     serve.add_argument("--secrets-dir", default=None, metavar="DIR",
                        help="where {{secrets/<name>/<key>}} references are read: DIR/<name>/<key>")
     serve.add_argument("--host", default="127.0.0.1")
@@ -276,7 +277,9 @@ def _auth_config(path: str | None) -> AuthConfig | None:
 
 def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
     """The app for the ``serve`` settings (files are loaded and validated here)."""
-    endpoints = load_endpoints(settings["files"])
+    if not settings["files"] and not settings.get("management_namespace"):
+        raise ConfigError("no endpoints to serve: give -f FILE (or --management-namespace NS)")
+    endpoints = load_endpoints(settings["files"]) if settings["files"] else []
     configure_protocol(head_timeout=settings.get("head_timeout"), body_timeout=settings.get("body_timeout"))
     gateway = gateway_settings(settings)
     names = {endpoint.name for endpoint in endpoints}
