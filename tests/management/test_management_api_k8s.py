@@ -203,6 +203,9 @@ def test_the_seed_examples_through_mlflows_client(
     oai = openai.OpenAI(base_url=gateway["url"] + "/serving-endpoints", api_key=gateway["alice"], max_retries=0)
     completion = oai.completions.create(model="anthropic-completions-endpoint", prompt="Hello", max_tokens=20)
     assert completion.choices[0].text == ANTHROPIC_REPLY
+    ready = requests.get(gateway["url"] + "/readyz", timeout=10)  # the seeds' other Secrets are not mounted here
+    assert ready.status_code == 200
+    assert any("openai-chat-endpoint" in w for w in ready.json()["warnings"])
     denied = openai.OpenAI(base_url=gateway["url"] + "/serving-endpoints", api_key=gateway["bob"], max_retries=0)
     with pytest.raises(openai.PermissionDeniedError):
         denied.completions.create(model="anthropic-completions-endpoint", prompt="Hello", max_tokens=20)

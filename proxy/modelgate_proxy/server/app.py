@@ -99,12 +99,18 @@ def create_app(
 
     async def readyz(_request: Request) -> Response:
         problems = readiness_problems(state)
+        endpoint_warnings: list[str] = []
+        if manager is not None and state.upstream.started:
+            # A workspace gateway stays ready when one of its namespace's endpoints cannot serve: that endpoint's
+            # queries fail with the reason, and the others go on (its GET shows the entity's state).
+            endpoint_warnings, problems = problems, []
         limit_problems, limit_warnings = services.readiness()
         problems.extend(limit_problems)
         if problems:
             return error_response("databricks", ProviderConfigError("; ".join(problems)))
-        if warnings or limit_warnings:
-            return Response(orjson.dumps({"status": "ready", "warnings": [*warnings, *limit_warnings]}),
+        if warnings or limit_warnings or endpoint_warnings:
+            return Response(orjson.dumps({"status": "ready",
+                                          "warnings": [*warnings, *limit_warnings, *endpoint_warnings]}),
                             media_type="application/json")
         return Response(b'{"status":"ready"}', media_type="application/json")
 
