@@ -21,6 +21,7 @@ become :class:`UpstreamTimeout` / :class:`UpstreamUnavailable` in one place,
     +-- EndpointNotFound              404 RESOURCE_DOES_NOT_EXIST
     +-- ResourceAlreadyExists         409 RESOURCE_ALREADY_EXISTS (management API: create of an existing endpoint)
     +-- ResourceConflict              409 RESOURCE_CONFLICT  (management API: changed concurrently, retry)
+    +-- ManagedByGitOps               400 INVALID_STATE      (management API: a GitOps-managed endpoint, refused)
     +-- RateLimited                   429 REQUEST_LIMIT_EXCEEDED
     +-- RateLimitsUnavailable         503 TEMPORARILY_UNAVAILABLE (the shared counters unreachable, policy closed)
     +-- ProviderConfigError           503 INVALID_STATE      (adapter or credential cannot work)
@@ -148,6 +149,12 @@ class ResourceAlreadyExists(GatewayError):
 class ResourceConflict(GatewayError):
     status = 409
     error_code = "RESOURCE_CONFLICT"
+    error_type = "invalid_request_error"
+
+
+class ManagedByGitOps(GatewayError):
+    status = 400
+    error_code = "INVALID_STATE"
     error_type = "invalid_request_error"
 
 

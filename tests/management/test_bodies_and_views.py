@@ -16,6 +16,7 @@ from modelgate_proxy.cli.manifests import ConfigError
 from modelgate_proxy.cli.serve import add_serve_parser, uvicorn_config
 from modelgate_proxy.errors import BadRequest
 from modelgate_proxy.server.management.bodies import merged, prepare
+from modelgate_proxy.server.management.routes import gitops_marker
 from modelgate_proxy.server.management.views import detailed
 
 SEEDS = Path(__file__).resolve().parents[1] / "spec" / "databricks"
@@ -156,3 +157,14 @@ def test_a_gateway_needs_no_files_but_a_proxy_does(tmp_path: Path) -> None:
     app = uvicorn_config(parser.parse_args(["serve", "--auth-config", str(auth), "--management-namespace", "team-a",
                                             "--management-server", "https://127.0.0.1:1"])).app
     assert app.state.gateway.endpoints == {}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("metadata", "marker"), [
+    ({"labels": {"team": "ml"}, "annotations": {"note": "x"}}, None),
+    ({"annotations": {"argocd.argoproj.io/tracking-id": "apps:serving.modelgate.io/ServingEndpoint:ns/e"}},
+     "annotation argocd.argoproj.io/tracking-id"),
+    ({"labels": {"kustomize.toolkit.fluxcd.io/name": "apps"}}, "label kustomize.toolkit.fluxcd.io/name"),
+    ({"labels": {"serving.modelgate.io/managed-by-gitops": "true"}}, "label serving.modelgate.io/managed-by-gitops"),
+])
+def test_gitops_markers(metadata: dict[str, Any], marker: str | None) -> None:
+    assert gitops_marker({"metadata": {"name": "e", **metadata}}) == marker

@@ -94,7 +94,7 @@ def gateway(k8s: DevCluster, namespace: str, tmp_path: Path) -> Iterator[dict[st
     args = parser.parse_args(["serve", "-f", str(tmp_path / "served.yaml"), "--auth-config", str(tmp_path / "auth.yaml"),
                               "--management-namespace", namespace, "--management-server", k8s.server,
                               "--management-token-file", str(tmp_path / "token"), "--management-ca-file", ca,
-                              "--secrets-dir", str(tmp_path / "secrets")])
+                              "--secrets-dir", str(tmp_path / "secrets"), "--management-refuse-gitops"])
     app = uvicorn_config(args).app
     with serve_app(app) as url, serve_app(anthropic_app()) as anthropic_url:
         yield {"app": app, "url": url, "alice": alice.key, "bob": bob.key, "carol": carol.key, "anthropic": anthropic_url}
@@ -323,6 +323,16 @@ def test_rbac_and_bad_bodies_answer_in_databricks_shape(
     assert "my-openai-secret-scope" in str(secret_denied.value)
     gone = k8s.kubectl("get", "servingendpoint", "openai-chat-endpoint", "-n", namespace, check=False)
     assert gone.returncode != 0
+
+    # An endpoint a GitOps tool manages is changed in Git, not here (--management-refuse-gitops).
+    alice = _client(monkeypatch, gateway["url"], gateway["alice"])
+    k8s.kubectl("label", "servingendpoint", "anthropic-completions-endpoint", "app.kubernetes.io/instance=ml-apps",
+                "-n", namespace)
+    with pytest.raises(requests.HTTPError, match=r"INVALID_STATE.*managed by GitOps \(label app.kubernetes.io/instance"):
+        alice.update_endpoint_tags("anthropic-completions-endpoint", {"add_tags": [{"key": "a", "value": "b"}]})
+    with pytest.raises(requests.HTTPError, match=r"INVALID_STATE"):
+        alice.delete_endpoint("anthropic-completions-endpoint")
+    assert "tags" not in _object(k8s, namespace, "servingendpoint", "anthropic-completions-endpoint")["spec"]
 
     # The client reads DATABRICKS_TOKEN at each call: carol last.
     carol = _client(monkeypatch, gateway["url"], gateway["carol"])

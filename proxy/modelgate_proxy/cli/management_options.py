@@ -28,11 +28,15 @@ def add_management_arguments(serve: argparse.ArgumentParser) -> None:
                        help="the gateway's ServiceAccount token (re-read as it rotates)")
     group.add_argument("--management-ca-file", default=str(SA_DIR / "ca.crt"), metavar="FILE",
                        help="the API server's CA certificate")
+    group.add_argument("--management-refuse-gitops", action="store_true",
+                       help="refuse updates and deletes of endpoints carrying a GitOps tracking label or annotation "
+                            "(Argo CD, Flux, serving.modelgate.io/managed-by-gitops)")
 
 
 def management_arguments(args: argparse.Namespace) -> dict[str, Any]:
     return {"management_namespace": args.management_namespace, "management_server": args.management_server,
-            "management_token_file": args.management_token_file, "management_ca_file": args.management_ca_file}
+            "management_token_file": args.management_token_file, "management_ca_file": args.management_ca_file,
+            "management_refuse_gitops": args.management_refuse_gitops}
 
 
 def management_settings(settings: dict[str, Any]) -> ManagementSettings | None:
@@ -47,4 +51,5 @@ def management_settings(settings: dict[str, Any]) -> ManagementSettings | None:
     kube = KubeApiSettings(server=settings.get("management_server"),
                            token_file=Path(settings.get("management_token_file") or SA_DIR / "token"),
                            ca_file=Path(settings.get("management_ca_file") or SA_DIR / "ca.crt"))
-    return ManagementSettings(namespace=namespace, kube=kube)
+    return ManagementSettings(namespace=namespace, kube=kube,
+                              refuse_gitops=bool(settings.get("management_refuse_gitops")))

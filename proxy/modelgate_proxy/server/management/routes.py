@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ...errors import BadRequest, GatewayError, MalformedRequest, PayloadTooLarge
+from ...errors import BadRequest, GatewayError, MalformedRequest, ManagedByGitOps, PayloadTooLarge
 from ...exchange import Principal
 from ...spec.databricks_bodies import kubernetes_name
 from ...stages.identity.kubeapi import KubeApi, KubeApiSettings
@@ -42,6 +42,26 @@ class ManagementSettings:
     kube: KubeApiSettings = field(default_factory=KubeApiSettings)
     serve: bool = True
     """Serve the namespace's endpoints as they change (:mod:`.serving`), besides the ``-f`` files."""
+    refuse_gitops: bool = False
+    """Refuse updates and deletes of endpoints a GitOps tool manages (:func:`gitops_marker`)."""
+
+
+GITOPS_MARKERS = (
+    ("annotation", "argocd.argoproj.io/tracking-id"),
+    ("label", "app.kubernetes.io/instance"),  # Argo CD's legacy tracking label (and Helm's)
+    ("label", "kustomize.toolkit.fluxcd.io/name"),
+    ("label", "helm.toolkit.fluxcd.io/name"),
+    ("label", "serving.modelgate.io/managed-by-gitops"),
+)
+
+
+def gitops_marker(obj: dict[str, Any]) -> str | None:
+    """The first GitOps tracking label or annotation on ``obj``, as ``label foo``; None when there is none."""
+    meta = obj.get("metadata") or {}
+    for where, key in GITOPS_MARKERS:
+        if key in (meta.get("labels" if where == "label" else "annotations") or {}):
+            return f"{where} {key}"
+    return None
 
 
 class Management:
@@ -109,6 +129,12 @@ def _edit_tags(body: dict[str, Any], patch: Any) -> dict[str, Any]:
 def management_routes(state: GatewayState, management: Management) -> list[BaseRoute]:
     access, store, namespace = management.access, management.store, management.settings.namespace
 
+    def check_gitops(obj: dict[str, Any]) -> None:
+        marker = gitops_marker(obj) if management.settings.refuse_gitops else None
+        if marker is not None:
+            raise ManagedByGitOps(f"the serving endpoint {obj['metadata']['name']!r} is managed by GitOps ({marker}); "
+                                  "change it in Git (this gateway refuses writes to GitOps-managed endpoints)")
+
     async def principal_of(request: Request) -> Principal:
         auth = state.services.auth if state.services is not None else None
         if auth is None:  # create_app refuses this; a second line of defence
@@ -168,6 +194,7 @@ def management_routes(state: GatewayState, management: Management) -> list[BaseR
         await access.require(principal, "update", name)
         payload = await _json_body(request)
         current = await store.get(name)
+        check_gitops(current)
         prepared = prepare(edit(databricks_body(current), payload), namespace)
         before = referenced_secrets(current)  # allowed when they were written; only new references are checked
         await access.require_secrets(principal, [s.name for s in prepared.references if s.name not in before])
@@ -206,6 +233,8 @@ def management_routes(state: GatewayState, management: Management) -> list[BaseR
     async def delete(request: Request, principal: Principal) -> Any:
         name = kubernetes_name(request.path_params["name"], fallback="endpoint")
         await access.require(principal, "delete", name)
+        if management.settings.refuse_gitops:
+            check_gitops(await store.get(name))
         await store.delete(name)
         return {}
 
