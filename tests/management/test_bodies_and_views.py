@@ -124,7 +124,7 @@ def test_an_update_keeps_foreign_labels_and_annotations() -> None:
     assert out["metadata"]["uid"] == "1b2c-3d"
 
 
-def _args(tmp_path: Path, *extra: str) -> argparse.Namespace:
+def _args(tmp_path: Path, *extra: str, auth: bool = True) -> argparse.Namespace:
     manifest = {"apiVersion": "serving.modelgate.io/v1alpha1", "kind": "ServingEndpoint", "metadata": {"name": "e"},
                 "spec": {"servedEntities": [{"name": "a", "externalModel": {
                     "name": "m", "provider": "openai", "task": "llm/v1/chat",
@@ -132,15 +132,21 @@ def _args(tmp_path: Path, *extra: str) -> argparse.Namespace:
     (tmp_path / "e.yaml").write_text(yaml.safe_dump(manifest))
     parser = argparse.ArgumentParser()
     add_serve_parser(parser.add_subparsers())
-    return parser.parse_args(["serve", "-f", str(tmp_path / "e.yaml"), *extra])
+    choice: list[str] = []
+    if auth:  # an explicit authentication choice, as serve will require of every process
+        (tmp_path / "keys").mkdir(exist_ok=True)
+        (tmp_path / "auth.yaml").write_text(yaml.safe_dump({"mode": "bearer", "authorize": "authenticated",
+                                                            "api_keys": {"path": str(tmp_path / "keys")}}))
+        choice = ["--auth-config", str(tmp_path / "auth.yaml")]
+    return parser.parse_args(["serve", "-f", str(tmp_path / "e.yaml"), *choice, *extra])
 
 
 def test_the_management_api_is_off_by_default_and_needs_authentication(tmp_path: Path) -> None:
     routes = {getattr(r, "path", "") + str(sorted(getattr(r, "methods", None) or []))
               for r in uvicorn_config(_args(tmp_path)).app.routes}  # type: ignore[union-attr]
     assert "/api/2.0/serving-endpoints/{name}/config['PUT']" not in routes
-    with pytest.raises(ConfigError, match="needs --auth-config"):
-        uvicorn_config(_args(tmp_path, "--management-namespace", "team-a"))
+    with pytest.raises(ConfigError, match="auth"):  # needs authentication (or, auth on by default: a choice)
+        uvicorn_config(_args(tmp_path, "--management-namespace", "team-a", auth=False))
     with pytest.raises(ConfigError, match="not a Kubernetes namespace"):
         uvicorn_config(_args(tmp_path, "--management-namespace", "Team_A"))
 

@@ -286,6 +286,10 @@ def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
     for name, _policy_of in gateway.rate_limit_unavailable_for:
         if name not in names:
             raise ConfigError(f"--rate-limit-unavailable-endpoint names {name!r}, which is not a served endpoint")
+    management = management_settings(settings)
+    if management is not None and gateway.auth is None:
+        raise ConfigError("--management-namespace needs authentication (--auth-config): every management call is "
+                          "authenticated and authorized by Kubernetes RBAC")
     return create_app(
         endpoints,
         credentials=FileCredentials(settings["secrets_dir"]),
@@ -295,7 +299,7 @@ def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
         gateway=gateway,
         max_inflight_bytes=settings.get("max_inflight_bytes") or DEFAULT_MAX_INFLIGHT_BYTES,
         request_timeout=settings.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT,
-        management=management_settings(settings),
+        management=management,
     )
 
 
