@@ -279,8 +279,9 @@ class Reconciler:
                 config = conditions.Check(
                     "True",
                     "GuardrailsNotEnforced",
-                    "the configuration is valid, but these guardrails need a classification model that modelgate "
-                    "does not bundle and are NOT enforced: " + ", ".join(unenforced),
+                    "the configuration is valid, but these guardrails need a judge model and none is named "
+                    "(aiGateway.guardrails.judge): they are NOT enforced, and requests follow the judge's "
+                    "failurePolicy (FAIL_CLOSED unless set: refused with 503): " + ", ".join(unenforced),
                 )
         if spec is not None and config.status == "True":
             fields = secrets.collect(spec)

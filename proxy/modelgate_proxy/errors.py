@@ -24,6 +24,7 @@ become :class:`UpstreamTimeout` / :class:`UpstreamUnavailable` in one place,
     +-- ManagedByGitOps               400 INVALID_STATE      (management API: a GitOps-managed endpoint, refused)
     +-- RateLimited                   429 REQUEST_LIMIT_EXCEEDED
     +-- RateLimitsUnavailable         503 TEMPORARILY_UNAVAILABLE (the shared counters unreachable, policy closed)
+    +-- GuardrailUnavailable          503 TEMPORARILY_UNAVAILABLE (no verdict from the judge, policy FAIL_CLOSED)
     +-- ProviderConfigError           503 INVALID_STATE      (adapter or credential cannot work)
     +-- UpstreamError                 the provider's status  (the provider answered an error)
     +-- UpstreamUnavailable           502 BAD_GATEWAY        (connection refused, DNS, TLS, stream cut)
@@ -237,6 +238,15 @@ class GuardrailBlocked(BadRequest):
     """An AI Gateway guardrail refused the request or the answer; the message names the guardrail, never the text."""
 
     openai_code = "content_filter"
+
+
+class GuardrailUnavailable(GatewayError):
+    """A judged guardrail (``safety``, ``validTopics``) could not get a verdict and its failure policy is
+    ``FAIL_CLOSED``; the message names the guardrail and what failed, never the text."""
+
+    status = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    openai_code = "guardrail_unavailable"
 
 
 class RequestHeadTooLarge(PayloadTooLarge):

@@ -86,6 +86,8 @@ class Exchange:
     """The request's share of the in-flight byte budget; provider answers read for it are taken from it."""
     deadline: float = float("inf")
     """``time.perf_counter()`` by which the answer must be over (the endpoint's request timeout)."""
+    guardrail_decisions: list[GuardrailDecision] | None = None
+    """What the guardrails decided (written to the payload record; a trace span can read it)."""
 
     def on_finish(self, finisher: Finisher) -> None:
         """Call ``finisher`` once the answer is over; a stream is then aggregated for it."""
@@ -114,6 +116,20 @@ class Exchange:
                 finisher(self, outcome)
             except Exception:
                 log.exception("endpoint %r: a post-response step failed", self.endpoint.name)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailDecision:
+    """One guardrail's decision on one direction of a request; never the text or the values found."""
+
+    direction: Literal["input", "output"]
+    guardrail: str
+    """``invalid_keywords``, ``pii``, ``safety`` or ``valid_topics``."""
+    decision: Literal["blocked", "masked", "unavailable", "logged"]
+    """Refused; values masked; refused because no verdict could be had (``FAIL_CLOSED``); no verdict, let
+    through (``LOG_ONLY``)."""
+    detail: tuple[str, ...] = ()
+    """The PII kinds or safety category codes found."""
 
 
 StreamEnd = Literal["complete", "failed", "cancelled"]
@@ -153,6 +169,19 @@ class Streaming:
     response: aiohttp.ClientResponse
     decoder: StreamDecoder
     ctx: CallContext
+    guard: StreamFilter | None = None
+    """Output guardrails on the stream: every decoded batch of chunks passes through it before it is sent."""
+
+
+class StreamFilter(Protocol):
+    """Rewrites a stream's chunks on their way to the caller (holding some back), or raises a
+    :class:`~modelgate_proxy.errors.GatewayError` that ends the stream with an error event."""
+
+    async def feed(self, chunks: list[JSON]) -> list[JSON]: ...
+
+    async def close(self, chunks: list[JSON]) -> list[JSON]:
+        """The last chunks (the decoder's tail) and whatever was held back."""
+        ...
 
 
 @dataclass(slots=True)

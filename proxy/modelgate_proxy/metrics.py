@@ -17,6 +17,8 @@ modelgate_rate_limit_store_errors_total        | counter   | (failed Redis comma
 modelgate_principal_requests_total             | counter   | endpoint, principal, principal_type (usage tracking)
 modelgate_principal_tokens_total               | counter   | endpoint, principal, principal_type, token_type
 modelgate_guardrail_blocked_total              | counter   | endpoint, direction, guardrail
+modelgate_guardrail_decisions_total            | counter   | endpoint, direction, guardrail, decision
+modelgate_guardrail_judge_seconds              | histogram | endpoint, outcome (``ok``, ``error``, ``timeout``)
 modelgate_records_dropped_total                | counter   | record (``usage``, ``payload``)
 modelgate_table_rows_dropped_total             | counter   | table, reason (Delta tables; see stages.records.table_sink)
 
@@ -110,6 +112,15 @@ class Metrics:
             "modelgate_guardrail_blocked", "Requests or answers refused by a guardrail.",
             ["endpoint", "direction", "guardrail"], registry=r,
         )
+        self.guardrail_decisions = Counter(
+            "modelgate_guardrail_decisions",
+            "Guardrail decisions: blocked, masked, unavailable (no verdict, FAIL_CLOSED), logged (no verdict, LOG_ONLY).",
+            ["endpoint", "direction", "guardrail", "decision"], registry=r,
+        )
+        self.guardrail_judge = Histogram(
+            "modelgate_guardrail_judge_seconds", "Latency of the guardrail judge model's verdicts.",
+            ["endpoint", "outcome"], buckets=DURATION_BUCKETS, registry=r,
+        )
         self.records_dropped = Counter(
             "modelgate_records_dropped", "Usage or payload records dropped because their queue was full.",
             ["record"], registry=r,
@@ -156,6 +167,12 @@ class Metrics:
 
     def guardrail_blocked(self, endpoint: str, direction: str, guardrail: str) -> None:
         self.guardrail_blocks.labels(endpoint, direction, guardrail).inc()
+
+    def guardrail_decided(self, endpoint: str, direction: str, guardrail: str, decision: str) -> None:
+        self.guardrail_decisions.labels(endpoint, direction, guardrail, decision).inc()
+
+    def guardrail_judged(self, endpoint: str, outcome: str, seconds: float) -> None:
+        self.guardrail_judge.labels(endpoint, outcome).observe(seconds)
 
     def record_dropped(self, record: str) -> None:
         self.records_dropped.labels(record if record in ("usage", "payload") else "other").inc()

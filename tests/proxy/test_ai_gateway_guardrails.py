@@ -1,5 +1,5 @@
 """Guardrails: the PII detector, then keyword and PII guardrails in both directions through the real proxy (both
-routes' error shapes, streams buffered and masked), and the report of guardrails the proxy cannot enforce."""
+routes' error shapes, streams masked or ended by an error event), and judged guardrails without a judge."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ EMAIL = "jane.roe@example.org"
 def test_pii_detector_finds(text: str, entity: str) -> None:
     found = detect(text)
     assert [f.entity for f in found] == [entity]
-    assert f"[REDACTED:{entity}]" in mask(text, found)
+    assert f"[{entity}]" in mask(text, found)
 
 
 @pytest.mark.parametrize("text", [
@@ -113,10 +113,10 @@ def test_input_mask_reaches_the_provider_masked(tmp_path: Path, openai_standin: 
                    secrets=SECRETS, extra=["--payload-log", str(payload_log)]) as proxy:
         client = openai.OpenAI(base_url=proxy.base, api_key="caller", max_retries=0)
         answer = client.chat.completions.create(model="m", messages=[{"role": "user", "content": f"I am {EMAIL}"}])
-        assert answer.choices[0].message.content == "You said: I am [REDACTED:EMAIL_ADDRESS]"
-        assert standin.stats.last["body"]["messages"][0]["content"] == "I am [REDACTED:EMAIL_ADDRESS]"
+        assert answer.choices[0].message.content == "You said: I am [EMAIL_ADDRESS]"
+        assert standin.stats.last["body"]["messages"][0]["content"] == "I am [EMAIL_ADDRESS]"
         client.embeddings.create(model="e", input=["call 415-555-0100", "plain"])
-        assert standin.stats.last["body"]["input"] == ["call [REDACTED:PHONE_NUMBER]", "plain"]
+        assert standin.stats.last["body"]["input"] == ["call [PHONE_NUMBER]", "plain"]
         from .test_ai_gateway_records import read_records
 
         record = read_records(payload_log, 1)[0]
@@ -140,12 +140,12 @@ def test_output_guardrails_mask_and_block_answers_and_streams(tmp_path: Path,
         text = f"reach me at {EMAIL} or 415-555-0100"
         answer = client.chat.completions.create(model="mask", messages=[{"role": "user", "content": text}])
         assert answer.choices[0].message.content == (
-            "You said: reach me at [REDACTED:EMAIL_ADDRESS] or [REDACTED:PHONE_NUMBER]")
+            "You said: reach me at [EMAIL_ADDRESS] or [PHONE_NUMBER]")
         stream = client.chat.completions.create(model="mask", stream=True,
                                                 messages=[{"role": "user", "content": text}])
         chunks = list(stream)
         streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        assert streamed == "You said: reach me at [REDACTED:EMAIL_ADDRESS] or [REDACTED:PHONE_NUMBER]"
+        assert streamed == "You said: reach me at [EMAIL_ADDRESS] or [PHONE_NUMBER]"
         assert chunks[-1].usage is not None  # the usage chunk survives
 
         with pytest.raises(openai.BadRequestError) as info:
@@ -154,15 +154,21 @@ def test_output_guardrails_mask_and_block_answers_and_streams(tmp_path: Path,
         assert EMAIL not in info.value.response.text
         r = httpx.post(f"{proxy.url}/serving-endpoints/block/invocations",
                        json=chat("say FORBIDDEN words", stream=True))
-        assert r.status_code == 400  # a stream is judged before anything is sent
-        assert r.json()["message"] == "Response blocked by the output guardrail 'invalid_keywords'"
+        assert r.status_code == 200  # the stream started; the block ends it with an error event, no [DONE]
+        events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+        assert events[-1] == {"error_code": "INVALID_PARAMETER_VALUE",
+                              "message": "Response blocked by the output guardrail 'invalid_keywords'"}
+        assert "FORBIDDEN" not in r.text
+        assert "[DONE]" not in r.text
         with pytest.raises(openai.BadRequestError):
             client.completions.create(model="complete", prompt="Say this is a test")
         from .test_ai_gateway_records import read_records
 
         records = read_records(usage_log, 2)
-    # the provider's tokens are accounted even when the answer was refused
-    assert [(u["status"], u["output_tokens"]) for u in records] == [(400, 8), (400, 5)]
+    # the provider's tokens are accounted even when the answer was refused (the stream: as far as it was read)
+    assert [u["status"] for u in records] == [400, 200]
+    assert records[0]["output_tokens"] == 8
+    assert records[1]["output_tokens"] > 0
 
 
 def test_unsupported_guardrails_are_reported(tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str]) -> None:
@@ -177,14 +183,20 @@ def test_unsupported_guardrails_are_reported(tmp_path: Path, openai_standin: tup
         ready = httpx.get(f"{proxy.url}/readyz")
         assert ready.status_code == 200
         assert ready.json()["warnings"] == [
-            "endpoint 'topics': aiGateway.guardrails.input.safety is not enforced (it needs a classification model)",
-            "endpoint 'topics': aiGateway.guardrails.input.validTopics is not enforced "
-            "(it needs a classification model)"]
-        assert [type(s).__name__ for s in proxy.state.endpoints["topics"].pipeline.stages] == ["TrafficSplit"]
+            "endpoint 'topics': aiGateway.guardrails.input.safety has no judge model; its requests follow the "
+            "failure policy",
+            "endpoint 'topics': aiGateway.guardrails.input.validTopics has no judge model; its requests follow the "
+            "failure policy"]
+        assert [type(s).__name__ for s in proxy.state.endpoints["topics"].pipeline.stages] == [
+            "GuardrailChecks", "TrafficSplit"]
+        r = httpx.post(f"{proxy.url}/serving-endpoints/topics/invocations", json=chat("billing question"))
+        assert r.status_code == 503  # no judge, failure policy FAIL_CLOSED (the default)
+        assert r.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+        assert "input guardrail 'safety' could not be checked: no judge model" in r.json()["message"]
 
 
 def test_masking_keeps_messages_without_content_and_non_text_parts() -> None:
-    from modelgate_proxy.stages.guardrails.text_guard import rewrite_request
+    from modelgate_proxy.stages.guardrails.inspected import rewrite_request
 
     payload = {"messages": [
         {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
@@ -194,7 +206,8 @@ def test_masking_keeps_messages_without_content_and_non_text_parts() -> None:
     ], "temperature": 0}
     out = rewrite_request("llm/v1/chat", payload, lambda t: mask(t, detect(t)))
     assert "content" not in out["messages"][0]
+    assert out["messages"][0]["tool_calls"] == payload["messages"][0]["tool_calls"]
     assert out["messages"][1]["content"] == [{"type": "image_url", "image_url": {"url": "data:x"}},
-                                             {"type": "text", "text": "to [REDACTED:EMAIL_ADDRESS]"}]
+                                             {"type": "text", "text": "to [EMAIL_ADDRESS]"}]
     assert payload["messages"][1]["content"][1]["text"] == f"to {EMAIL}"  # the original is not changed
     assert out["temperature"] == 0

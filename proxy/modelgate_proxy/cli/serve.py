@@ -46,6 +46,7 @@ from ..stages.rate_limits.admission import Policy
 from ..stages.rate_limits.redis_settings import DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisConfigError, RedisSettings
 from ..stages.rate_limits.reservation import DEFAULT_MAX_TOKENS
 from ..upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_READ_TIMEOUT, UpstreamSettings
+from .judge_options import add_judge_arguments, judge_arguments, judge_settings
 from .management_options import add_management_arguments, management_arguments, management_settings
 from .manifests import ConfigError, load_endpoints
 from .table_options import add_table_arguments, table_arguments, table_settings
@@ -136,6 +137,7 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
                               "--table-root: none unless given)")
     add_table_arguments(serve)
     add_management_arguments(serve)
+    add_judge_arguments(serve)
     serve.set_defaults(func=_serve)
     return serve
 
@@ -181,6 +183,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "payload_log": args.payload_log,
         **table_arguments(args),
         **management_arguments(args),
+        **judge_arguments(args),
     }
 
 
@@ -223,7 +226,7 @@ def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
                                          for item in settings.get("rate_limit_unavailable_endpoint") or ()),
         rate_limit_default_max_tokens=default_max_tokens, usage_principals=principals,
         usage_log=settings.get("usage_log") or default_log, payload_log=settings.get("payload_log") or default_log,
-        table_store=store, tables=tables)
+        table_store=store, tables=tables, guardrail_judge=judge_settings(settings))
 
 
 def _redis_settings(settings: dict[str, Any]) -> RedisSettings | None:

@@ -13,6 +13,7 @@ from ..metrics import Metrics
 from ..providers.base import Provider
 from ..providers.registry import adapter_class
 from ..spec import ServedEntity, ServingEndpoint, ServingEndpointSpec
+from ..stages.guardrails.judge import JudgeContext
 from ..stages.invoke import Invoke
 from ..upstream import Upstream
 from .services import GatewayServices
@@ -61,6 +62,8 @@ def build_endpoints(
     factory = EntityRuntimeFactory(credentials, upstream, metrics)
     terminal = Invoke(upstream)
     out: dict[str, EndpointRuntime] = {}
+    if services is not None:  # judges find their endpoint in ``out`` at request time (built by then)
+        services.judge_context = JudgeContext(out, upstream, credentials)
     for endpoint in endpoints:
         spec = endpoint.spec
         entities = tuple(factory.build(endpoint.name, i, e) for i, e in enumerate(spec.served_entities))

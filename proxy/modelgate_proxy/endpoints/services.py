@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..metrics import Metrics, PrincipalUsage
+from ..spec.gateway import GuardrailJudge
+from ..stages.guardrails.judge import JudgeContext
 from ..stages.identity.auth_config import AuthConfig, AuthRuntime, build
 from ..stages.identity.headers import IdentityReader, IdentitySettings
 from ..stages.rate_limits.admission import Policy
@@ -48,6 +50,8 @@ class GatewaySettings:
     """Records waiting to be written, per destination, before new ones are dropped."""
     auth: AuthConfig | None = None
     """Authenticate callers and check their query permission (``--auth-config``; opt-in, not yet the default)."""
+    guardrail_judge: GuardrailJudge | None = None
+    """The judge of ``safety`` / ``validTopics`` for endpoints whose spec names none (``--guardrail-judge-*``)."""
 
     def unavailable_policy(self, endpoint: str) -> Policy:
         for name, policy in self.rate_limit_unavailable_for:
@@ -71,6 +75,8 @@ class GatewayServices:
         self._principals: PrincipalUsage | None = None
         self.tables = (Tables(settings.table_store, settings.tables, metrics.table_rows_lost)
                        if settings.table_store is not None else None)
+        self.judge_context: JudgeContext | None = None
+        """Set by :func:`~modelgate_proxy.endpoints.build.build_endpoints` (the endpoints, client, credentials)."""
 
     def counters(self) -> CounterBackend:
         """The one counter backend of this process (made on first use)."""

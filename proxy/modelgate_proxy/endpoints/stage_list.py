@@ -14,8 +14,8 @@ split and the provider call only: zero cost on its path. The order:
   identity headers are configured and a layer uses the caller (records, rate limits).
 - :mod:`..stages.rate_limits` (``rateLimits``) admits or refuses (429), reserving the request's tokens, and
   settles them to the real use when the answer ends; one counter backend per process (in-process or Redis).
-- :mod:`..stages.guardrails` (``guardrails``) checks and masks the request, then the answer (a stream is
-  buffered when output guardrails are on).
+- :mod:`..stages.guardrails` (``guardrails``, built by :mod:`.guardrail_stage`) checks and masks the request,
+  then the answer (a stream through a bounded window), with a judge model for ``safety`` and ``validTopics``.
 - :mod:`..stages.traffic_split` picks the served entity, :mod:`..stages.fallbacks`
   (``fallbackConfig.enabled``) tries the others on 429/5xx, :mod:`..stages.invoke` calls the provider.
 """
@@ -29,8 +29,6 @@ from ..exchange import Stage
 from ..spec import ServingEndpointSpec
 from ..spec.capabilities import unsupported_guardrails
 from ..stages.fallbacks import Fallbacks
-from ..stages.guardrails.checks import GuardrailChecks
-from ..stages.guardrails.text_guard import TextGuard
 from ..stages.identity.authenticate import Authenticate
 from ..stages.identity.caller import Identity
 from ..stages.rate_limits.admission import Hooks, RateLimits
@@ -38,6 +36,7 @@ from ..stages.rate_limits.limit_plan import LimitPlan
 from ..stages.records.payload_log import PayloadLog
 from ..stages.records.usage import UsageTracking
 from ..stages.traffic_split import TrafficSplit, TrafficSplitter
+from .guardrail_stage import guardrail_checks
 from .services import GatewayServices
 
 log = logging.getLogger("modelgate.proxy")
@@ -80,18 +79,13 @@ def stages_for(name: str, spec: ServingEndpointSpec, percentages: Sequence[int],
             stages.append(RateLimits(LimitPlan(name, limits, replicas), counters, policy,
                                      settings.rate_limit_default_max_tokens, hooks))
         if gateway is not None and gateway.guardrails is not None:
-            g = gateway.guardrails
-            metrics = services.metrics
-            checks = GuardrailChecks(
-                TextGuard("input", g.input) if g.input is not None else None,
-                TextGuard("output", g.output) if g.output is not None else None,
-                lambda direction, guardrail: metrics.guardrail_blocked(name, direction, guardrail),
-            )
+            checks = guardrail_checks(name, gateway.guardrails, services)
             if checks.active:
                 stages.append(checks)
-        for path in unsupported_guardrails(spec):
-            log.warning("endpoint %r: %s is not enforced: it needs a classification model this proxy does not have",
-                        name, path)
+        if settings.guardrail_judge is None:
+            for path in unsupported_guardrails(spec):
+                log.warning("endpoint %r: %s has no judge model (aiGateway.guardrails.judge or "
+                            "--guardrail-judge-*): requests follow its failure policy", name, path)
     stages.append(TrafficSplit(TrafficSplitter(percentages)))
     if gateway is not None and gateway.fallback_config is not None and gateway.fallback_config.enabled:
         stages.append(Fallbacks())

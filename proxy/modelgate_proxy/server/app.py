@@ -171,9 +171,12 @@ class GatewayApp(Starlette):
 
 
 def gateway_warnings(state: GatewayState) -> list[str]:
-    """Configured AI Gateway features the proxy does not enforce (guardrails that need a classifier model)."""
+    """Judged guardrails (``safety``, ``validTopics``) without a judge model: neither the endpoint's
+    ``aiGateway.guardrails.judge`` nor ``--guardrail-judge-*`` names one."""
+    if state.services is not None and state.services.settings.guardrail_judge is not None:
+        return []
     return [
-        f"endpoint {endpoint.name!r}: {path} is not enforced (it needs a classification model)"
+        f"endpoint {endpoint.name!r}: {path} has no judge model; its requests follow the failure policy"
         for endpoint in state.endpoints.values()
         for path in unsupported_guardrails(endpoint.spec)
     ]

@@ -118,7 +118,8 @@ async def replay_response(ex: Exchange, result: BufferedStream, send: Send) -> N
 
 def _finish(ex: Exchange, progress: _StreamProgress, end: StreamEnd) -> None:
     body = progress.aggregate.answer() if progress.aggregate is not None else None
-    usage = token_usage(ex.task, ex.payload, body) if body is not None else None
+    answer = ex.answer if ex.answer is not None else body  # refused mid-stream: the provider's answer so far
+    usage = token_usage(ex.task, ex.payload, answer) if answer is not None else None
     ex.finish(Outcome(200, perf_counter() - ex.arrived, body, progress.error, stream=end, usage=usage))
 
 
@@ -142,6 +143,7 @@ def _encode(chunks: list[JSON], progress: _StreamProgress) -> bytes:
 async def _pump(ex: Exchange, result: Streaming, send: Send, progress: _StreamProgress) -> None:
     content = result.response.content
     decoder = result.decoder
+    guard = result.guard
     try:
         try:
             while True:
@@ -149,11 +151,15 @@ async def _pump(ex: Exchange, result: Streaming, send: Send, progress: _StreamPr
                 if not data:
                     break
                 chunks = decoder.feed(data)
+                if guard is not None and chunks:
+                    chunks = await guard.feed(chunks)
                 if chunks:
                     if progress.first is None:
                         progress.first = perf_counter()
                     await send({"type": "http.response.body", "body": _encode(chunks, progress), "more_body": True})
             tail = decoder.close()
+            if guard is not None:
+                tail = await guard.close(tail)
         except GatewayError as err:
             progress.error = err
             await _fail(ex, send, err, progress)

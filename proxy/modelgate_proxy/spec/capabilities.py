@@ -66,11 +66,15 @@ def bedrock_config_problem(config: AmazonBedrockConfig) -> str | None:
 
 
 def unsupported_guardrails(spec: ServingEndpointSpec) -> list[str]:
-    """Field paths of guardrails this proxy cannot enforce (they need a classifier model):
+    """Field paths of guardrails this proxy cannot enforce because no judge model is named in the spec
+    (``aiGateway.guardrails.judge``):
     ``aiGateway.guardrails.<input|output>.safety`` when true, ``...validTopics`` when not empty."""
     gateway = spec.ai_gateway
     if gateway is None or gateway.guardrails is None:
         return []
+    judge = gateway.guardrails.judge
+    if judge is not None and (judge.endpoint is not None or judge.url is not None):
+        return []  # judged by the named model
     out: list[str] = []
     for direction in ("input", "output"):
         params = getattr(gateway.guardrails, direction)

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from .rules import Rule, has
+from .secrets import SecretReference
 from .spec_model import SpecModel
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*$", max_length=255, json_schema_extra={
@@ -99,6 +100,53 @@ class GuardrailParameters(SpecModel):
     """Reject text whose topic is not one of these."""
 
 
+class GuardrailJudge(SpecModel):
+    """The model that decides ``safety`` and ``validTopics`` (a modelgate extension; Databricks uses its own).
+
+    Either another ServingEndpoint of the same namespace (``endpoint``, a chat endpoint) or an
+    OpenAI-compatible chat API (``url`` + ``model``, with ``apiKey``); with neither, the proxy's
+    ``--guardrail-judge-*`` options name it. ``safety`` follows the Llama Guard convention (the answer ``safe``
+    or ``unsafe`` and the violated category codes); ``validTopics`` asks for ``on_topic`` / ``off_topic``.
+    """
+
+    endpoint: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """A chat ServingEndpoint of the same namespace that serves the judge model."""
+    url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)] | None = None
+    """Base URL of an OpenAI-compatible API (``<url>/chat/completions`` is called), e.g. ``http://guard:8000/v1``."""
+    model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    """The ``model`` sent to ``url``."""
+    api_key: SecretReference | None = None
+    """Bearer credential for ``url``: a ``{{secrets/<name>/<key>}}`` reference."""
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    """How long one verdict may take."""
+    failure_policy: Literal["FAIL_CLOSED", "LOG_ONLY"] = "FAIL_CLOSED"
+    """When no verdict can be had (no judge, timeout, error, an answer that is not a verdict): ``FAIL_CLOSED``
+    refuses with 503, ``LOG_ONLY`` logs, counts and lets the text pass."""
+    safety_categories: Annotated[list[Annotated[str, Field(min_length=1, max_length=512)]],
+                                 Field(max_length=64)] | None = None
+    """The Llama Guard category list put in the safety prompt, each ``"S1: Violent Crimes."``; default the
+    14 categories of Llama Guard 3 (docs/guardrails.md)."""
+    cache_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    """How long a verdict is reused for the identical text (0: never)."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel="!(has(self.endpoint) && has(self.url))",
+            message="a judge is either endpoint or url, not both",
+            check=lambda o: not (has(o, "endpoint") and has(o, "url")),
+            field_path=".url",
+            reason="FieldValueForbidden",
+        ),
+        Rule(
+            cel="!has(self.url) || has(self.model)",
+            message="model is required with url",
+            check=lambda o: not has(o, "url") or has(o, "model"),
+            field_path=".model",
+            reason="FieldValueRequired",
+        ),
+    )
+
+
 class Guardrails(SpecModel):
     """Guardrails on what goes to the model and what comes back."""
 
@@ -106,6 +154,8 @@ class Guardrails(SpecModel):
     """Checks on the request."""
     output: GuardrailParameters | None = None
     """Checks on the response."""
+    judge: GuardrailJudge | None = None
+    """The model deciding ``safety`` and ``validTopics`` (modelgate extension)."""
 
 
 class FallbackConfig(SpecModel):

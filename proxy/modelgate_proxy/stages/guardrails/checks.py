@@ -1,107 +1,142 @@
-"""Guardrails (``aiGateway.guardrails``): ``invalidKeywords`` and ``pii`` on the request (``input``) and on the
-answer (``output``), with the checks of :mod:`.text_guard` (PII detection: :mod:`.pii`).
+"""Guardrails (``aiGateway.guardrails``): ``invalidKeywords`` and ``pii`` (:mod:`.text_guard`), ``safety`` and
+``validTopics`` (:mod:`.judged`) on the request (``input``) and on the answer (``output``); what is inspected:
+:mod:`.inspected`.
 
-- A refusal is a 400 in the caller's error shape naming the guardrail (``invalid_keywords`` or ``pii``, with
-  the PII kinds found), never echoing the text; a request refused for PII is logged masked.
-- ``MASK`` sends the masked request to the provider, and answers the masked response.
-- Output guardrails on a stream: the provider's stream is read to its end before anything is sent (the text
-  cannot be judged, or a PII value spanning two chunks masked, before it is complete), then replayed to the
-  caller as one burst of the same chunks, masked. Streaming callers then wait for the whole answer.
-- ``safety`` and ``validTopics`` need a classification model the proxy does not have: they are not enforced;
-  :func:`modelgate_proxy.spec.capabilities.unsupported_guardrails` lists them so the operator can report it, and the proxy warns at start-up.
+- A refusal is a 400 in the caller's error shape naming the guardrail (``invalid_keywords``, ``pii`` with the
+  PII kinds found, ``safety`` with the category codes, ``valid_topics``), never echoing the text; a request
+  refused for PII is logged masked. No verdict from the judge under ``FAIL_CLOSED``: 503.
+- ``MASK`` sends the masked request to the provider (and to the judge), and answers the masked response.
+- Output guardrails on a stream hold back a bounded window (:mod:`.stream_window`), not the whole answer.
+- Every decision (blocked, masked, unavailable, logged) is counted (``decided``), and kept on the exchange
+  (:attr:`~modelgate_proxy.exchange.Exchange.guardrail_decisions`) for the payload record and a trace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from time import perf_counter
+from collections.abc import Callable, Sequence
 
 from ...aggregate import StreamAggregator
-from ...errors import GuardrailBlocked, PayloadTooLarge
-from ...exchange import BufferedStream, Completed, Exchange, Next, Result, Streaming
+from ...errors import GatewayError, PayloadTooLarge
+from ...exchange import Completed, Exchange, GuardrailDecision, Next, Result, Streaming
 from ...json_types import JSON
-from ...upstream import TRANSPORT_ERRORS, stream_broken
-from ...usage_tokens import request_texts
-from .text_guard import Rewrite, TextGuard, Verdict, answer_content, rewrite_answer, rewrite_chunks, rewrite_request
+from .inspected import Rewrite, answer_texts, request_texts, request_turns, rewrite_answer, rewrite_request
+from .judge_prompts import Turn
+from .judged import Decision, JudgedGuard
+from .limits import MAX_CHECKED_CHARS, SLICED_CHARS
+from .stream_window import StreamWindow
+from .text_guard import Direction, TextGuard, Verdict
 
 BlockCounter = Callable[[str, str], None]
 """Called with (direction, guardrail) for every refusal (a metric)."""
+DecisionCounter = Callable[[str, str, str], None]
+"""Called with (direction, guardrail, decision) for every decision (a metric)."""
 
 
 class GuardrailChecks:
     """The stage (its spec model is :class:`~modelgate_proxy.spec.gateway.Guardrails`)."""
 
-    __slots__ = ("count", "input", "output")
+    __slots__ = ("count", "decided", "input", "judged_input", "judged_output", "output")
 
-    def __init__(self, input: TextGuard | None, output: TextGuard | None, count: BlockCounter | None = None) -> None:
+    def __init__(self, input: TextGuard | None, output: TextGuard | None, count: BlockCounter | None = None,
+                 judged_input: JudgedGuard | None = None, judged_output: JudgedGuard | None = None,
+                 decided: DecisionCounter | None = None) -> None:
         self.input = input if input is not None and input.active else None
         self.output = output if output is not None and output.active else None
+        self.judged_input = judged_input if judged_input is not None and judged_input.active else None
+        self.judged_output = judged_output if judged_output is not None and judged_output.active else None
         self.count = count
+        self.decided = decided
 
     @property
     def active(self) -> bool:
-        return self.input is not None or self.output is not None
+        return any(g is not None for g in (self.input, self.output, self.judged_input, self.judged_output))
 
     async def __call__(self, ex: Exchange, call_next: Next) -> Result:
         if self.input is not None:
             await self._check_request(ex, self.input)
+        if self.judged_input is not None:
+            await self._judge(ex, self.judged_input, request_turns(ex.task, ex.payload))
         result = await call_next(ex)
-        guard = self.output
-        if guard is None or ex.task == "llm/v1/embeddings":
+        if (self.output is None and self.judged_output is None) or ex.task == "llm/v1/embeddings":
             return result
         if isinstance(result, Completed):
-            result.body = await self._check_answer(ex, guard, result.body)
+            result.body = await self._check_answer(ex, result.body)
             return result
         if isinstance(result, Streaming):
-            chunks = await _buffer(ex, result)
-            return BufferedStream(result.entity, await self._check_chunks(ex, guard, chunks))
+            result.guard = self._stream_window(ex)
         return result
 
-    def _refuse(self, guard: TextGuard, err: GuardrailBlocked, blocked: str) -> GuardrailBlocked:
-        if self.count is not None:
-            self.count(guard.direction, blocked)
-        return err
+    def _decide(self, ex: Exchange, direction: Direction, guardrail: str, decision: Decision | str,
+                detail: tuple[str, ...] = ()) -> None:
+        if ex.guardrail_decisions is None:
+            ex.guardrail_decisions = []
+        ex.guardrail_decisions.append(GuardrailDecision(direction, guardrail, decision, detail))  # type: ignore[arg-type]
+        if self.decided is not None:
+            self.decided(direction, guardrail, decision)
+        if decision == "blocked" and self.count is not None:
+            self.count(direction, guardrail)
+
+    def _verdict(self, ex: Exchange, guard: TextGuard, verdict: Verdict) -> None:
+        """Report a text verdict; raise its refusal."""
+        if verdict.blocked is not None:
+            self._decide(ex, guard.direction, verdict.blocked, "blocked", verdict.entities)
+            raise guard.refusal(verdict)
+        if verdict.masked:
+            self._decide(ex, guard.direction, "pii", "masked", verdict.entities)
+
+    async def _judge(self, ex: Exchange, guard: JudgedGuard, turns: Sequence[Turn]) -> None:
+        def decide(guardrail: str, decision: Decision, detail: tuple[str, ...]) -> None:
+            self._decide(ex, guard.direction, guardrail, decision, detail)
+
+        await guard.check(turns, decide)
 
     async def _check_request(self, ex: Exchange, guard: TextGuard) -> None:
-        verdict, rewrite = await _review(guard, list(request_texts(ex.task, ex.payload)), "request")
+        verdict, rewrite = await _review(guard, request_texts(ex.task, ex.payload), "request")
         if verdict.entities:  # masked for the provider (MASK), or for the payload log (BLOCK)
             ex.payload = rewrite_request(ex.task, ex.payload, rewrite)
-        if verdict.blocked is not None:
-            raise self._refuse(guard, guard.refusal(verdict), verdict.blocked)
+        self._verdict(ex, guard, verdict)
 
-    async def _check_answer(self, ex: Exchange, guard: TextGuard, body: JSON) -> JSON:
-        verdict, rewrite = await _review(guard, answer_content(body), "answer")
-        if verdict.blocked is not None:
-            ex.answer = body
-            raise self._refuse(guard, guard.refusal(verdict), verdict.blocked)
-        if verdict.masked:
-            return rewrite_answer(body, rewrite)
+    async def _check_answer(self, ex: Exchange, body: JSON) -> JSON:
+        guard = self.output
+        if guard is not None:
+            verdict, rewrite = await _review(guard, answer_texts(body), "answer")
+            if verdict.blocked is not None:
+                ex.answer = body
+            self._verdict(ex, guard, verdict)
+            if verdict.masked:
+                body = rewrite_answer(body, rewrite)
+        if self.judged_output is not None:
+            try:
+                await self._judge(ex, self.judged_output, [*request_turns(ex.task, ex.payload),
+                                                           Turn("Agent", "\n".join(answer_texts(body)))])
+            except GatewayError:
+                ex.answer = body
+                raise
         return body
 
-    async def _check_chunks(self, ex: Exchange, guard: TextGuard, chunks: list[JSON]) -> list[JSON]:
-        aggregate = StreamAggregator(ex.task)
-        aggregate.feed(chunks)
-        answer = aggregate.answer()
-        verdict, rewrite = await _review(guard, answer_content(answer), "answer")
-        if verdict.blocked is not None:
-            ex.answer = answer
-            raise self._refuse(guard, guard.refusal(verdict), verdict.blocked)
-        if not verdict.masked:
-            return chunks
-        masked: dict[int, str] = {}
-        for choice in answer.get("choices") or ():
-            text = choice.get("text") if "text" in choice else (choice.get("message") or {}).get("content")
-            if isinstance(text, str):
-                masked[choice.get("index", 0)] = rewrite(text)
-        return rewrite_chunks(chunks, masked)
+    def _stream_window(self, ex: Exchange) -> StreamWindow:
+        guard = self.output or TextGuard.inactive("output")
+        judged_guard = self.judged_output
+        seen = StreamAggregator(ex.task) if ex.finishers is not None else None
 
+        def refused() -> None:
+            if seen is not None:
+                ex.answer = seen.answer()
 
-SLICED_CHARS = 16 * 1024
-"""Texts longer than this together are checked slice by slice, yielding to the event loop between slices, so
-other requests (``/healthz`` included) are served meanwhile; shorter ones are checked in one go (~0.2 ms)."""
-MAX_CHECKED_CHARS = 4 * 1024 * 1024
-"""The most text one guardrail check reads (a few seconds of work at worst, all of it interleaved with other
-requests); more is refused with 413."""
+        def decided(verdict: Verdict) -> None:
+            if verdict.blocked is not None:
+                refused()
+            self._verdict(ex, guard, verdict)
+
+        async def judged(text: str) -> None:
+            assert judged_guard is not None
+            try:
+                await self._judge(ex, judged_guard, [*request_turns(ex.task, ex.payload), Turn("Agent", text)])
+            except GatewayError:
+                refused()
+                raise
+
+        return StreamWindow(guard, decided, judged if judged_guard is not None else None, seen)
 
 
 async def _review(guard: TextGuard, texts: list[str], what: str) -> tuple[Verdict, Rewrite]:
@@ -116,30 +151,3 @@ async def _review(guard: TextGuard, texts: list[str], what: str) -> tuple[Verdic
     if size > SLICED_CHARS:
         return await guard.review_sliced(texts)
     return guard.review(texts), guard.mask
-
-
-async def _buffer(ex: Exchange, result: Streaming) -> list[JSON]:
-    """Read the provider's stream to its end (errors as before the first byte: an ordinary error answer)."""
-    started = perf_counter()
-    response, decoder = result.response, result.decoder
-    chunks: list[JSON] = []
-    complete = False
-    try:
-        while True:
-            data = await response.content.readany()
-            if not data:
-                break
-            if ex.ticket is not None:
-                ex.ticket.take(len(data), "the provider's stream (buffered for the output guardrails)")
-            chunks.extend(decoder.feed(data))
-        chunks.extend(decoder.close())
-        complete = True
-    except TRANSPORT_ERRORS as exc:
-        raise stream_broken(exc) from None
-    finally:
-        ex.upstream_seconds += perf_counter() - started
-        if complete:
-            response.release()
-        else:
-            response.close()
-    return chunks

@@ -1,26 +1,23 @@
 """The text checks of one direction of ``aiGateway.guardrails`` (``input`` or ``output``): ``invalidKeywords``
 (case-insensitive substring match) and ``pii`` (``BLOCK``, ``MASK`` or ``NONE``, with :mod:`.pii`).
 
-What is checked: chat message contents (every message; the text parts of multi-part content), completion
-prompts and embeddings inputs on the way in; message contents and completion texts on the way out. Tool-call
-arguments and images are not inspected. A refusal names the guardrail (and the PII kinds found), never the text.
+What is checked is decided by :mod:`.inspected`; the judged guardrails (``safety``, ``validTopics``) are
+:mod:`.judged`'s. A refusal names the guardrail (and the PII kinds found), never the text.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from ...errors import GuardrailBlocked
-from ...json_types import JSON
-from ...spec import Task
 from ...spec.gateway import GuardrailParameters
 from . import pii
+from .inspected import Rewrite
 
 Direction = Literal["input", "output"]
-Rewrite = Callable[[str], str]
 
 
 @dataclass(slots=True)
@@ -41,6 +38,12 @@ class TextGuard:
         self.keywords = (re.compile("|".join(re.escape(k) for k in sorted(keywords, key=len, reverse=True)),
                                     re.IGNORECASE) if keywords else None)
         self.pii = params.pii.behavior if params.pii is not None else "NONE"
+        self.longest_keyword = max((len(k) for k in keywords), default=0)
+
+    @classmethod
+    def inactive(cls, direction: Direction) -> TextGuard:
+        """A guard that checks nothing (a stream with judged output guardrails only)."""
+        return cls(direction, GuardrailParameters())
 
     @property
     def active(self) -> bool:
@@ -91,91 +94,3 @@ class TextGuard:
         what = "Request" if self.direction == "input" else "Response"
         detail = f" (found: {', '.join(verdict.entities)})" if verdict.entities else ""
         return GuardrailBlocked(f"{what} blocked by the {self.direction} guardrail {verdict.blocked!r}{detail}")
-
-
-def rewrite_request(task: Task, payload: JSON, fn: Rewrite) -> JSON:
-    """A copy of ``payload`` with every request text passed through ``fn`` (unchanged parts shared)."""
-    out = dict(payload)
-    if task == "llm/v1/chat":
-        out["messages"] = [
-            {**m, "content": _rewrite_content(m["content"], fn)} if isinstance(m, dict) and "content" in m else m
-            for m in payload["messages"]
-        ]
-        return out
-    field = "prompt" if task == "llm/v1/completions" else "input"
-    value = payload.get(field)
-    if isinstance(value, str):
-        out[field] = fn(value)
-    elif isinstance(value, list):
-        out[field] = [fn(v) if isinstance(v, str) else v for v in value]
-    return out
-
-
-def _rewrite_content(content: Any, fn: Rewrite) -> Any:
-    if isinstance(content, str):
-        return fn(content)
-    if isinstance(content, list):
-        return [{**p, "text": fn(p["text"])} if isinstance(p, dict) and isinstance(p.get("text"), str) else p
-                for p in content]
-    return content
-
-
-def answer_content(body: JSON) -> list[str]:
-    """Texts of an answer that output guardrails inspect (message contents, completion texts)."""
-    out: list[str] = []
-    for choice in body.get("choices") or ():
-        if not isinstance(choice, dict):
-            continue
-        if isinstance(choice.get("text"), str):
-            out.append(choice["text"])
-        message = choice.get("message")
-        if isinstance(message, dict) and isinstance(message.get("content"), str):
-            out.append(message["content"])
-    return out
-
-
-def rewrite_answer(body: JSON, fn: Rewrite) -> JSON:
-    out = dict(body)
-    choices = []
-    for choice in body.get("choices") or ():
-        if isinstance(choice, dict):
-            choice = dict(choice)
-            if isinstance(choice.get("text"), str):
-                choice["text"] = fn(choice["text"])
-            message = choice.get("message")
-            if isinstance(message, dict) and isinstance(message.get("content"), str):
-                choice["message"] = {**message, "content": fn(message["content"])}
-        choices.append(choice)
-    out["choices"] = choices
-    return out
-
-
-def rewrite_chunks(chunks: list[JSON], masked: dict[int, str]) -> list[JSON]:
-    """Chunks of a buffered stream whose text is replaced by the masked text of each choice: the choice's
-    first text-bearing chunk carries all of it, later ones carry ``""``; everything else is kept."""
-    done: set[int] = set()
-    out: list[JSON] = []
-    for chunk in chunks:
-        choices = chunk.get("choices")
-        if not isinstance(choices, list) or not choices:
-            out.append(chunk)
-            continue
-        new_choices = []
-        for choice in choices:
-            if not isinstance(choice, dict):
-                new_choices.append(choice)
-                continue
-            index = choice.get("index", 0)
-            delta = choice.get("delta")
-            if isinstance(choice.get("text"), str):
-                choice = {**choice, "text": "" if index in done else masked.get(index, "")}
-                done.add(index)
-            elif isinstance(delta, dict) and isinstance(delta.get("content"), str) and (
-                    delta["content"] or index not in done):
-                text = "" if index in done else masked.get(index, "")
-                choice = {**choice, "delta": {**delta, "content": text}}
-                if text:
-                    done.add(index)
-            new_choices.append(choice)
-        out.append({**chunk, "choices": new_choices})
-    return out

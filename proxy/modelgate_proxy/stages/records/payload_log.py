@@ -92,6 +92,8 @@ class PayloadLog:
             "stream_error": (error_payload(ex.api, outcome.error)
                              if outcome.stream == "failed" and outcome.error is not None else None),
             "usage_context": ex.usage_context,
+            "guardrails": [{"direction": d.direction, "guardrail": d.guardrail, "decision": d.decision,
+                            "detail": list(d.detail)} for d in ex.guardrail_decisions or ()],
             "logging_error_codes": [],
         }
         self.sink.put(record, encode_payload_record)
