@@ -4,10 +4,13 @@ sends the rest on, checked and masked.
 
 The rule: after each batch of chunks, the pending (unsent) text of a slot is checked - keywords refuse, PII is
 found - together with the last characters already sent before it (so a keyword or value is matched across the
-cut). Everything but the last ``window`` characters is released, masked; a finding that crosses the cut holds
-the cut back to its start. Since no keyword or PII value is longer than the window, a value still arriving
-(split across chunks) lies wholly inside the held part, and the held part is released only when more text has
-pushed it out, or at the end of its choice (``finish_reason``) or of the stream, after the final check.
+cut). What is held back is the *open suffix* (:func:`open_suffix`): the last whitespace-free token and the
+space-separated groups of digits or capitals before it - the only text that a value still arriving could be
+part of - and at least the longest keyword less one character; never more than :func:`window` characters
+(the longest PII value or keyword). The rest is released, masked; a finding that crosses the cut holds the cut
+back to its start. So a value split across chunks lies wholly inside the held part until it is complete, and
+ordinary prose flows a word behind the provider. The held part goes out at the end of its choice
+(``finish_reason``) or of the stream, after the final check.
 Non-text fields (role, tool-call ids and names, finish reasons, usage) pass through unchanged.
 
 A refusal mid-stream raises :class:`~modelgate_proxy.errors.GuardrailBlocked`: the server ends the stream with
@@ -37,6 +40,31 @@ Judged = Callable[[str], Awaitable[None]]
 """Called with the whole answer's text at the end of the stream (judged guardrails); raises to refuse."""
 Decided = Callable[[Verdict], None]
 """Called with every refusal or masking verdict (metrics, the payload record); raises the refusal."""
+
+
+GROUP_CHARS = 8
+"""The longest token taken for a group of a number written in groups (``+44``, ``(415)``, ``WEST``, ``"4111``)."""
+
+
+def open_suffix(text: str, limit: int) -> int:
+    """How many characters at the end of ``text`` could still be the start of a PII value (at most ``limit``):
+    the last token without whitespace (an e-mail address, a number written without spaces, a word that may
+    yet become one), with the tokens of at most :data:`GROUP_CHARS` characters holding a digit or a capital
+    before it that are separated by single spaces (a phone, card, IBAN or Aadhaar number written in groups,
+    quoted or not). A backward walk over the held characters only."""
+    tail = text[-limit:]
+    start = len(tail)
+    while start > 0 and not tail[start - 1].isspace():
+        start -= 1
+    while start >= 2 and tail[start - 1] == " " and not tail[start - 2].isspace():
+        begin = start - 1
+        while begin > 0 and not tail[begin - 1].isspace():
+            begin -= 1
+        token = tail[begin:start - 1]
+        if len(token) > GROUP_CHARS or not any(ch.isdigit() or ch.isupper() for ch in token):
+            break
+        start = begin
+    return len(tail) - start if start > 0 or len(text) <= limit else limit
 
 
 def window(guard: TextGuard) -> int:
@@ -159,10 +187,12 @@ class StreamWindow:
         slot.pending += text
         if final:
             return await self._flush(slot)
-        if len(slot.pending) <= self.hold:
-            await self._check(slot)
+        held = max(open_suffix(slot.pending, self.hold), self.guard.longest_keyword - 1)
+        if held >= len(slot.pending):
+            if self.guard.keywords is not None or self.guard.pii == "BLOCK":
+                await self._check(slot)
             return ""
-        return await self._release(slot, len(slot.pending) - self.hold)
+        return await self._release(slot, len(slot.pending) - held)
 
     async def _flush(self, slot: _Slot) -> str:
         return await self._release(slot, len(slot.pending))
