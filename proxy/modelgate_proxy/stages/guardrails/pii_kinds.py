@@ -43,7 +43,9 @@ def _ssn(text: str) -> bool:
 
 
 def _iban(text: str) -> bool:
-    return bool(iban.is_valid(text))
+    """The registry's format for the country and the ISO 7064 check digits; not the national account-number
+    checks (``check_country``), which reject the registry's own Belgian example."""
+    return bool(iban.is_valid(text, check_country=False))
 
 
 def _ip(text: str) -> bool:
@@ -122,7 +124,7 @@ DETECTORS: tuple[Detector, ...] = (
      _ip, ":"),
     ("PHONE_NUMBER", re.compile(_starting(
         r"[+(\d]", r"(?:(?<=\+)\d{1,3}[ .-]?)?(?:(?<=\()\d{1,4}\)[ .-]?|(?<=\(|\+|[ .-])\(\d{1,4}\)[ .-]?)?"
-        r"\d{0,4}(?:[ .-]\d{2,4}){1,4}")), _phone, "0"),
+        r"\d{0,5}(?:[ .-]\d{2,6}){1,5}")), _phone, "0"),
     ("PHONE_NUMBER", re.compile(_starting(r"\+", r"\d{7,15}")), _phone, "+"),
 )
 """In priority order: where two findings overlap, the earlier kind wins (then the longer one)."""
