@@ -117,7 +117,7 @@ class GuardrailJudge(SpecModel):
     """The ``model`` sent to ``url``."""
     api_key: SecretReference | None = None
     """Bearer credential for ``url``: a ``{{secrets/<name>/<key>}}`` reference."""
-    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    timeout_seconds: Annotated[float, Field(ge=0.1, le=60)] = 5.0
     """How long one verdict may take."""
     failure_policy: Literal["FAIL_CLOSED", "LOG_ONLY"] = "FAIL_CLOSED"
     """When no verdict can be had (no judge, timeout, error, an answer that is not a verdict): ``FAIL_CLOSED``

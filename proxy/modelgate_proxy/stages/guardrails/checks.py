@@ -136,7 +136,13 @@ class GuardrailChecks:
                 refused()
                 raise
 
-        return StreamWindow(guard, decided, judged if judged_guard is not None else None, seen)
+        ticket = ex.ticket
+
+        def held(size: int) -> None:
+            if ticket is not None:
+                ticket.take(size, "the provider's stream (held for the judged output guardrails)")
+
+        return StreamWindow(guard, decided, judged if judged_guard is not None else None, seen, held)
 
 
 async def _review(guard: TextGuard, texts: list[str], what: str) -> tuple[Verdict, Rewrite]:

@@ -84,7 +84,7 @@ class StreamWindow:
     """The :class:`~modelgate_proxy.exchange.StreamFilter` of the output guardrails."""
 
     def __init__(self, guard: TextGuard, decided: Decided, judged: Judged | None = None,
-                 seen: StreamAggregator | None = None) -> None:
+                 seen: StreamAggregator | None = None, held: Callable[[int], None] | None = None) -> None:
         self.guard = guard
         self.seen = seen
         """The provider's chunks as they came (for the usage of an answer refused mid-stream)."""
@@ -97,13 +97,18 @@ class StreamWindow:
         self.held: list[JSON] = []
         """Judged guardrails: every chunk, until the end of the stream."""
         self.held_chars = 0
+        self.on_held = held
+        """Called with the characters held for the judge (the request's in-flight byte budget)."""
 
     async def feed(self, chunks: list[JSON]) -> list[JSON]:
         if self.seen is not None:
             self.seen.feed(chunks)
         if self.judged is not None:
             self.held.extend(chunks)
-            self.held_chars += sum(len(t) for c in chunks for t in chunk_texts(c))
+            size = sum(len(t) for c in chunks for t in chunk_texts(c))
+            self.held_chars += size
+            if self.on_held is not None:
+                self.on_held(size)
             if self.held_chars > MAX_CHECKED_CHARS:
                 raise PayloadTooLarge(f"the answer has more text than the guardrails check (the limit is "
                                       f"{MAX_CHECKED_CHARS} characters)")
