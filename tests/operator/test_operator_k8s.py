@@ -260,7 +260,8 @@ def test_invalid_config_is_reported_and_nothing_deployed(
 def test_unenforceable_guardrails_are_reported_without_failing(
     k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
 ) -> None:
-    """safety / validTopics cannot be enforced (no bundled classifier): ConfigValid stays True, and says so."""
+    """safety / validTopics without a judge model cannot be enforced: ConfigValid stays True, and says so; once a
+    judge is named (aiGateway.guardrails.judge) the endpoint is plainly ready."""
     put_secret(client, namespace, "a", {"k": "key"})
     spec = {
         "servedEntities": [
@@ -278,6 +279,14 @@ def test_unenforceable_guardrails_are_reported_without_failing(
     assert "aiGateway.guardrails.input.safety" in valid["message"]
     assert "aiGateway.guardrails.input.validTopics" in valid["message"]
     assert "invalidKeywords" not in valid["message"]
+    assert "failurePolicy" in valid["message"]
+
+    spec["aiGateway"]["guardrails"]["judge"] = {"url": "http://llama-guard.safety:8000/v1", "model": "llama-guard-3",
+                                                "apiKey": "{{secrets/a/k}}"}
+    apply_endpoint(k8s, namespace, spec)
+    obj = wait_for("Ready=True, judged", lambda: ready(client, namespace, "True"), timeout=20)
+    assert (condition(obj, "ConfigValid") or {})["reason"] != "GuardrailsNotEnforced"
+    assert (condition(obj, "Ready") or {})["reason"] == "EndpointReady"
 
 
 @pytest.mark.slow
