@@ -1,6 +1,6 @@
 """What a request is while it passes the stages: the :class:`Exchange`, the endpoint and served entities it is
 for (:class:`EndpointRuntime`, :class:`EntityRuntime`), the caller (:class:`Principal`), the pipeline's
-results (:class:`Completed`, :class:`Streaming`, :class:`BufferedStream`), the :class:`Stage` protocol and the
+results (:class:`Completed`, :class:`Streaming`), the :class:`Stage` protocol and the
 :class:`Pipeline` that binds an endpoint's stages once.
 
 A request becomes an :class:`Exchange` and passes through a list of :class:`Stage` s, each of which may act
@@ -184,15 +184,7 @@ class StreamFilter(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class BufferedStream:
-    """A stream read to its end before anything was sent (output guardrails); the server replays its chunks."""
-
-    entity: EntityRuntime
-    chunks: list[JSON]
-
-
-Result = Completed | Streaming | BufferedStream
+Result = Completed | Streaming
 Next = Callable[[Exchange], Awaitable[Result]]
 
 

@@ -174,3 +174,14 @@ def test_process_wide_judge(tmp_path: Path, openai_standin: tuple[OpenAIStandIn,
         assert httpx.post(base, json=chat("hello")).status_code == 200
         assert httpx.post(base, json=chat("UNSAFE-WEAPONS")).status_code == 400
         assert httpx.get(f"{proxy.url}/readyz").json().get("warnings", []) == []
+
+
+def test_an_endpoint_judging_itself_gets_no_verdict_not_a_loop(tmp_path: Path,
+                                                              openai_standin: tuple[OpenAIStandIn, str]) -> None:
+    _standin, url = openai_standin
+    manifests = [endpoint("self", [openai_entity(url)], ai_gateway={"guardrails": {
+        "input": {"safety": True}, "judge": {"endpoint": "self"}}})]
+    with run_proxy(tmp_path, manifests, secrets=SECRETS) as proxy:
+        r = httpx.post(f"{proxy.url}/serving-endpoints/self/invocations", json=chat("hello"), timeout=10)
+        assert r.status_code == 503
+        assert "the judge endpoint 'self' failed: 503" in r.json()["message"]

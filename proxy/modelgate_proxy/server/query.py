@@ -18,7 +18,7 @@ import orjson
 from ..budget import ByteBudget, Ticket
 from ..error_shapes import Shape
 from ..errors import DeadlineExceeded, EndpointNotFound, GatewayError, MalformedRequest, UnsupportedTask
-from ..exchange import Api, BufferedStream, Completed, EndpointRuntime, Exchange, Outcome, Result
+from ..exchange import Api, Completed, EndpointRuntime, Exchange, Outcome, Result
 from ..spec import Task
 from ..usage_tokens import token_usage
 from .asgi import Receive, Scope, Send, send_bytes
@@ -27,7 +27,7 @@ from .error_responses import error_response
 from .http_protocol import ON_DISCONNECT
 from .query_checks import check_payload, check_task_field, merge_extra_params, take_tracking_fields
 from .state import GatewayState
-from .streaming import replay_response, stream_response
+from .streaming import stream_response
 
 log = logging.getLogger("modelgate.proxy")
 
@@ -86,8 +86,6 @@ class QueryRoute:
         self.state.metrics.count_request(endpoint, 200)
         if isinstance(result, Completed):
             await self.reply(ex, result, send)
-        elif isinstance(result, BufferedStream):
-            await replay_response(ex, result, send)
         else:
             await stream_response(ex, result, receive, send)
 

@@ -4,7 +4,9 @@ Two tasks per stream: the pump (provider -> caller) and a watcher of the caller'
 first ends the other; the provider response is then released (fully read) or closed (cut short), so a caller
 that goes away never leaves a provider connection open. A provider failure mid-stream becomes one error event
 in the route's error shape, then the end of the stream (no ``[DONE]``); the chunks decoded from the same read
-before the failure (``chunks_before``) are sent ahead of it.
+before the failure (``chunks_before``) are sent ahead of it. A stream with output guardrails passes its decoded
+chunks through the result's ``guard`` (:class:`~modelgate_proxy.exchange.StreamFilter`) before they are sent;
+a guardrail refusal is such a failure.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import orjson
 from ..aggregate import StreamAggregator
 from ..error_shapes import error_event
 from ..errors import DeadlineExceeded, GatewayError
-from ..exchange import BufferedStream, EntityRuntime, Exchange, Outcome, StreamEnd, Streaming
+from ..exchange import EntityRuntime, Exchange, Outcome, StreamEnd, Streaming
 from ..json_types import JSON
 from ..providers.base import chunks_before
 from ..sse import DONE
@@ -95,25 +97,6 @@ async def stream_response(ex: Exchange, result: Streaming, receive: Receive, sen
         _record(ex, result.entity, progress)
         if ex.finishers is not None:
             _finish(ex, progress, "complete" if progress.complete else "failed" if progress.error else "cancelled")
-
-
-async def replay_response(ex: Exchange, result: BufferedStream, send: Send) -> None:
-    """Send a stream that was read to its end before (output guardrails) in one burst."""
-    entity = result.entity
-    headers = _start_headers(ex, entity)
-    progress = _StreamProgress(StreamAggregator(ex.task) if ex.finishers is not None else None)
-    body = _encode(result.chunks, progress) + DONE
-    try:
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        progress.first = perf_counter()
-        await send({"type": "http.response.body", "body": body, "more_body": False})
-        progress.complete = True
-    except OSError:
-        pass
-    finally:
-        _record(ex, entity, progress)
-        if ex.finishers is not None:
-            _finish(ex, progress, "complete" if progress.complete else "cancelled")
 
 
 def _finish(ex: Exchange, progress: _StreamProgress, end: StreamEnd) -> None:

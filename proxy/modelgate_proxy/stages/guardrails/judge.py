@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from time import monotonic, perf_counter
 from typing import Any
@@ -26,6 +27,10 @@ from ...spec.gateway import GuardrailJudge
 from ...upstream import Upstream
 from ...usage_tokens import token_usage
 from .judge_prompts import NoVerdict
+
+_JUDGING: ContextVar[bool] = ContextVar("modelgate_judging", default=False)
+"""Set while a judge endpoint's pipeline runs: a judge endpoint whose own guardrails would ask a judge gets no
+verdict instead of a loop (an endpoint judging itself, or two judging each other)."""
 
 LatencyObserver = Callable[[str, float], None]
 """Called with (outcome, seconds) after every judge call: outcome ``ok``, ``error`` or ``timeout``."""
@@ -125,14 +130,19 @@ class Judge:
             raise NoVerdict(f"the judge endpoint {name!r} is not served by this proxy")
         if runtime.task != "llm/v1/chat":
             raise NoVerdict(f"the judge endpoint {name!r} is not a chat endpoint")
+        if _JUDGING.get():
+            raise NoVerdict(f"the judge endpoint {name!r} is asked from a judge's own guardrails")
         arrived = perf_counter()
         ex = Exchange(runtime, "openai", "llm/v1/chat", body, False, arrived,
                       deadline=arrived + self.spec.timeout_seconds)
+        token = _JUDGING.set(True)
         try:
             result = await runtime.pipeline.run(ex)
         except GatewayError as err:
             ex.finish(Outcome(err.status, perf_counter() - arrived, None, err))
             raise NoVerdict(f"the judge endpoint {name!r} failed: {err.status}") from None
+        finally:
+            _JUDGING.reset(token)
         if not isinstance(result, Completed):
             raise NoVerdict(f"the judge endpoint {name!r} did not answer as a whole")
         ex.finish(Outcome(200, perf_counter() - arrived, result.body,

@@ -6,7 +6,6 @@ maintained validator), resolves overlaps, and masks each finding with a typed pl
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -26,7 +25,6 @@ def placeholder(entity: str) -> str:
     return f"[{entity}]"
 
 
-_DIGIT = re.compile(r"\d")
 
 
 SLICE_CHARS = 4096
@@ -52,7 +50,7 @@ async def detect_sliced(text: str) -> list[Finding]:
     """:func:`detect`, the same findings, with a yield to the event loop after every :data:`SLICE_CHARS` of
     text per detector, so a long text never holds the loop for more than one slice's scan (a worker thread
     would not help: the regex engine holds the GIL for a whole scan)."""
-    detectors = _applicable(text)
+    detectors = await _applicable_sliced(text)
     candidates: list[_Candidate] = []
     for rank, detector in detectors:
         start = 0
@@ -86,9 +84,20 @@ _BATCH = 2048
 
 
 def _applicable(text: str) -> list[tuple[int, _Detector]]:
-    has_digit = _DIGIT.search(text) is not None
-    return [(rank, d) for rank, d in enumerate(_DETECTORS)
-            if not ((d[3] == "0" and not has_digit) or (d[3] != "0" and d[3] not in text))]
+    return [(rank, d) for rank, d in enumerate(_DETECTORS) if d[3].search(text) is not None]
+
+
+async def _applicable_sliced(text: str) -> list[tuple[int, _Detector]]:
+    """:func:`_applicable`, the pre-checks run :data:`SLICE_CHARS` at a time with yields to the event loop."""
+    out: list[tuple[int, _Detector]] = []
+    for rank, d in enumerate(_DETECTORS):
+        for start in range(0, len(text), SLICE_CHARS):
+            found = d[3].search(text, start, min(len(text), start + SLICE_CHARS + _OVERLAP)) is not None
+            await asyncio.sleep(0)
+            if found:
+                out.append((rank, d))
+                break
+    return out
 
 
 def _scan(text: str, rank: int, detector: _Detector, start: int, stop: int, out: list[_Candidate]) -> int:

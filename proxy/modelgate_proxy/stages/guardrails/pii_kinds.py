@@ -103,29 +103,33 @@ def _starting(first: str, rest: str) -> str:
     return first + r"(?<![\w@.+-]." + ")" + rest + _E
 
 
-Detector = tuple[str, re.Pattern[str], Callable[[str], bool] | None, str]
-"""(entity, candidate pattern, validator, what the text must contain for the pattern to be tried: ``"0"``
-a digit, otherwise that character)."""
+Detector = tuple[str, re.Pattern[str], Callable[[str], bool] | None, re.Pattern[str]]
+"""(entity, candidate pattern, validator, a quick pre-check: what any candidate contains; a text without it is
+not scanned for that kind)."""
+
+def _needs(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
 
 DETECTORS: tuple[Detector, ...] = (
     ("EMAIL_ADDRESS", re.compile(
         r"[A-Za-z0-9](?<![\w.%+-][A-Za-z0-9])(?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?@"
-        r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(?![\w-])"), None, "@"),
-    ("IBAN_CODE", re.compile(_starting("[A-Z]", r"[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?")), _iban, "0"),
+        r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(?![\w-])"), None, _needs("@")),
+    ("IBAN_CODE", re.compile(_starting("[A-Z]", r"[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?")), _iban, _needs(r"[A-Z]{2}\d{2}")),
     ("IT_FISCAL_CODE", re.compile(_starting("[A-Z]", r"[A-Z]{5}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]")),
-     _it_fiscal, "0"),
-    ("CREDIT_CARD", re.compile(_starting(r"\d", r"(?:[ -]?\d){12,18}")), _card, "0"),
-    ("IN_AADHAAR", re.compile(_starting(r"[2-9]", r"\d{3} ?\d{4} ?\d{4}")), _aadhaar, "0"),
-    ("US_SSN", re.compile(_starting(r"\d", r"\d{2}([- ])\d{2}\1\d{4}")), _ssn, "0"),
-    ("ES_NIF", re.compile(_starting(r"[0-9XYZ]", r"\d{7}-?[A-Z]")), _es_id, "0"),
+     _it_fiscal, _needs(r"[A-Z]{6}\d{2}")),
+    ("CREDIT_CARD", re.compile(_starting(r"\d", r"(?:[ -]?\d){12,18}")), _card, _needs(r"\d(?:[ -]?\d){12}")),
+    ("IN_AADHAAR", re.compile(_starting(r"[2-9]", r"\d{3} ?\d{4} ?\d{4}")), _aadhaar, _needs(r"\d{4} ?\d{4} ?\d{4}")),
+    ("US_SSN", re.compile(_starting(r"\d", r"\d{2}([- ])\d{2}\1\d{4}")), _ssn, _needs(r"\d{3}[- ]\d{2}[- ]\d{4}")),
+    ("ES_NIF", re.compile(_starting(r"[0-9XYZ]", r"\d{7}-?[A-Z]")), _es_id, _needs(r"\d{7}-?[A-Z]")),
     ("IP_ADDRESS", re.compile(_starting(
-        r"\d", r"\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}")), _ipv4, "0"),
+        r"\d", r"\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}")), _ipv4, _needs(r"\d\.\d{1,3}\.\d{1,3}\.\d")),
     ("IP_ADDRESS", re.compile(r"[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){1,7}[0-9A-Fa-f]{0,4}(?![\w:])"),
-     _ip, ":"),
+     _ip, _needs(":")),
     ("PHONE_NUMBER", re.compile(_starting(
         r"[+(\d]", r"(?:(?<=\+)\d{1,3}[ .-]?)?(?:(?<=\()\d{1,4}\)[ .-]?|(?<=\(|\+|[ .-])\(\d{1,4}\)[ .-]?)?"
-        r"\d{0,5}(?:[ .-]\d{2,6}){1,5}")), _phone, "0"),
-    ("PHONE_NUMBER", re.compile(_starting(r"\+", r"\d{7,15}")), _phone, "+"),
+        r"\d{0,5}(?:[ .-]\d{2,6}){1,5}")), _phone, _needs(r"[ .-]\d{2}")),
+    ("PHONE_NUMBER", re.compile(_starting(r"\+", r"\d{7,15}")), _phone, _needs(r"\+\d{7}")),
 )
 """In priority order: where two findings overlap, the earlier kind wins (then the longer one)."""
 
