@@ -62,7 +62,9 @@ def build_endpoints(
     factory = EntityRuntimeFactory(credentials, upstream, metrics)
     terminal = Invoke(upstream)
     out: dict[str, EndpointRuntime] = {}
-    if services is not None:  # judges find their endpoint in ``out`` at request time (built by then)
+    if services is not None and services.judge_context is None:
+        # Judges find their endpoint at request time in the first map built: the app's (later builds of single
+        # endpoints, by the workspace gateway's watch, are put into that same map).
         services.judge_context = JudgeContext(out, upstream, credentials)
     for endpoint in endpoints:
         spec = endpoint.spec
