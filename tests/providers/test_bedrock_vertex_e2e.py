@@ -11,6 +11,7 @@ import openai
 import orjson
 import pytest
 
+from modelgate_proxy.endpoints.services import NO_AUTH, GatewaySettings
 from modelgate_proxy.server.app import create_app
 from tests.providers.e2e import ENDPOINT, manifest
 from tests.providers.vertex_keys import EMAIL, new_key
@@ -25,7 +26,7 @@ TOOLS: Any = [{"type": "function", "function": {"name": "get_weather", "descript
 
 @contextmanager
 def proxy_for(provider: str, model: str, task: str, config_field: str, config: dict[str, Any]) -> Iterator[openai.OpenAI]:
-    with serve_app(create_app([manifest(provider, model, task, config_field, config)])) as proxy_url:
+    with serve_app(create_app([manifest(provider, model, task, config_field, config)], gateway=GatewaySettings(auth=NO_AUTH))) as proxy_url:
         yield openai.OpenAI(base_url=f"{proxy_url}/serving-endpoints", api_key="caller-token", max_retries=0, timeout=20)
 
 

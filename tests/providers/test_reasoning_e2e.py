@@ -12,6 +12,7 @@ from typing import Any
 import openai
 import pytest
 
+from modelgate_proxy.endpoints.services import NO_AUTH, GatewaySettings
 from modelgate_proxy.server.app import create_app
 from tests.providers.e2e import ENDPOINT, drain, manifest
 from tests.providers.vertex_keys import EMAIL, new_key
@@ -28,7 +29,7 @@ THINKING = {"type": "enabled", "budget_tokens": 2048}
 
 @contextmanager
 def proxy_for(provider: str, model: str, config_field: str, config: dict[str, Any]) -> Iterator[openai.OpenAI]:
-    with serve_app(create_app([manifest(provider, model, "llm/v1/chat", config_field, config)])) as proxy_url:
+    with serve_app(create_app([manifest(provider, model, "llm/v1/chat", config_field, config)], gateway=GatewaySettings(auth=NO_AUTH))) as proxy_url:
         yield openai.OpenAI(base_url=f"{proxy_url}/serving-endpoints", api_key="caller-token", max_retries=0, timeout=20)
 
 

@@ -7,7 +7,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,10 @@ from modelgate_proxy.cli import build_parser
 from modelgate_proxy.cli.serve import uvicorn_config
 from modelgate_proxy.server.state import GatewayState
 from tests.standins.server import free_port
+
+NO_AUTH = ("--no-auth",)
+"""The authentication choice of the tests about something else: ``serve`` refuses to start without one, so every
+harness call makes it; tests of authentication pass their own (``auth=["--api-keys", DIR]`` etc.)."""
 
 
 @dataclass
@@ -88,7 +92,7 @@ def write_secret(secrets_dir: Path, name: str, key: str, value: str) -> None:
 
 @contextmanager
 def run_proxy(tmp_path: Path, manifests: list[dict[str, Any]], *, secrets: dict[str, dict[str, str]] | None = None,
-              extra: list[str] | None = None) -> Iterator[Proxy]:
+              extra: list[str] | None = None, auth: Sequence[str] = NO_AUTH) -> Iterator[Proxy]:
     config_file = tmp_path / f"endpoints-{time.time_ns()}.yaml"
     config_file.write_text(yaml.safe_dump_all(manifests))
     secrets_dir = tmp_path / "secrets"
@@ -98,7 +102,7 @@ def run_proxy(tmp_path: Path, manifests: list[dict[str, Any]], *, secrets: dict[
             write_secret(secrets_dir, name, key, value)
     port = free_port()
     argv = ["serve", "-f", str(config_file), "--secrets-dir", str(secrets_dir), "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", *(extra or [])]
+            "--port", str(port), "--log-level", "warning", *auth, *(extra or [])]
     args = build_parser().parse_args(argv)
     config = uvicorn_config(args)
     server = _Server(config)

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ import yaml
 
 from tests.standins.server import free_port
 
-from .harness import write_secret
+from .harness import NO_AUTH, write_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +81,7 @@ def _status_field(pid: int, name: str) -> int:
 
 @contextmanager
 def serve_process(tmp_path: Path, manifests: list[dict[str, Any]], *, secrets: dict[str, dict[str, str]],
-                  extra: list[str] | None = None) -> Iterator[ServeProcess]:
+                  extra: list[str] | None = None, auth: Sequence[str] = NO_AUTH) -> Iterator[ServeProcess]:
     path = tmp_path / f"endpoints-{time.time_ns()}.yaml"
     path.write_text(yaml.safe_dump_all(manifests))
     for name, keys in secrets.items():
@@ -91,7 +91,7 @@ def serve_process(tmp_path: Path, manifests: list[dict[str, Any]], *, secrets: d
     env = {**os.environ, "PYTHONPATH": str(ROOT / "proxy")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelgate_proxy", "serve", "-f", str(path), "--secrets-dir", str(tmp_path / "secrets"),
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *(extra or [])],
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *auth, *(extra or [])],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"

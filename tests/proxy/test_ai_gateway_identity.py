@@ -40,10 +40,10 @@ def test_reader_trusts_only_configured_headers() -> None:
 
 
 def test_settings_from_the_command_line(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="--require-identity needs"):
         gateway_settings({"require_identity": True})
-    with pytest.raises(ConfigError):
-        gateway_settings({"rate_limit_replicas": 0})
+    with pytest.raises(ConfigError, match="at least 1"):
+        gateway_settings({"rate_limit_replicas": 0, "no_auth": True})
     manifest = tmp_path / "e.yaml"
     manifest.write_text("apiVersion: serving.modelgate.io/v1alpha1\nkind: ServingEndpoint\nmetadata: {name: e}\n"
                         "spec: {servedEntities: [{externalModel: {name: m, provider: openai, task: llm/v1/chat, "
@@ -61,8 +61,8 @@ def test_require_identity_and_no_cost_without_ai_gateway(tmp_path: Path,
     manifests = [endpoint("plain", [openai_entity(url)])]
     with run_proxy(tmp_path, manifests, secrets=SECRETS) as proxy:
         assert [type(s).__name__ for s in proxy.state.endpoints["plain"].pipeline.stages] == ["TrafficSplit"]
-    extra = ["--identity-header", "X-Forwarded-Email", "--require-identity"]
-    with run_proxy(tmp_path, manifests, secrets=SECRETS, extra=extra) as proxy:
+    auth = ["--identity-header", "X-Forwarded-Email", "--require-identity"]
+    with run_proxy(tmp_path, manifests, secrets=SECRETS, auth=auth) as proxy:
         target = f"{proxy.url}/serving-endpoints/plain/invocations"
         body = {"messages": [{"role": "user", "content": "hi"}]}
         r = httpx.post(target, json=body)

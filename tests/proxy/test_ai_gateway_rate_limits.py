@@ -62,7 +62,7 @@ def test_per_user_group_and_token_limits_through_the_proxy(tmp_path: Path,
     def status(name: str, who: dict[str, str], stream: bool = False, **extra: object) -> int:
         return post(name, who, stream, **extra).status_code
 
-    with run_proxy(tmp_path, [manifest, tokens], secrets=SECRETS, extra=IDENTITY) as proxy:
+    with run_proxy(tmp_path, [manifest, tokens], secrets=SECRETS, auth=IDENTITY) as proxy:
         alice = {"X-Forwarded-Email": "alice@example.com", "X-Forwarded-Groups": "support"}
         assert [status("chat", alice) for _ in range(4)] == [200, 200, 200, 429]
         bob = {"X-Forwarded-Email": "bob@example.com"}

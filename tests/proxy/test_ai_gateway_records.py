@@ -43,9 +43,9 @@ def test_usage_and_payload_records(tmp_path: Path, openai_standin: tuple[OpenAIS
     usage_log, payload_log = tmp_path / "usage.jsonl", tmp_path / "payload.jsonl"
     manifest = endpoint("chat", [openai_entity(url, name="primary")], ai_gateway=gateway(
         rateLimits=[{"key": "endpoint", "calls": 4, "renewalPeriod": "minute"}]))
-    extra = ["--usage-log", str(usage_log), "--payload-log", str(payload_log),
-             "--identity-header", "X-Forwarded-Email"]
-    with run_proxy(tmp_path, [manifest], secrets=SECRETS, extra=extra) as proxy:
+    extra = ["--usage-log", str(usage_log), "--payload-log", str(payload_log)]
+    with run_proxy(tmp_path, [manifest], secrets=SECRETS, extra=extra, auth=["--identity-header", "X-Forwarded-Email"]
+                   ) as proxy:
         who = {"X-Forwarded-Email": "alice@example.com"}
         r = httpx.post(f"{proxy.url}/serving-endpoints/chat/invocations", headers=who, json={
             "messages": [{"role": "user", "content": "Hello there"}], "client_request_id": "cr-1",

@@ -267,8 +267,8 @@ def test_openai_models_list_and_retrieve(tmp_path: Path, openai_standin: tuple[O
 
 def test_read_apis_follow_require_identity(tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str]) -> None:
     _, url = openai_standin
-    extra = ["--identity-header", "X-Forwarded-Email", "--require-identity"]
-    with run_proxy(tmp_path, _manifests(url), secrets=SECRETS, extra=extra) as proxy:
+    auth = ["--identity-header", "X-Forwarded-Email", "--require-identity"]
+    with run_proxy(tmp_path, _manifests(url), secrets=SECRETS, auth=auth) as proxy:
         for path, shape_key in (("/serving-endpoints/models", "error"), ("/api/2.0/serving-endpoints/chat", "error_code"),
                                 ("/api/2.0/endpoints/", "detail")):
             anonymous = requests.get(proxy.url + path, timeout=10)

@@ -77,7 +77,7 @@ def test_cli_help_lists_serve_and_convert(capsys: pytest.CaptureFixture[str]) ->
 def test_serve_rejects_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("")
-    assert main(["serve", "-f", str(path)]) == 2
+    assert main(["serve", "-f", str(path), "--no-auth"]) == 2
     assert "no ServingEndpoint" in capsys.readouterr().err
 
 
@@ -93,7 +93,7 @@ def test_modelgate_serve_process(tmp_path: Path, workers: int) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-m", "modelgate_proxy", "serve", "-f", str(path), "--secrets-dir",
              str(tmp_path / "secrets"), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-             "--log-level", "warning"],
+             "--log-level", "warning", "--no-auth"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         try:
@@ -117,7 +117,7 @@ def test_modelgate_serve_says_at_start_up_that_a_credential_file_is_missing(tmp_
     env = {**os.environ, "PYTHONPATH": str(ROOT / "proxy")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelgate_proxy", "serve", "-f", str(path), "--secrets-dir", str(tmp_path / "secrets"),
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-auth"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

@@ -138,8 +138,12 @@ def served_entity_id_of(store: TableStore) -> str:
     return str(served[0]["served_entity_id"])
 
 
+TABLE_AUTH = ["--identity-header", "X-Forwarded-Email"]
+"""The records name the caller from a trusted header."""
+
+
 def table_args(root: str, options_file: Path | None = None) -> list[str]:
-    args = ["--table-root", root, "--table-batch-seconds", "0.2", "--identity-header", "X-Forwarded-Email"]
+    args = ["--table-root", root, "--table-batch-seconds", "0.2"]
     return args + (["--table-storage-options", str(options_file)] if options_file is not None else [])
 
 
@@ -147,7 +151,7 @@ def test_tables_on_a_local_path(tmp_path: Path, openai_standin: tuple[OpenAIStan
     _, url = openai_standin
     root = tmp_path / "lake"
     started = datetime.now(UTC)
-    with run_proxy(tmp_path, [manifest(url)], secrets=SECRETS, extra=table_args(str(root))) as proxy:
+    with run_proxy(tmp_path, [manifest(url)], secrets=SECRETS, extra=table_args(str(root)), auth=TABLE_AUTH) as proxy:
         ids = four_requests(proxy.url)
         assert proxy.state.services.settings.payload_log is None  # tables only: no bodies on standard output
     store = TableStore(str(root))
@@ -163,7 +167,7 @@ def test_tables_on_s3(tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str])
     with s3_store() as s3:
         root = f"s3://{s3.bucket}/lake"
         extra = table_args(root, s3.options_file(tmp_path))
-        with run_proxy(tmp_path, [manifest(url)], secrets=SECRETS, extra=extra) as proxy:
+        with run_proxy(tmp_path, [manifest(url)], secrets=SECRETS, extra=extra, auth=TABLE_AUTH) as proxy:
             ids = four_requests(proxy.url, oversized=False)
         check_tables(TableStore(root, s3.options()), ids, started, oversized=False)
 

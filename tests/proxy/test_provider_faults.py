@@ -235,11 +235,13 @@ def test_request_bodies_nested_too_deep_are_a_400_at_parse_time(proxy: Proxy) ->
 
 def test_under_another_server_a_disconnect_also_cancels_the_provider_call(faulty: FaultyProvider) -> None:
     """Without the proxy's HTTP protocol (its disconnect hook), a task waiting for ``http.disconnect`` does it."""
+    from modelgate_proxy.endpoints.services import NO_AUTH, GatewaySettings
     from modelgate_proxy.server import create_app
     from modelgate_proxy.spec import ServingEndpoint
 
     app = create_app([ServingEndpoint.model_validate(endpoint("slow", [openai_entity(faulty.base("slow"),
-                                                                                     key=FAKE_KEY)]))])
+                                                                                     key=FAKE_KEY)]))],
+                     gateway=GatewaySettings(auth=NO_AUTH))
     sent: list[dict[str, Any]] = []
 
     async def call() -> float:

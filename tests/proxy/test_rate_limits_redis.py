@@ -9,7 +9,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from tests.standins.openai_api import OpenAIStandIn
 from tests.standins.server import free_port
 
 from .conftest import FAKE_KEY
-from .harness import endpoint, openai_entity, write_secret
+from .harness import NO_AUTH, endpoint, openai_entity, write_secret
 from .redis_server import RedisServer
 from .serve_process import stop, wait_until_answering
 
@@ -30,7 +30,8 @@ PASSWORD = "redis-SENTINEL-pw-7c1d"
 
 
 @contextmanager
-def serve(tmp_path: Path, manifests: list[dict[str, object]], *extra: str) -> Iterator[str]:
+def serve(tmp_path: Path, manifests: list[dict[str, object]], *extra: str,
+          auth: Sequence[str] = NO_AUTH) -> Iterator[str]:
     """A ``modelgate serve`` process on a free port; yields its URL."""
     config = tmp_path / f"endpoints-{time.time_ns()}.yaml"
     config.write_text(yaml.safe_dump_all(manifests))
@@ -41,7 +42,7 @@ def serve(tmp_path: Path, manifests: list[dict[str, object]], *extra: str) -> It
     log = (tmp_path / f"proxy-{port}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "modelgate_proxy", "serve", "-f", str(config), "--secrets-dir", str(secrets),
-         "--port", str(port), "--log-level", "warning", *extra], stdout=log, stderr=subprocess.STDOUT)
+         "--port", str(port), "--log-level", "warning", *auth, *extra], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(process, url, "/healthz", log=tmp_path / f"proxy-{port}.log")
@@ -77,8 +78,9 @@ def test_two_proxies_sharing_redis_admit_the_limit_in_total(tmp_path: Path, redi
         {"key": "user", "principal": "vip@example.com", "calls": 6, "renewalPeriod": "minute"},
         {"key": "user_group", "principal": "team", "calls": 2, "renewalPeriod": "minute"},
     ]})
-    flags = ["--rate-limit-redis-url", redis_url, *identity]
-    with serve(tmp_path, [manifest], *flags) as one, serve(tmp_path, [manifest], *flags, "--workers", "2") as two:
+    flags = ["--rate-limit-redis-url", redis_url]
+    with serve(tmp_path, [manifest], *flags, auth=identity) as one, \
+            serve(tmp_path, [manifest], *flags, "--workers", "2", auth=identity) as two:
         urls = [one, two]
         # per user: 3 in total across both proxies (and both workers of the second), not 3 each
         assert sorted(asyncio.run(_spread(urls, "chat", 8, {"X-Forwarded-Email": "a@example.com"}))) == [200] * 3 + [429] * 5
@@ -117,7 +119,8 @@ def test_redis_outage_follows_each_endpoints_policy_and_recovers(tmp_path: Path,
 
     try:
         with serve(tmp_path, manifests, *flags) as proxy:
-            assert httpx.get(f"{proxy}/readyz").json() == {"status": "ready"}
+            assert httpx.get(f"{proxy}/readyz").json() == {"status": "ready",
+                                                          "authentication": {"mode": "none", "open": True}}
             assert metric(proxy, "modelgate_rate_limit_store_up") == 1.0
             assert statuses("strict", 4) == [200, 200, 200, 429]
             server.stop()
@@ -197,7 +200,7 @@ def test_unusable_rate_limit_flags_stop_serve_with_a_message(tmp_path: Path, fla
     manifest = tmp_path / "e.yaml"
     manifest.write_text(yaml.safe_dump(endpoint("chat", [openai_entity("http://127.0.0.1:9")])))
     result = subprocess.run([sys.executable, "-m", "modelgate_proxy", "serve", "-f", str(manifest), "--port",
-                             str(free_port()), *flags], capture_output=True, text=True, timeout=30, check=False)
+                             str(free_port()), "--no-auth", *flags], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
     assert message in result.stderr
     assert "secret@" not in result.stderr

@@ -85,7 +85,7 @@ def test_sigterm_during_load_loses_nothing(tmp_path: Path) -> None:
         proc = subprocess.Popen(  # batches of 60 s: without the flush on SIGTERM nothing would be written
             [sys.executable, "-m", "modelgate_proxy", "serve", "-f", str(path), "--secrets-dir",
              str(tmp_path / "secrets"), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-             "--table-root", str(root), "--table-batch-seconds", "60"],
+             "--no-auth", "--table-root", str(root), "--table-batch-seconds", "60"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:

@@ -63,9 +63,9 @@ def test_usage_per_principal_is_bounded() -> None:
 def test_usage_per_principal_through_the_proxy(tmp_path: Path, openai_standin: tuple[OpenAIStandIn, str]) -> None:
     _standin, url = openai_standin
     manifest = endpoint("chat", [openai_entity(url)], ai_gateway={"usageTrackingConfig": {"enabled": True}})
-    extra = ["--identity-header", "X-Forwarded-Email", "--usage-metrics-principals", "2",
-             "--usage-log", str(tmp_path / "usage.jsonl")]
-    with run_proxy(tmp_path, [manifest], secrets={"openai": {"api-key": FAKE_KEY}}, extra=extra) as proxy:
+    extra = ["--usage-metrics-principals", "2", "--usage-log", str(tmp_path / "usage.jsonl")]
+    with run_proxy(tmp_path, [manifest], secrets={"openai": {"api-key": FAKE_KEY}}, extra=extra,
+                   auth=["--identity-header", "X-Forwarded-Email"]) as proxy:
         for i in range(5):
             r = httpx.post(f"{proxy.url}/serving-endpoints/chat/invocations",
                            json={"messages": [{"role": "user", "content": "one two three"}]},

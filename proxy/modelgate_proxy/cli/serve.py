@@ -4,8 +4,9 @@
                     [--workers N] [--log-level LEVEL] [--max-body-bytes N]
                     [--connect-timeout S] [--read-timeout S] [--request-timeout S]
                     [--max-answer-bytes N] [--max-inflight-bytes N] [--head-timeout S] [--body-timeout S]
-                    [--identity-header H] [--groups-header H] [--service-principal-header H]
-                    [--require-identity] [--auth-config FILE] [--rate-limit-replicas N] [--usage-log FILE] [--payload-log FILE]
+                    (--auth-config FILE | --api-keys PATH | --no-auth | --identity-header H [--groups-header H]
+                     [--service-principal-header H] [--require-identity])
+                    [--rate-limit-replicas N] [--usage-log FILE] [--payload-log FILE]
                     [--rate-limit-redis-url URL [--rate-limit-redis-password-file FILE]
                      [--rate-limit-redis-prefix P] [--rate-limit-redis-timeout S]]
                     [--rate-limit-unavailable closed|open] [--rate-limit-unavailable-endpoint NAME=closed|open]
@@ -24,13 +25,10 @@ import importlib.util
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import orjson
 import uvicorn
-import yaml
-from pydantic import ValidationError
 
 from ..budget import DEFAULT_MAX_INFLIGHT_BYTES
 from ..credentials import FileCredentials
@@ -41,11 +39,11 @@ from ..server.body import DEFAULT_MAX_BODY_BYTES
 from ..server.http_protocol import DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, protocol_settings
 from ..server.http_protocol import configure as configure_protocol
 from ..stages.identity.auth_config import AuthConfig
-from ..stages.identity.headers import IdentitySettings
 from ..stages.rate_limits.admission import Policy
 from ..stages.rate_limits.redis_settings import DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisConfigError, RedisSettings
 from ..stages.rate_limits.reservation import DEFAULT_MAX_TOKENS
 from ..upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_READ_TIMEOUT, UpstreamSettings
+from .auth_flags import add_auth_arguments, auth_arguments, auth_choice, describe
 from .judge_options import add_judge_arguments, judge_arguments, judge_settings
 from .management_options import add_management_arguments, management_arguments, management_settings
 from .manifests import ConfigError, load_endpoints
@@ -91,19 +89,9 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
     serve.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT,
                        help="seconds a request body may take to arrive after its headers (default 60)")
     gateway = serve.add_argument_group(
-        "AI Gateway", "caller identity (trusted headers: only behind an authenticating proxy), rate limits, records")
-    gateway.add_argument("--identity-header", default=None, metavar="HEADER",
-                         help="request header with the authenticated user (e.g. X-Forwarded-Email); default: none, "
-                              "every caller is anonymous")
-    gateway.add_argument("--groups-header", default=None, metavar="HEADER",
-                         help="request header with the user's groups, comma-separated (e.g. X-Forwarded-Groups)")
-    gateway.add_argument("--service-principal-header", default=None, metavar="HEADER",
-                         help="request header with a service principal's id; wins over --identity-header")
-    gateway.add_argument("--require-identity", action="store_true",
-                         help="answer 401 to requests without an identity header")
-    gateway.add_argument("--auth-config", default=None, metavar="FILE",
-                         help="YAML authentication settings (API keys, OIDC, Kubernetes tokens, RBAC; "
-                              "docs/authentication.md): every query is authenticated and authorized (opt-in for now)")
+        "AI Gateway", "authentication (exactly one of --auth-config, --api-keys, the identity-header flags (trusted "
+                      "headers: only behind an authenticating proxy) or --no-auth), rate limits, records")
+    add_auth_arguments(gateway)
     gateway.add_argument("--rate-limit-replicas", type=int, default=1, metavar="N",
                          help="proxy replicas sharing the traffic, with the in-process counters: each enforces "
                               "ceil(limit / N) (default 1; not with --rate-limit-redis-url)")
@@ -165,11 +153,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_inflight_bytes": args.max_inflight_bytes,
         "head_timeout": args.head_timeout,
         "body_timeout": args.body_timeout,
-        "identity_header": args.identity_header,
-        "groups_header": args.groups_header,
-        "service_principal_header": args.service_principal_header,
-        "require_identity": args.require_identity,
-        "auth_config": args.auth_config,
+        **auth_arguments(args),
         "rate_limit_replicas": args.rate_limit_replicas,
         "rate_limit_redis_url": args.rate_limit_redis_url,
         "rate_limit_redis_password_file": args.rate_limit_redis_password_file,
@@ -189,14 +173,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
     """The AI Gateway options of the ``serve`` settings; raises :class:`ConfigError` when they cannot work."""
-    identity = IdentitySettings(
-        user_header=settings.get("identity_header") or None,
-        groups_header=settings.get("groups_header") or None,
-        service_principal_header=settings.get("service_principal_header") or None,
-        required=bool(settings.get("require_identity")),
-    )
-    if identity.required and not identity.configured:
-        raise ConfigError("--require-identity needs --identity-header or --service-principal-header")
+    auth, identity = auth_choice(settings)
     replicas = settings.get("rate_limit_replicas")
     replicas = 1 if replicas is None else int(replicas)
     if replicas < 1:
@@ -213,10 +190,6 @@ def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
     principals = 100 if principals is None else int(principals)
     if principals < 0:
         raise ConfigError("--usage-metrics-principals must be 0 or more")
-    auth = _auth_config(settings.get("auth_config"))
-    if auth is not None and identity.configured:
-        raise ConfigError("--auth-config and the identity headers exclude each other (trusted-header mode is an "
-                          "auth-config mode)")
     store, tables = table_settings(settings)
     default_log = None if store is not None else "-"  # with tables, JSON lines only when asked for
     return GatewaySettings(
@@ -260,39 +233,22 @@ def _endpoint_policy(item: str) -> tuple[str, Policy]:
     return name, _policy(value, "--rate-limit-unavailable-endpoint")
 
 
-def _auth_config(path: str | None) -> AuthConfig | None:
-    if not path:
-        return None
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-        config = AuthConfig.model_validate(raw if raw is not None else {})
-    except OSError as e:
-        raise ConfigError(f"--auth-config {path}: {e.strerror}") from None
-    except yaml.YAMLError:
-        raise ConfigError(f"--auth-config {path}: not YAML") from None
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors())
-        raise ConfigError(f"--auth-config {path}: {problems}") from None
-    if config.api_keys is not None and not config.api_keys.path.exists():
-        raise ConfigError(f"--auth-config {path}: api_keys.path {config.api_keys.path} does not exist")
-    return config
-
-
 def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
     """The app for the ``serve`` settings (files are loaded and validated here)."""
+    gateway = gateway_settings(settings)  # first: no authentication chosen stops serve before anything is read
     if not settings["files"] and not settings.get("management_namespace"):
         raise ConfigError("no endpoints to serve: give -f FILE (or --management-namespace NS)")
     endpoints = load_endpoints(settings["files"]) if settings["files"] else []
     configure_protocol(head_timeout=settings.get("head_timeout"), body_timeout=settings.get("body_timeout"))
-    gateway = gateway_settings(settings)
     names = {endpoint.name for endpoint in endpoints}
     for name, _policy_of in gateway.rate_limit_unavailable_for:
         if name not in names:
             raise ConfigError(f"--rate-limit-unavailable-endpoint names {name!r}, which is not a served endpoint")
     management = management_settings(settings)
-    if management is not None and gateway.auth is None:
-        raise ConfigError("--management-namespace needs authentication (--auth-config): every management call is "
-                          "authenticated and authorized by Kubernetes RBAC")
+    if management is not None and (not isinstance(gateway.auth, AuthConfig) or gateway.auth.mode == "none"):
+        raise ConfigError("--management-namespace needs authentication (--auth-config or --api-keys, not --no-auth "
+                          "or the identity headers): every management call is authenticated and authorized by "
+                          "Kubernetes RBAC")
     return create_app(
         endpoints,
         credentials=FileCredentials(settings["secrets_dir"]),
@@ -316,7 +272,9 @@ def uvicorn_config(args: argparse.Namespace) -> uvicorn.Config:
     settings = _settings(args)
     app = app_from_settings(settings)  # validates even when workers load their own copy
     names = ", ".join(app.state.gateway.endpoints)
-    log.info("serving endpoints: %s", names)
+    services = app.state.gateway.services
+    log.log(logging.WARNING if services.open else logging.INFO, "serving endpoints: %s; %s", names,
+            describe(services.auth_mode, services.open))
     common: dict[str, Any] = {
         "host": args.host,
         "port": args.port,

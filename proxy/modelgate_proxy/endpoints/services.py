@@ -4,6 +4,7 @@ share (record sinks, the caller-identity reader, the rate-limit counters, metric
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..metrics import Metrics, PrincipalUsage
 from ..spec.gateway import GuardrailJudge
@@ -22,9 +23,21 @@ from ..stages.records.tables import Tables
 
 DEFAULT_USAGE_PRINCIPALS = 100
 
+TRUSTED_HEADERS: Literal["trusted-header"] = "trusted-header"
+"""The authentication choice of the identity-header flags: trust the headers of an authenticating proxy in front
+(``identity``), no credential checked here."""
+NO_AUTH = AuthConfig(mode="none")
+"""The explicit opt-out (``--no-auth``): every caller is anonymous, every query allowed; the endpoints are open."""
 
-@dataclass(frozen=True, slots=True)
+AuthChoice = AuthConfig | Literal["trusted-header"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GatewaySettings:
+    auth: AuthChoice
+    """How callers are authenticated, always an explicit choice (there is no open default): an
+    :class:`AuthConfig` (``--auth-config``, ``--api-keys``; :data:`NO_AUTH` for ``--no-auth``), or
+    :data:`TRUSTED_HEADERS` for the identity-header flags."""
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     rate_limit_replicas: int = 1
     """Proxy replicas sharing the endpoint's traffic: with the in-process counters each enforces
@@ -48,8 +61,6 @@ class GatewaySettings:
     tables: TableSettings = field(default_factory=TableSettings)
     record_queue: int = 10_000
     """Records waiting to be written, per destination, before new ones are dropped."""
-    auth: AuthConfig | None = None
-    """Authenticate callers and check their query permission (``--auth-config``; opt-in, not yet the default)."""
     guardrail_judge: GuardrailJudge | None = None
     """The judge of ``safety`` / ``validTopics`` for endpoints whose spec names none (``--guardrail-judge-*``)."""
 
@@ -68,7 +79,15 @@ class GatewayServices:
         self.metrics = metrics
         self.sinks = RecordSinks(max_queue=settings.record_queue, on_drop=metrics.record_dropped)
         self.identity = IdentityReader(settings.identity)
-        self.auth: AuthRuntime | None = build(settings.auth) if settings.auth is not None else None
+        choice = settings.auth
+        self.auth_mode: str = choice.mode if isinstance(choice, AuthConfig) else TRUSTED_HEADERS
+        """``bearer``, ``trusted-header`` or ``none`` (for ``/readyz`` and the start-up log)."""
+        self.open = self.auth_mode == "none"
+        """True when callers are not authenticated at all (``--no-auth``, ``mode: none``)."""
+        self.auth: AuthRuntime | None = (build(choice) if isinstance(choice, AuthConfig) and choice.mode != "none"
+                                         else None)
+        """The authenticating stage's parts (``--auth-config``/``--api-keys``); None for the trusted headers and
+        for the open mode (no stage: everyone is anonymous, every query allowed)."""
         self.limited: dict[str, Policy] = {}
         """Endpoints with rate limits, and their policy while the counters are unreachable."""
         self._counters: CounterBackend | None = None
@@ -113,6 +132,10 @@ class GatewayServices:
         if self.tables is not None:
             await self.tables.stop()  # SIGTERM: uvicorn drained the requests; the tables flush (flush_seconds)
         await self.sinks.stop()
+
+    def authentication(self) -> dict[str, str | bool]:
+        """What ``/readyz`` says about authentication."""
+        return {"mode": self.auth_mode, "open": self.open}
 
     def readiness(self) -> tuple[list[str], list[str]]:
         """(problems, warnings) for ``/readyz``: while the counters are unreachable, endpoints whose policy is

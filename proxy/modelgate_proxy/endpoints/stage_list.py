@@ -9,9 +9,9 @@ split and the provider call only: zero cost on its path. The order:
 - :mod:`..stages.records` (``usageTrackingConfig.enabled``, ``inferenceTableConfig.enabled``) come first so
   that every answer, refusals included, gets its record; they act after the response through
   :meth:`~modelgate_proxy.exchange.Exchange.on_finish`.
-- :mod:`..stages.identity` names the caller: with ``--auth-config`` from its credential, checking its ``query``
-  permission (every endpoint); otherwise from trusted headers, when ``--require-identity`` is set, or when
-  identity headers are configured and a layer uses the caller (records, rate limits).
+- :mod:`..stages.identity` names the caller: with ``--auth-config``/``--api-keys`` from its credential, checking
+  its ``query`` permission (every endpoint); in trusted-header mode from the headers, when ``--require-identity``
+  is set, or when a layer uses the caller (records, rate limits); with ``--no-auth`` not at all (anonymous).
 - :mod:`..stages.rate_limits` (``rateLimits``) admits or refuses (429), reserving the request's tokens, and
   settles them to the real use when the answer ends; one counter backend per process (in-process or Redis).
 - :mod:`..stages.guardrails` (``guardrails``, built by :mod:`.guardrail_stage`) checks and masks the request,
@@ -67,7 +67,7 @@ def stages_for(name: str, spec: ServingEndpointSpec, percentages: Sequence[int],
         if table is not None and payload:
             sink = services.sinks.get(settings.payload_log) if settings.payload_log is not None else None
             stages.append(PayloadLog(name, table, sink, tables))
-        if services.auth is not None:  # --auth-config: every query is authenticated and authorized
+        if services.auth is not None:  # --auth-config/--api-keys: every query is authenticated and authorized
             stages.append(Authenticate(services.auth, namespace or "default", name))
         elif identity.required or (identity.configured and (usage or payload or limits)):
             stages.append(Identity(services.identity))

@@ -43,22 +43,23 @@ DEFAULT_REQUEST_TIMEOUT = 600.0
 def create_app(
     endpoints: Iterable[ServingEndpoint],
     *,
+    gateway: GatewaySettings,
     credentials: FileCredentials | None = None,
     upstream: UpstreamSettings | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    gateway: GatewaySettings | None = None,
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     management: ManagementSettings | None = None,
 ) -> GatewayApp:
     """The proxy app serving ``endpoints``. ``app.state.gateway`` is the :class:`GatewayState`.
-    ``gateway`` holds the AI Gateway layers' process-wide options (caller identity headers, rate-limit replicas,
-    record destinations). ``max_inflight_bytes`` bounds the bytes of requests in flight (:mod:`..budget`);
+    ``gateway`` holds the AI Gateway layers' process-wide options: the authentication choice (required, there is
+    no open default: :data:`~..endpoints.services.NO_AUTH` is the explicit opt-out), rate-limit replicas, record
+    destinations. ``max_inflight_bytes`` bounds the bytes of requests in flight (:mod:`..budget`);
     ``request_timeout`` is the total seconds a query request may take unless its endpoint sets its own."""
     client = Upstream(upstream)
     metrics = Metrics()
     creds = credentials or FileCredentials(None)
-    services = GatewayServices(gateway or GatewaySettings(), metrics)
+    services = GatewayServices(gateway, metrics)
     state = GatewayState(
         endpoints=build_endpoints(endpoints, creds, client, metrics, services),
         upstream=client,
@@ -108,11 +109,10 @@ def create_app(
         problems.extend(limit_problems)
         if problems:
             return error_response("databricks", ProviderConfigError("; ".join(problems)))
+        body: dict[str, object] = {"status": "ready", "authentication": services.authentication()}
         if warnings or limit_warnings or endpoint_warnings:
-            return Response(orjson.dumps({"status": "ready",
-                                          "warnings": [*warnings, *limit_warnings, *endpoint_warnings]}),
-                            media_type="application/json")
-        return Response(b'{"status":"ready"}', media_type="application/json")
+            body["warnings"] = [*warnings, *limit_warnings, *endpoint_warnings]
+        return Response(orjson.dumps(body), media_type="application/json")
 
     async def metrics_route(_request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)

@@ -1,10 +1,10 @@
 """Caller identity: who is calling, and whether they may query.
 
-Wired today: the trusted headers an authenticating proxy sets (:mod:`.headers`), and the stage that names the
-caller on the exchange (:mod:`.caller`).
+The trusted-header mode: the headers an authenticating proxy sets (:mod:`.headers`), and the stage that names
+the caller on the exchange (:mod:`.caller`).
 
-Built and tested, but not yet in the request path (docs/authentication.md; authentication is not yet on by
-default). These modules import only :mod:`modelgate_proxy.errors`, :mod:`modelgate_proxy.exchange` (the
+The authenticating stage (:mod:`.authenticate`), on by default in ``modelgate serve`` (docs/authentication.md),
+and its parts. These modules import only :mod:`modelgate_proxy.errors`, :mod:`modelgate_proxy.exchange` (the
 :class:`~modelgate_proxy.exchange.Principal`), the standard library, aiohttp, PyJWT, PyYAML and pydantic. They
 never import a Kubernetes client library: the API server is called over plain HTTPS.
 

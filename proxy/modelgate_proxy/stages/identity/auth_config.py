@@ -1,10 +1,10 @@
 """The proxy's authentication configuration (one pydantic model, validated at the boundary) and the builder that
 turns it into the running parts: an :class:`~.chain.Authentication` mode and an :class:`~.base.Authorizer`.
 
-This is the shape the later wiring gives to ``modelgate serve`` flags, the chart's values and the
-ServingEndpoint spec; nothing reads it yet (phase A). Modes:
+``modelgate serve --auth-config FILE`` reads it (``--api-keys PATH`` and ``--no-auth`` are shorthands for two
+of its forms); the operator renders it from the chart's values and the ServingEndpoint spec. Modes:
 
-- ``bearer`` (to become the default): any of ``api_keys``, ``oidc`` and ``kubernetes.audience`` (TokenReview),
+- ``bearer`` (the default): any of ``api_keys``, ``oidc`` and ``kubernetes.audience`` (TokenReview),
   tried in that order (cheapest first: a key is a dict lookup, a JWT a local signature check, a TokenReview a
   round trip);
 - ``trusted-header``: the headers of an authenticating proxy in front (:mod:`modelgate_proxy.identity`);

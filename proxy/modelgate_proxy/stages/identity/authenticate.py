@@ -1,4 +1,5 @@
-"""The authenticating identity stage (opt-in with ``modelgate serve --auth-config FILE``; not yet the default):
+"""The authenticating identity stage (``modelgate serve --auth-config FILE`` or ``--api-keys PATH``; serve refuses to
+start without an authentication choice):
 names the caller from its credential (:mod:`.auth_modes`) and checks that it may ``query`` the endpoint
 (:mod:`.sar` or the configured authorizer). No or a bad credential is a 401 with ``WWW-Authenticate``, a denial a
 403 naming the endpoint, an unreachable API server or issuer a 503, each in the route's error shape."""
