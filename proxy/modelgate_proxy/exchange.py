@@ -263,3 +263,5 @@ class EndpointRuntime:
     pipeline: Pipeline
     references: tuple[tuple[str, str], ...]
     """(field path, reference) of every credential the endpoint uses, for /readyz."""
+    namespace: str = "default"
+    """The endpoint's namespace (where its query permission is checked)."""

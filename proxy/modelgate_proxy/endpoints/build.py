@@ -78,5 +78,6 @@ def build_endpoints(
             entities=entities,
             pipeline=Pipeline(stages, terminal),
             references=tuple(secret_references(spec, "spec")),
+            namespace=endpoint.metadata.namespace or "default",
         )
     return out

@@ -5,6 +5,9 @@ call it:
   ``{"endpoints": [<ServingEndpoint summary>]}``;
 - ``GET /api/2.0/serving-endpoints/{name}`` → ``ServingEndpointDetailed`` (404 ``RESOURCE_DOES_NOT_EXIST``).
 
+With authentication on, both need a credential, the list holds only the endpoints the caller may query, and a get
+of another is 403 ``PERMISSION_DENIED`` (as Databricks answers without ``CAN_QUERY``/``CAN_VIEW``).
+
 - ``GET /.well-known/databricks-config`` → ``{"oidc_endpoint": ""}``: the host-metadata document the Databricks
   SDK (under MLflow's client) probes on start; an empty ``oidc_endpoint`` says there is no OAuth discovery here,
   so the SDK keeps the token it was given, without the warning a 404 makes it log.
@@ -26,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 from ..errors import EndpointNotFound, GatewayError
 from .endpoint_views import databricks_detailed, databricks_summary
 from .error_responses import error_response
-from .read_common import read_route
+from .read_common import Viewer, read_route
 from .state import GatewayState
 
 BASE = "/api/2.0/serving-endpoints"
@@ -52,15 +55,16 @@ def read_only_error(method: str, *, managed: bool = False) -> ManagedByKubernete
 
 
 def databricks_read_routes(state: GatewayState, *, managed: bool = False) -> list[BaseRoute]:
-    async def list_endpoints(_request: Request) -> dict[str, Any]:
-        return {"endpoints": [databricks_summary(r, state.credentials) for r in state.endpoints.values()]}
+    async def list_endpoints(_request: Request, viewer: Viewer) -> dict[str, Any]:
+        visible = await viewer.visible(list(state.endpoints.values()))
+        return {"endpoints": [databricks_summary(r, state.credentials) for r in visible]}
 
-    async def get_endpoint(request: Request) -> dict[str, Any]:
+    async def get_endpoint(request: Request, viewer: Viewer) -> dict[str, Any]:
         name: str = request.path_params["name"]
         runtime = state.endpoints.get(name)
         if runtime is None:
             raise EndpointNotFound(f"the serving endpoint {name[:253]!r} does not exist")
-        return databricks_detailed(runtime, state.credentials)
+        return databricks_detailed(await viewer.check(runtime), state.credentials)
 
     async def refuse(request: Request) -> Response:
         if request.method in ("GET", "HEAD"):  # a read sub-resource this proxy does not have (openapi, logs...)

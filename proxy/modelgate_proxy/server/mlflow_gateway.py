@@ -6,7 +6,8 @@
   (base64 of ``{"index": n}``, as the MLflow gateway writes it);
 - ``GET /api/2.0/endpoints/{name}`` → ``{name, endpoint_type, model {name, provider}, endpoint_url, limit}``.
 
-Errors are FastAPI's ``{"detail": "..."}``, as the MLflow gateway answers (MLflow's client raises
+With authentication on, the list (paged after filtering) holds only the endpoints the caller may query, and a get
+of another is 403. Errors are FastAPI's ``{"detail": "..."}``, as the MLflow gateway answers (MLflow's client raises
 ``requests.HTTPError`` quoting the body). An error after a stream started is one event in the Databricks shape.
 """
 
@@ -24,7 +25,7 @@ from ..error_shapes import Shape
 from ..errors import BadRequest, EndpointNotFound
 from .endpoint_views import mlflow_endpoint
 from .query import InvocationsRoute
-from .read_common import read_route
+from .read_common import Viewer, read_route
 from .state import GatewayState
 
 CRUD_BASE = "/api/2.0/endpoints"
@@ -53,24 +54,24 @@ def decode_page_token(token: str) -> int:
 
 
 def mlflow_gateway_routes(state: GatewayState) -> list[BaseRoute]:
-    async def list_endpoints(request: Request) -> dict[str, Any]:
+    async def list_endpoints(request: Request, viewer: Viewer) -> dict[str, Any]:
         token = request.query_params.get("page_token")
         start = decode_page_token(token) if token else 0
-        runtimes = list(state.endpoints.values())
+        runtimes = await viewer.visible(list(state.endpoints.values()))
         end = start + LIST_PAGE_SIZE
         out: dict[str, Any] = {"endpoints": [mlflow_endpoint(r) for r in runtimes[start:end]]}
         if end < len(runtimes):
             out["next_page_token"] = encode_page_token(end)
         return out
 
-    async def get_endpoint(request: Request) -> dict[str, Any]:
+    async def get_endpoint(request: Request, viewer: Viewer) -> dict[str, Any]:
         name: str = request.path_params["name"]
         runtime = state.endpoints.get(name)
         if runtime is None:
             raise EndpointNotFound(
                 f"The endpoint {name[:253]!r} is not present or active on the server. Please verify the endpoint name."
             )
-        return mlflow_endpoint(runtime)
+        return mlflow_endpoint(await viewer.check(runtime))
 
     invocations = GatewayInvocationsRoute(state)
     listing = read_route(state, "mlflow", list_endpoints)
