@@ -210,9 +210,9 @@ def test_the_whole_directory_vanishing_revokes_everything(tmp_path: Path) -> Non
         asyncio.run(ApiKeyDirectory(root).start())
 
 
-def test_mint_command_prints_the_manifest_on_stdout_and_the_key_once_on_stderr() -> None:
+def test_api_key_create_prints_the_manifest_on_stdout_and_the_key_once_on_stderr() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "modelgate_proxy.stages.identity.apikey_mint", "-n", "team-a", "--principal", "alice@example.com",
+        [sys.executable, "-m", "modelgate_proxy", "api-key", "create", "-n", "team-a", "--principal", "alice@example.com",
          "--group", "ds"], capture_output=True, text=True, check=True, timeout=60,
     )
     manifest = yaml.safe_load(out.stdout)
@@ -224,8 +224,23 @@ def test_mint_command_prints_the_manifest_on_stdout_and_the_key_once_on_stderr()
     assert record is not None
     assert ApiKeyAuthenticator(ApiKeyStore([record])).check(key) is not None
     assert manifest["metadata"]["namespace"] == "team-a"
-    bad = subprocess.run([sys.executable, "-m", "modelgate_proxy.stages.identity.apikey_mint", "--principal", "system:x"],
+    bad = subprocess.run([sys.executable, "-m", "modelgate_proxy", "api-key", "create", "--principal", "system:x"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert "reserved" in bad.stderr
     assert "mgk_" not in bad.stdout + bad.stderr
+
+
+def test_api_key_create_writes_a_record_the_directory_loader_accepts(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "modelgate_proxy", "api-key", "create", "--principal", "bot", "--service-principal",
+         "--write", str(tmp_path / "keys")], capture_output=True, text=True, check=True, timeout=60,
+    )
+    key = out.stderr.strip().rsplit(" ", 1)[-1]
+    assert out.stdout == ""
+    files = list((tmp_path / "keys").iterdir())
+    assert [f.name for f in files] == [f"modelgate-api-key-{key.split('_')[1]}.yaml"]  # no temporary file left
+    assert key not in files[0].read_text()
+    principal = ApiKeyAuthenticator(ApiKeyStore(load(tmp_path / "keys"))).check(key)
+    assert principal is not None
+    assert (principal.kind, principal.name) == ("service_principal", "bot")

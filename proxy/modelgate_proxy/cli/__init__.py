@@ -1,7 +1,8 @@
 """``modelgate``, the proxy's command: one module per subcommand.
 
 - ``modelgate serve`` (:mod:`.serve`): run the proxy for ServingEndpoint manifests (loaded by :mod:`.manifests`);
-- ``modelgate convert`` (:mod:`.convert`): convert a Databricks endpoint definition to a manifest, and back.
+- ``modelgate convert`` (:mod:`.convert`): convert a Databricks endpoint definition to a manifest, and back;
+- ``modelgate api-key create`` (:mod:`.api_key`): mint an API key (the Secret manifest, the key shown once).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .api_key import add_api_key_parser
 from .convert import add_convert_parser
 from .serve import add_serve_parser
 
@@ -19,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_serve_parser(sub)
     add_convert_parser(sub)
+    add_api_key_parser(sub)
     return parser
 
 

@@ -1,25 +1,20 @@
 """Minting an API key: a new random key and the Secret manifest that holds only its hash.
 
-The key is shown once, to whoever mints it; the manifest is what gets applied. As a command (until the
-``modelgate`` CLI grows an ``api-key`` subcommand)::
+The key is shown once, to whoever mints it; the manifest is what gets applied. The command is
+``modelgate api-key create`` (:mod:`modelgate_proxy.cli.api_key`)::
 
-    python -m modelgate_proxy.stages.identity.apikey_mint -n team-a --principal alice@example.com --group data-scientists \\
-        | kubectl apply -f -
+    modelgate api-key create -n team-a --principal alice@example.com --group data-scientists | kubectl apply -f -
 
 prints the manifest on stdout and the key on stderr (once; it is not recoverable from the Secret).
 """
 
 from __future__ import annotations
 
-import argparse
 import secrets
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import yaml
 
 from .apikey_files import record_from_secret
 from .apikeys import LABEL, PREFIX, SECRET_TYPE, hash_key
@@ -62,26 +57,3 @@ def mint(
     manifest = {"apiVersion": "v1", "kind": "Secret", "type": SECRET_TYPE, "metadata": metadata, "stringData": data}
     record_from_secret(manifest)  # refuses what the proxy would refuse (reserved names, bad kind), before printing
     return MintedKey(key, key_id, manifest)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m modelgate_proxy.stages.identity.apikey_mint", description=__doc__.split("\n")[0])
-    p.add_argument("-n", "--namespace", default=None, help="the endpoint's namespace (the Secret's)")
-    p.add_argument("--principal", required=True, help="the user name or service principal id the key stands for")
-    p.add_argument("--service-principal", action="store_true", help="the key is a service principal's")
-    p.add_argument("--group", action="append", default=[], help="a group of the principal (repeatable)")
-    p.add_argument("--expires", type=datetime.fromisoformat, default=None, help="RFC 3339 expiry, e.g. 2027-01-31T00:00:00+00:00")
-    args = p.parse_args(argv)
-    try:
-        minted = mint(args.principal, namespace=args.namespace, groups=args.group, expires=args.expires,
-                      kind="service_principal" if args.service_principal else "user")
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    sys.stdout.write(yaml.safe_dump(minted.manifest, sort_keys=False))
-    print(f"API key (shown once, store it now): {minted.key}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
