@@ -26,6 +26,8 @@ ENV PATH=/opt/modelgate/bin:$PATH \
     HOME=/tmp
 USER 65532:65532
 EXPOSE 8080
-# The command the operator renders for the proxy container (tests/chart/test_dockerfiles.py checks it).
+# The command the operator renders for the proxy container (tests/chart/test_dockerfiles.py checks it). It names
+# no authentication on purpose: `serve` refuses to start without one (docs/authentication.md), and the operator
+# appends the endpoint's (--auth-config FILE, or --no-auth); a bare `docker run` adds e.g. --api-keys DIR.
 ENTRYPOINT ["modelgate", "serve"]
 CMD ["-f", "/etc/modelgate/endpoint.yaml", "--secrets-dir", "/etc/modelgate/secrets", "--host", "0.0.0.0", "--port", "8080"]

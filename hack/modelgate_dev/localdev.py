@@ -9,8 +9,10 @@
    address (pods reach it there; it is an address of this machine);
 4. ``helm upgrade --install`` of ``charts/modelgate`` into ``modelgate-system`` (the operator runs as a pod from
    the image built here, watching every namespace);
-5. applies a Secret with the provider key and the ServingEndpoint ``quickstart``, waits until it is Ready and
-   its proxy pod answers, and sends one chat request through that pod.
+5. applies a Secret with the provider key and the ServingEndpoint ``quickstart``, mints an API key (its Secret, with
+   the key's hash only, and a RoleBinding of its principal to ``modelgate-query``: authentication is on by default,
+   docs/authentication.md) kept in ``<dir>/api-key``, waits until the endpoint is Ready and its proxy pod answers,
+   and sends one chat request with that key through that pod.
 
 ``down`` tears it all down and restores the host (``--purge`` also deletes ``<dir>``). Logs: ``<dir>/logs/``
 (provider), ``<dir>/control-plane/logs/``, ``<dir>/node/logs/``; pods: ``kubectl logs``.
@@ -38,6 +40,7 @@ from typing import Any
 import yaml
 
 from modelgate_operator import render
+from modelgate_proxy.stages.identity.apikey_mint import mint
 
 from .background import Background
 from .devcluster import REPO_ROOT, DevCluster, DevClusterError, link_tools
@@ -53,6 +56,8 @@ OPERATOR_NAMESPACE = "modelgate-system"
 ENDPOINT = "quickstart"
 ENDPOINT_NAMESPACE = "default"
 KEY_SECRET = "quickstart-openai"
+CALLER = "quickstart@example.com"
+"""The principal of the API key ``make up`` mints (bound to query the endpoint)."""
 FIELD_MANAGER = "modelgate-quickstart"
 
 
@@ -84,6 +89,17 @@ def quickstart_manifests(provider_url: str, key: str) -> list[dict[str, Any]]:
             },
         },
     ]  # fmt: skip
+
+
+def caller_manifests(api_key_secret: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The API key's Secret and the RoleBinding that lets its principal query the namespace's endpoints."""
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "quickstart-query", "namespace": ENDPOINT_NAMESPACE},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "modelgate-query"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": CALLER}],
+    }  # fmt: skip
+    return [dict(api_key_secret), binding]
 
 
 def helm_values(nc: NodeCluster) -> dict[str, Any]:
@@ -119,6 +135,19 @@ class LocalDev:
         nc = NodeCluster(self.dir, bin_dir, detached=True).start()
         link_tools(nc.cluster)
         return nc
+
+    def api_key(self, cluster: DevCluster) -> str:
+        """The caller's API key (``<dir>/api-key``, minted on first use); its Secret and RoleBinding are applied
+        each time (idempotent)."""
+        path = self.dir / "api-key"
+        if not path.exists():
+            minted = mint(CALLER, namespace=ENDPOINT_NAMESPACE)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(minted.key + "\n")
+            (self.dir / "api-key-secret.yaml").write_text(yaml.safe_dump(minted.manifest, sort_keys=False))
+        self.apply(cluster, caller_manifests(yaml.safe_load((self.dir / "api-key-secret.yaml").read_text())))
+        return path.read_text().strip()
 
     def provider_key(self) -> str:
         path = self.dir / "fake-openai.key"
@@ -214,7 +243,9 @@ class LocalDev:
         docs = quickstart_manifests(provider_url, self.provider_key())
         (self.dir / "quickstart.yaml").write_text(yaml.safe_dump(docs[1], sort_keys=False))  # no key in it
         self.apply(nc.cluster, docs)
-        say(f"applied Secret {KEY_SECRET} and ServingEndpoint {ENDPOINT} in namespace {ENDPOINT_NAMESPACE}")
+        self.api_key(nc.cluster)
+        say(f"applied Secret {KEY_SECRET}, ServingEndpoint {ENDPOINT}, an API key for {CALLER} and its RoleBinding "
+            f"in namespace {ENDPOINT_NAMESPACE} (the key: {self.dir / 'api-key'})")
         started = time.monotonic()
         url = self.wait_ready(nc.cluster)
         say(f"ServingEndpoint {ENDPOINT}: Ready, proxy pod answering at {url} ({time.monotonic() - started:.1f}s)")
@@ -262,12 +293,12 @@ def _answers_url(url: str) -> bool:
         return False
 
 
-def chat(base_url: str, text: str, timeout: float = 30.0) -> str:
-    """One chat request through the proxy pod's Databricks route; returns the answer's text."""
+def chat(base_url: str, text: str, api_key: str, timeout: float = 30.0) -> str:
+    """One chat request with ``api_key`` through the proxy pod's Databricks route; returns the answer's text."""
     req = urllib.request.Request(  # noqa: S310 - a URL we built (a pod of this machine's node)
         f"{base_url}/serving-endpoints/{ENDPOINT}/invocations",
         data=json.dumps({"messages": [{"role": "user", "content": text}], "max_tokens": 64}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"},
     )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(req, timeout=timeout) as resp:
@@ -290,6 +321,7 @@ def usage(state_dir: Path, url: str, python: str | None = None) -> str:
     body = '{"messages": [{"role": "user", "content": "Hello"}]}'
     python = python or python_for_snippets()
     kc = state_dir / "control-plane" / "kubeconfig"
+    key = state_dir / "api-key"
     return f"""
 modelgate is running on a local single-node cluster. Point kubectl at it:
   export KUBECONFIG={kc} PATH={state_dir / "control-plane" / "bin"}:$PATH
@@ -297,12 +329,14 @@ modelgate is running on a local single-node cluster. Point kubectl at it:
   kubectl get pods -A -o wide              # the operator pod and the proxy pod
   kubectl describe se {ENDPOINT}
 
-Query the endpoint through its proxy pod (no kube-proxy: the pod's IP, on this machine's node bridge):
+Query the endpoint through its proxy pod (no kube-proxy: the pod's IP, on this machine's node bridge), with the
+API key make up minted for {CALLER} (a query without a key is a 401):
   curl -s {url}/serving-endpoints/{ENDPOINT}/invocations -H 'Content-Type: application/json' \\
-       -d '{body}'
-  {python} - <<'PY'   # from the repository: its venv has the openai package
+       -H "Authorization: Bearer $(cat {key})" -d '{body}'
+  MODELGATE_API_KEY=$(cat {key}) {python} - <<'PY'   # from the repository: its venv has the openai package
+import os
 from openai import OpenAI
-client = OpenAI(base_url="{url}/serving-endpoints", api_key="unused")
+client = OpenAI(base_url="{url}/serving-endpoints", api_key=os.environ["MODELGATE_API_KEY"])
 print(client.chat.completions.create(model="{ENDPOINT}", messages=[{{"role": "user", "content": "Hello"}}])
       .choices[0].message.content)
 PY
@@ -332,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         url = dev.up()
         question = "Hello from make up!"
-        answer = chat(url, question)
+        answer = chat(url, question, (dev.dir / "api-key").read_text().strip())
     except (LocalDevError, DevClusterError, NodeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
