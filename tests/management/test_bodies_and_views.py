@@ -155,7 +155,7 @@ def test_a_gateway_needs_no_files_but_a_proxy_does(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     add_serve_parser(parser.add_subparsers())
     with pytest.raises(ConfigError, match="no endpoints to serve"):
-        uvicorn_config(parser.parse_args(["serve"]))
+        uvicorn_config(parser.parse_args(["serve", "--no-auth"]))
     auth = tmp_path / "auth.yaml"
     auth.write_text(yaml.safe_dump({"mode": "bearer", "authorize": "rbac", "kubernetes": {
         "server": "https://127.0.0.1:1", "token_file": str(tmp_path / "t"), "ca_file": str(tmp_path / "ca")},
