@@ -17,6 +17,7 @@ import aiohttp
 from .budget import Ticket
 from .errors import BadUpstreamResponse, GatewayError, UpstreamTimeout, UpstreamUnavailable
 from .providers.base import UpstreamRequest
+from .traces import outgoing_headers
 
 TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError)
 """What a transport failure raises (aiohttp's errors, and its timeouts, which are :class:`TimeoutError`)."""
@@ -85,7 +86,8 @@ class Upstream:
     async def send(self, req: UpstreamRequest) -> aiohttp.ClientResponse:
         """Send ``req``; the response's body is not read yet (the caller reads or streams it, then releases)."""
         try:
-            return await self.session.request(req.method, req.url, data=req.body, headers=req.headers)
+            return await self.session.request(req.method, req.url, data=req.body,
+                                              headers=outgoing_headers(req.headers, req.url))
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, timeout=f"the provider at {_host(req.url)} did not answer in time",
                                   failure=f"could not reach the provider at {_host(req.url)}") from None

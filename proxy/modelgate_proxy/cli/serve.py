@@ -13,7 +13,7 @@
                     [--rate-limit-default-max-tokens N] [--usage-metrics-principals N]
                     [--table-root ROOT] [--table-storage-options FILE] [--table-batch-rows N]
                     [--table-batch-seconds S] [--table-buffer-mb N] [--table-flush-seconds S]
-                    [--table-retry-max-seconds S]
+                    [--table-retry-max-seconds S] [--table-spill-dir DIR] [--table-spill-mb N]
                     [--management-namespace NS [--management-server URL] [--management-token-file FILE]
                      [--management-ca-file FILE]]
 """
@@ -42,6 +42,7 @@ from ..stages.identity.auth_config import AuthConfig
 from ..stages.rate_limits.admission import Policy
 from ..stages.rate_limits.redis_settings import DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisConfigError, RedisSettings
 from ..stages.rate_limits.reservation import DEFAULT_MAX_TOKENS
+from ..traces import TracingConfigError, tracing_wanted
 from ..upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_READ_TIMEOUT, UpstreamSettings
 from .auth_flags import add_auth_arguments, auth_arguments, auth_choice, describe
 from .judge_options import add_judge_arguments, judge_arguments, judge_settings
@@ -168,7 +169,15 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         **table_arguments(args),
         **management_arguments(args),
         **judge_arguments(args),
+        "tracing": _tracing_wanted(),
     }
+
+
+def _tracing_wanted() -> bool:
+    try:
+        return tracing_wanted(os.environ)
+    except TracingConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
@@ -199,7 +208,8 @@ def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
                                          for item in settings.get("rate_limit_unavailable_endpoint") or ()),
         rate_limit_default_max_tokens=default_max_tokens, usage_principals=principals,
         usage_log=settings.get("usage_log") or default_log, payload_log=settings.get("payload_log") or default_log,
-        table_store=store, tables=tables, guardrail_judge=judge_settings(settings))
+        table_store=store, tables=tables, guardrail_judge=judge_settings(settings),
+        tracing=bool(settings.get("tracing")))
 
 
 def _redis_settings(settings: dict[str, Any]) -> RedisSettings | None:

@@ -13,7 +13,7 @@ from .manifests import ConfigError
 
 USAGE = """[--table-root ROOT] [--table-storage-options FILE] [--table-batch-rows N]
                     [--table-batch-seconds S] [--table-buffer-mb N] [--table-flush-seconds S]
-                    [--table-retry-max-seconds S]"""
+                    [--table-retry-max-seconds S] [--table-spill-dir DIR] [--table-spill-mb N]"""
 
 
 def add_table_arguments(serve: argparse.ArgumentParser) -> None:
@@ -32,6 +32,11 @@ def add_table_arguments(serve: argparse.ArgumentParser) -> None:
                         help="how long shutdown keeps committing what waits (default 20)")
     tables.add_argument("--table-retry-max-seconds", type=float, default=30.0, metavar="S",
                         help="longest wait between two attempts while the store fails (default 30)")
+    tables.add_argument("--table-spill-dir", default=None, metavar="DIR",
+                        help="keep batches that could not be written on disk here, replayed when the store is back "
+                             "(also after a restart; one process per directory); default: memory only")
+    tables.add_argument("--table-spill-mb", type=int, default=1024, metavar="N",
+                        help="MiB of spilled batches kept per table (default 1024); past it the oldest are dropped")
 
 
 def table_arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -43,6 +48,8 @@ def table_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "table_buffer_mb": args.table_buffer_mb,
         "table_flush_seconds": args.table_flush_seconds,
         "table_retry_max_seconds": args.table_retry_max_seconds,
+        "table_spill_dir": args.table_spill_dir,
+        "table_spill_mb": args.table_spill_mb,
     }
 
 
@@ -54,12 +61,14 @@ def table_settings(settings: dict[str, Any]) -> tuple[TableStore | None, TableSe
     buffer_mb = int(settings.get("table_buffer_mb") or defaults.buffer_bytes // (1024 * 1024))
     flush = float(settings.get("table_flush_seconds") or defaults.flush_seconds)
     retry = float(settings.get("table_retry_max_seconds") or defaults.retry_max_seconds)
-    if rows < 1 or seconds <= 0 or buffer_mb < 1 or flush <= 0 or retry <= 0:
-        raise ConfigError("--table-batch-rows, --table-batch-seconds, --table-buffer-mb, --table-flush-seconds and "
-                          "--table-retry-max-seconds must be positive")
+    spill_mb = int(settings.get("table_spill_mb") or defaults.spill_bytes // (1024 * 1024))
+    if rows < 1 or seconds <= 0 or buffer_mb < 1 or flush <= 0 or retry <= 0 or spill_mb < 1:
+        raise ConfigError("--table-batch-rows, --table-batch-seconds, --table-buffer-mb, --table-flush-seconds, "
+                          "--table-retry-max-seconds and --table-spill-mb must be positive")
     tables = TableSettings(batch_rows=rows, batch_seconds=seconds, buffer_bytes=buffer_mb * 1024 * 1024,
                            flush_seconds=flush, retry_max_seconds=retry,
-                           retry_min_seconds=min(defaults.retry_min_seconds, retry))
+                           retry_min_seconds=min(defaults.retry_min_seconds, retry),
+                           spill_dir=settings.get("table_spill_dir") or None, spill_bytes=spill_mb * 1024 * 1024)
     root = settings.get("table_root")
     if not root:
         if settings.get("table_storage_options"):

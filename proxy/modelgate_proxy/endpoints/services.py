@@ -3,6 +3,8 @@ share (record sinks, the caller-identity reader, the rate-limit counters, metric
 
 from __future__ import annotations
 
+import asyncio
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,6 +22,7 @@ from ..stages.records.sinks import STDOUT, RecordSinks
 from ..stages.records.table_sink import TableSettings
 from ..stages.records.table_store import TableStore
 from ..stages.records.tables import Tables
+from ..traces import Tracing
 
 DEFAULT_USAGE_PRINCIPALS = 100
 
@@ -63,6 +66,8 @@ class GatewaySettings:
     """Records waiting to be written, per destination, before new ones are dropped."""
     guardrail_judge: GuardrailJudge | None = None
     """The judge of ``safety`` / ``validTopics`` for endpoints whose spec names none (``--guardrail-judge-*``)."""
+    tracing: bool = False
+    """OpenTelemetry traces, configured by the ``OTEL_*`` variables (docs/tracing.md); off by default."""
 
     def unavailable_policy(self, endpoint: str) -> Policy:
         for name, policy in self.rate_limit_unavailable_for:
@@ -96,6 +101,7 @@ class GatewayServices:
                        if settings.table_store is not None else None)
         self.judge_context: JudgeContext | None = None
         """Set by :func:`~modelgate_proxy.endpoints.build.build_endpoints` (the endpoints, client, credentials)."""
+        self.tracing = Tracing(os.environ) if settings.tracing else None
 
     def counters(self) -> CounterBackend:
         """The one counter backend of this process (made on first use)."""
@@ -132,6 +138,8 @@ class GatewayServices:
         if self.tables is not None:
             await self.tables.stop()  # SIGTERM: uvicorn drained the requests; the tables flush (flush_seconds)
         await self.sinks.stop()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # export the spans that wait
 
     def authentication(self) -> dict[str, str | bool]:
         """What ``/readyz`` says about authentication."""

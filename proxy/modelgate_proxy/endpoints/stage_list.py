@@ -3,8 +3,11 @@ the process-wide AI Gateway options). Every AI Gateway layer is one stage, added
 ``aiGateway`` (or a process-wide option) asks for it, so an endpoint without ``aiGateway`` runs the traffic
 split and the provider call only: zero cost on its path. The order:
 
-    usage records -> payload log -> caller identity -> rate limits -> guardrails -> traffic split -> fallbacks
-        -> (invoke: the pipeline's last link)
+    (trace request) -> usage records -> payload log -> caller identity -> rate limits -> guardrails
+        -> traffic split -> fallbacks -> (trace attempt) -> (invoke: the pipeline's last link)
+
+- :mod:`..stages.tracing` (only with ``OTEL_TRACES_EXPORTER``): the request's server span first, a client span
+  per provider attempt last.
 
 - :mod:`..stages.records` (``usageTrackingConfig.enabled``, ``inferenceTableConfig.enabled``) come first so
   that every answer, refusals included, gets its record; they act after the response through
@@ -35,6 +38,7 @@ from ..stages.rate_limits.admission import Hooks, RateLimits
 from ..stages.rate_limits.limit_plan import LimitPlan
 from ..stages.records.payload_log import PayloadLog
 from ..stages.records.usage import UsageTracking
+from ..stages.tracing import TraceAttempt, TraceRequest
 from ..stages.traffic_split import TrafficSplit, TrafficSplitter
 from .guardrail_stage import guardrail_checks
 from .services import GatewayServices
@@ -48,6 +52,9 @@ def stages_for(name: str, spec: ServingEndpointSpec, percentages: Sequence[int],
     shares; without ``services`` (no AI Gateway options) only the traffic split and fallbacks apply."""
     stages: list[Stage] = []
     gateway = spec.ai_gateway
+    tracing = services.tracing if services is not None else None
+    if tracing is not None:  # OTEL_TRACES_EXPORTER: one server span per request (docs/tracing.md)
+        stages.append(TraceRequest(tracing))
     if services is not None:
         settings = services.settings
         identity = settings.identity
@@ -89,4 +96,6 @@ def stages_for(name: str, spec: ServingEndpointSpec, percentages: Sequence[int],
     stages.append(TrafficSplit(TrafficSplitter(percentages)))
     if gateway is not None and gateway.fallback_config is not None and gateway.fallback_config.enabled:
         stages.append(Fallbacks())
+    if tracing is not None:  # last: one client span per provider attempt (retries and fallbacks included)
+        stages.append(TraceAttempt(tracing))
     return stages

@@ -5,10 +5,14 @@ table wakes when ``batch_rows`` rows wait or ``batch_seconds`` passed, turns wha
 commits it with delta-rs (``write_deltalake``, append) in a worker thread: delta-rs calls block, so they never
 run on the loop. A failed commit (store slow, down, a commit conflict) keeps the batch and retries with
 exponential backoff (``retry_min_seconds`` doubling to ``retry_max_seconds``); batches that wait meanwhile are
-kept in memory up to ``buffer_bytes`` (Arrow bytes). Only past that bound is the oldest batch dropped, counted
-(reason ``buffer_full``) and reported by :meth:`TableSink.problems` (``/readyz``). Other reasons:
-``queue_full`` (more than ``max_queue`` rows arrived between two wake-ups), ``encode_error``, ``shutdown``
-(rows still unwritten when ``stop`` ran out of ``flush_seconds``), ``closed`` (a row after ``stop``).
+kept in memory up to ``buffer_bytes`` (Arrow bytes). With a spill directory (``spill_dir``), a batch whose commit
+failed goes to disk instead (:mod:`.table_spill`, bounded by ``spill_bytes``), as does what is unwritten at
+``stop``; spilled batches are committed first when the store is back, by this process or the next one. Only past
+the bounds are batches dropped (the oldest), counted (reasons ``buffer_full``, ``spill_full``) and reported by
+:meth:`TableSink.problems` (``/readyz``). Other reasons: ``queue_full`` (more than ``max_queue`` rows arrived
+between two wake-ups), ``encode_error``, ``spill_error`` (a spill file that cannot be written or read),
+``shutdown`` (rows still unwritten, and not spilled, when ``stop`` ran out of ``flush_seconds``), ``closed`` (a
+row after ``stop``).
 
 Delivery promise: a row is committed within ``batch_seconds`` plus the time the store is unavailable, at least
 once per request id (a commit whose answer is lost is retried and may land twice: deduplicate on
@@ -25,6 +29,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+from .table_spill import SpillDir
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -54,6 +60,10 @@ class TableSettings:
     retry_max_seconds: float = 30.0
     flush_seconds: float = 20.0
     """How long ``stop`` (SIGTERM) keeps trying to commit what waits (the pod's grace period is 30 s)."""
+    spill_dir: str | None = None
+    """Where batches that could not be committed wait on disk (one subdirectory per table); ``None``: memory only."""
+    spill_bytes: int = 1024 * 1024 * 1024
+    """Bytes of spilled batches kept per table; past it the oldest are dropped."""
 
 
 class TableSink:
@@ -76,6 +86,8 @@ class TableSink:
         self.failing_since: float | None = None
         self.commit_started: float | None = None
         self.last_error: str | None = None
+        self._spill = SpillDir(settings.spill_dir, name, settings.spill_bytes) if settings.spill_dir else None
+        self.spilled_rows = 0
 
     # --- the request path -------------------------------------------------------------------------------------
     def put(self, row: dict[str, Any]) -> None:
@@ -93,7 +105,13 @@ class TableSink:
     async def start(self) -> None:
         if self._task is None:
             self._wake, self._stopping = asyncio.Event(), asyncio.Event()
-            if self._queue:
+            if self._spill is not None:
+                try:
+                    self.spilled_rows = await asyncio.to_thread(self._spill.load)
+                except OSError as exc:
+                    log.error("table %s: spill directory unusable, keeping batches in memory: %s", self.name, exc)
+                    self._spill = None
+            if self._queue or self.spilled_rows:
                 self._wake.set()
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"table:{self.name}")
 
@@ -107,6 +125,13 @@ class TableSink:
         self._stopping.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(task, self.settings.flush_seconds)
+        if self._spill is not None and (self._queue or self._pending):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._take_queue(), self.settings.flush_seconds)
+            await self._spill_pending()
+            if self.spilled_rows:
+                log.warning("table %s: %d rows left in the spill directory for the next start", self.name,
+                            self.spilled_rows)
         rows = len(self._queue) + sum(t.num_rows for t in self._pending)
         if rows:
             log.error("table %s: %d rows not written before shutdown (%s)", self.name, rows, self.last_error)
@@ -116,10 +141,12 @@ class TableSink:
 
     @property
     def buffered_rows(self) -> int:
-        return len(self._queue) + sum(int(t.num_rows) for t in self._pending)
+        return len(self._queue) + sum(int(t.num_rows) for t in self._pending) + self.spilled_rows
 
     def problems(self) -> list[str]:
         out = []
+        if self.spilled_rows:
+            out.append(f"table {self.name}: {self.spilled_rows} rows spilled to disk, waiting for the store")
         started = self.commit_started
         if started is not None and time.monotonic() - started > SLOW_COMMIT_SECONDS:
             out.append(f"table {self.name}: a commit has been waiting for the store for "
@@ -134,25 +161,30 @@ class TableSink:
     # --- the writer -------------------------------------------------------------------------------------------
     async def _run(self) -> None:
         delay = self.settings.retry_min_seconds
-        failed = False
+        failed = more = False
         while True:
-            if not self._closing:
+            if not self._closing and not more:
                 # a full batch cuts the batch wait short, not the backoff (only stop does)
                 event = self._stopping if failed else self._wake
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), delay if failed else self.settings.batch_seconds)
             self._wake.clear()
             await self._take_queue()
-            if not self._pending:
+            more = False
+            if not self._pending and not self.spilled_rows:
                 if self._closing:
                     return
                 continue
-            if await self._commit():
+            if await (self._replay() if self.spilled_rows else self._commit()):
                 delay, failed = self.settings.retry_min_seconds, False
+                more = bool(self._pending or self.spilled_rows)
             else:
                 if failed:
                     delay = min(delay * 2, self.settings.retry_max_seconds)
                 failed = True
+                await self._spill_pending()
+                if self._closing and self._spill is not None and not self._pending and not self._queue:
+                    return  # everything is on disk: the next start replays it
 
     async def _take_queue(self) -> None:
         while self._queue:
@@ -174,6 +206,51 @@ class TableSink:
 
     async def _commit(self) -> bool:
         batch = list(self._pending)
+        if not await self._attempt(batch):
+            return False
+        for _ in batch:
+            done = self._pending.popleft()
+            self._pending_bytes -= done.nbytes
+        return True
+
+    async def _replay(self) -> bool:
+        """Commit the oldest spilled batches (at most ``buffer_bytes`` of them at once)."""
+        spill = self._spill
+        assert spill is not None
+        try:
+            files, table, unreadable = await asyncio.to_thread(spill.oldest, self.settings.buffer_bytes)
+        except OSError as exc:
+            self.last_error = f"spill directory: {exc}"
+            return False
+        if unreadable:
+            self._drop("spill_error", unreadable)
+        if table is None or not await self._attempt([table]):
+            self.spilled_rows = spill.rows
+            return table is None
+        await asyncio.to_thread(spill.done, files)
+        self.spilled_rows = spill.rows
+        return True
+
+    async def _spill_pending(self) -> None:
+        """Move the in-memory batches to the spill directory (after a failed commit, and at ``stop``)."""
+        spill = self._spill
+        while spill is not None and self._pending:
+            table = self._pending[0]
+            try:
+                dropped = await asyncio.to_thread(spill.write, table)
+            except Exception as exc:
+                log.error("table %s: cannot spill %d rows, keeping them in memory: %s", self.name, table.num_rows,
+                          exc)
+                return
+            self._pending.popleft()
+            self._pending_bytes -= table.nbytes
+            if dropped:
+                log.error("table %s: spill directory over %d bytes, %d rows dropped", self.name,
+                          self.settings.spill_bytes, dropped)
+                self._drop("spill_full", dropped)
+            self.spilled_rows = spill.rows
+
+    async def _attempt(self, batch: list[pa.Table]) -> bool:
         self.commit_started = time.monotonic()
         try:
             rows = await asyncio.to_thread(self._write, batch)
@@ -185,9 +262,6 @@ class TableSink:
                 log.warning("table %s: cannot write, retrying: %s", self.name, self.last_error)
             return False
         self.commit_started = None
-        for _ in batch:
-            done = self._pending.popleft()
-            self._pending_bytes -= done.nbytes
         self.written += rows
         if self.failing_since is not None:
             log.info("table %s: writing again after %.0f s", self.name, time.monotonic() - self.failing_since)

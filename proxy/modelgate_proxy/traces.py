@@ -1,0 +1,167 @@
+"""OpenTelemetry traces (docs/tracing.md): off by default, on with the standard ``OTEL_*`` variables.
+
+:func:`tracing_wanted` reads ``OTEL_TRACES_EXPORTER`` (``otlp`` or ``console``; unset or ``none``: off, unlike
+the SDK's own default of ``otlp``, so a proxy exports nothing unless asked) and ``OTEL_SDK_DISABLED``.
+:class:`Tracing` builds the SDK's tracer provider in the process that serves (after uvicorn's workers forked),
+with a batch span processor (its own thread; ``OTEL_BSP_*``) and the OTLP/HTTP protobuf exporter, which reads
+``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``..._HEADERS``, ``..._TIMEOUT``,
+``..._COMPRESSION`` itself; the sampler comes from ``OTEL_TRACES_SAMPLER`` / ``..._ARG``, the resource from
+``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` (service name default ``modelgate-proxy``), the
+propagators from ``OTEL_PROPAGATORS`` (default W3C ``traceparent`` + baggage).
+
+With tracing off nothing here is imported by the request path's stages (they are not in the pipeline) and
+:func:`outgoing_headers` costs one context-variable read per provider call. opentelemetry is imported only when
+tracing is on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Span
+
+log = logging.getLogger("modelgate.proxy")
+
+EXPORTERS = ("otlp", "console")
+DEFAULT_SERVICE_NAME = "modelgate-proxy"
+
+ATTEMPT: ContextVar[Span | None] = ContextVar("modelgate_attempt_span", default=None)
+"""The client span of the provider call in progress in this task (set by :mod:`.stages.tracing`)."""
+
+PROVIDER_NAMES = {
+    "openai": "openai", "anthropic": "anthropic", "cohere": "cohere", "amazon-bedrock": "aws.bedrock",
+    "google-cloud-vertex-ai": "gcp.vertex_ai", "palm": "gcp.gen_ai", "databricks-model-serving": "databricks",
+    "ai21labs": "ai21", "custom": "custom",
+}
+"""Our provider names -> ``gen_ai.provider.name`` (the conventions' well-known values where one exists)."""
+
+OPERATIONS = {"llm/v1/chat": "chat", "llm/v1/completions": "text_completion", "llm/v1/embeddings": "embeddings"}
+"""Tasks -> ``gen_ai.operation.name``."""
+
+
+class TracingConfigError(ValueError):
+    """The ``OTEL_*`` settings ask for something this proxy cannot do."""
+
+
+def tracing_wanted(env: Mapping[str, str]) -> bool:
+    """Whether the environment turns tracing on; raises :class:`TracingConfigError` for an unknown exporter."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    names = [n.strip().lower() for n in env.get("OTEL_TRACES_EXPORTER", "none").split(",") if n.strip()]
+    names = [n for n in names if n != "none"]
+    unknown = [n for n in names if n not in EXPORTERS]
+    if unknown:
+        raise TracingConfigError(f"OTEL_TRACES_EXPORTER={','.join(unknown)} is not supported "
+                                 f"(supported: {', '.join(EXPORTERS)}, none)")
+    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if "otlp" in names and protocol not in (None, "", "http/protobuf"):
+        raise TracingConfigError(f"OTLP protocol {protocol!r} is not supported (supported: http/protobuf)")
+    return bool(names)
+
+
+class Tracing:
+    """The process's tracer provider and tracer; :meth:`shutdown` exports what waits."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+        named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
+        self.provider: TracerProvider = TracerProvider(
+            resource=Resource.create({} if named else {"service.name": DEFAULT_SERVICE_NAME}))
+        for name in {n.strip().lower() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",")}:
+            exporter: SpanExporter | None = None
+            if name == "otlp":
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+                exporter = OTLPSpanExporter()
+            elif name == "console":
+                exporter = ConsoleSpanExporter()
+            if exporter is not None:
+                self.provider.add_span_processor(BatchSpanProcessor(exporter))
+        self.tracer = self.provider.get_tracer("modelgate_proxy")
+
+    def start_request(self, name: str, headers: Sequence[tuple[bytes, bytes]], attributes: dict[str, Any],
+                      start_ns: int) -> Span:
+        """The server span of one request, a child of the caller's ``traceparent`` when it sent one."""
+        from opentelemetry.propagate import extract
+        from opentelemetry.trace import SpanKind
+
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers
+                   if k in (b"traceparent", b"tracestate", b"baggage")}
+        return self.tracer.start_span(name, context=extract(carrier) if carrier else None, kind=SpanKind.SERVER,
+                                      attributes=attributes, start_time=start_ns)
+
+    def start_attempt(self, parent: Span | None, name: str, attributes: dict[str, Any]) -> Span:
+        """The client span of one provider call."""
+        from opentelemetry.trace import SpanKind, set_span_in_context
+
+        context = set_span_in_context(parent) if parent is not None else None
+        return self.tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attributes)
+
+    def shutdown(self) -> None:
+        """Export what waits and stop (blocks: call it in a thread)."""
+        self.provider.shutdown()
+
+
+def end_span(span: Span, attributes: dict[str, Any], error_type: str | None = None,
+             message: str | None = None) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    if attributes:
+        span.set_attributes(attributes)
+    if error_type is not None:
+        span.set_attribute("error.type", error_type)
+        span.set_status(Status(StatusCode.ERROR, message))
+    span.end()
+
+
+def outgoing_headers(headers: dict[str, str], url: str) -> dict[str, str]:
+    """``headers`` of a provider call, with the W3C ``traceparent`` of the attempt's span when one is in progress
+    (and ``server.address`` / ``server.port`` recorded on it). Without tracing: ``headers`` as they are."""
+    span = ATTEMPT.get()
+    if span is None:
+        return headers
+    from opentelemetry.propagate import inject
+    from opentelemetry.trace import set_span_in_context
+
+    parts = urlsplit(url)
+    if parts.hostname:
+        span.set_attribute("server.address", parts.hostname)
+        span.set_attribute("server.port", parts.port or (443 if parts.scheme == "https" else 80))
+    out = dict(headers)
+    inject(out, context=set_span_in_context(span))
+    return out
+
+
+def answer_attributes(body: Any) -> dict[str, Any]:
+    """GenAI response attributes of an OpenAI-format answer (model, id, finish reasons, token usage)."""
+    out: dict[str, Any] = {}
+    if not isinstance(body, dict):
+        return out
+    model, answer_id = body.get("model"), body.get("id")
+    if isinstance(model, str):
+        out["gen_ai.response.model"] = model
+    if isinstance(answer_id, str):
+        out["gen_ai.response.id"] = answer_id
+    choices = body.get("choices")
+    if isinstance(choices, list):
+        reasons = [c["finish_reason"] for c in choices
+                   if isinstance(c, dict) and isinstance(c.get("finish_reason"), str)]
+        if reasons:
+            out["gen_ai.response.finish_reasons"] = reasons
+    usage = body.get("usage")
+    if isinstance(usage, dict):
+        for key, attribute in (("prompt_tokens", "gen_ai.usage.input_tokens"),
+                               ("completion_tokens", "gen_ai.usage.output_tokens")):
+            value = usage.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                out[attribute] = value
+    return out
