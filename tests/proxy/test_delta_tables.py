@@ -92,8 +92,12 @@ def check_tables(store: TableStore, ids: dict[str, str], started: datetime, *, o
         assert u["client_request_id"] == p["client_request_id"]
         assert u["status_code"] == p["status_code"]
         assert abs((u["request_time"] - p["request_time"]).total_seconds()) < 1
-        assert u["input_character_count"] is None
-        assert u["output_character_count"] is None
+        texts = {"plain": ("Hello there", "You said: Hello there"),
+                 "stream": ("stream me please", "You said: stream me please"),
+                 "oversized": (BIG if oversized else "small", "You said: " + (BIG if oversized else "small")),
+                 "refused": ("one too many", None)}[kind]
+        assert u["input_character_count"] == len(texts[0])  # the text the caller sent (refused or not)
+        assert u["output_character_count"] == (len(texts[1]) if texts[1] is not None else None)
         assert u["usage_context"] == ([("project", "docs")] if kind == "plain" else None)
         assert u["request_streaming"] is (kind == "stream")
         response = orjson.loads(p["response"]) if p["response"] is not None else None

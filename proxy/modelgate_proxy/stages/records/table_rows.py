@@ -63,12 +63,13 @@ def payload_row(*, request_id: str, client_request_id: str | None, time: datetim
 
 def usage_row(*, request_id: str, client_request_id: str | None, time: datetime, status: int, requester: str,
               input_tokens: int | None, output_tokens: int | None, usage_context: dict[str, Any] | None,
-              streaming: bool, entity_id: str | None) -> dict[str, Any]:
+              streaming: bool, entity_id: str | None, input_chars: int | None = None,
+              output_chars: int | None = None) -> dict[str, Any]:
     return {
         "account_id": None, "workspace_id": None, "client_request_id": client_request_id,
         "databricks_request_id": request_id, "requester": requester, "status_code": status, "request_time": time,
-        "input_token_count": input_tokens, "output_token_count": output_tokens, "input_character_count": None,
-        "output_character_count": None,
+        "input_token_count": input_tokens, "output_token_count": output_tokens, "input_character_count": input_chars,
+        "output_character_count": output_chars,
         "usage_context": ([(str(k), v if isinstance(v, str) else orjson.dumps(v).decode())
                            for k, v in usage_context.items()] if usage_context else None),
         "request_streaming": streaming, "served_entity_id": entity_id,
