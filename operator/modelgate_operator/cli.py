@@ -19,6 +19,7 @@ import kopf
 
 from . import crd
 from .handlers import register
+from .proxy_telemetry import parse as parse_telemetry
 from .reconcile import CONCURRENCY
 from .render import ProxyDefaults
 from .secretcache import REFERENCEABLE_LABEL
@@ -49,6 +50,10 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--priority", type=int, default=None,
         help="peering priority of this replica (default: random, so replicas never tie)",
     )  # fmt: skip
+    run.add_argument(
+        "--proxy-telemetry", metavar="JSON", default=os.environ.get("MODELGATE_PROXY_TELEMETRY"),
+        help='Delta tables, traces, service account of every proxy, e.g. {"tables":{"root":"s3://b/lake"}}',
+    )  # fmt: skip
     run.add_argument("--proxy-replicas", type=int, default=_DEFAULTS.replicas, help="default proxy replicas")
     run.add_argument(
         "--cluster-domain", default=os.environ.get("MODELGATE_CLUSTER_DOMAIN", "cluster.local"), help="for endpointUrl"
@@ -72,6 +77,11 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        telemetry = parse_telemetry(args.proxy_telemetry)
+    except ValueError as exc:  # pydantic's ValidationError: the field and what is wrong, never a traceback
+        sys.stderr.write(f"modelgate-operator: --proxy-telemetry is not usable: {exc}\n")
+        return 2
     configure_logging(json=args.log_format == "json", verbose=args.verbose, debug=args.verbose)
     options = RuntimeOptions(
         namespaces=tuple(args.namespace),
@@ -88,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         replicas=args.proxy_replicas,
         resources=resources,
         cluster_domain=args.cluster_domain,
+        telemetry=telemetry,
     )
     priority = args.priority if args.priority is not None else random.SystemRandom().randint(1, 2**31 - 1)
     registry = register(

@@ -26,6 +26,8 @@ import yaml
 
 from modelgate_proxy.spec import API_VERSION, KIND, SecretRef, ServingEndpointSpec
 
+from .proxy_telemetry import ProxyTelemetry
+from .proxy_telemetry import apply as apply_telemetry
 from .secrets import SecretField, collect
 
 Manifest = dict[str, Any]
@@ -58,6 +60,8 @@ class ProxyDefaults:
         default_factory=lambda: {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
     )
     cluster_domain: str = "cluster.local"
+    telemetry: ProxyTelemetry | None = None
+    """Tables, traces and workload identity of every proxy (``--proxy-telemetry``; :mod:`.proxy_telemetry`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +308,7 @@ def render_deployment(
         },
         "volumeMounts": mounts,
     }
-    return {
+    deployment: Manifest = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _metadata(child_name(owner.name), owner),
@@ -330,6 +334,9 @@ def render_deployment(
             },
         },
     }
+    if defaults.telemetry is not None:
+        apply_telemetry(deployment, defaults.telemetry, owner.name, owner.namespace)
+    return deployment
 
 
 def render_service(owner: Owner) -> Manifest:

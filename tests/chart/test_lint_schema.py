@@ -23,6 +23,10 @@ def test_helm_lint_is_clean(helm: Helm) -> None:
         {"watch": {"scope": "cluster", "namespaces": []}, "crds": {"install": True, "keep": False}},
         {"replicaCount": 3, "metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}}},
         {"watch": {"scope": "namespaced", "namespaces": ["a", "b"]}, "extraEnv": [{"name": "X", "value": "1"}]},
+        {"proxy.telemetry": {"tables": {"root": "s3://b/lake", "spillMiB": 64,
+                                        "storageOptionsSecret": {"name": "lake", "key": "options.yaml"}},
+                             "tracing": {"endpoint": "http://collector:4318", "env": {"OTEL_BSP_MAX_QUEUE_SIZE": "9"}},
+                             "serviceAccountName": "proxy"}},
     ],
 )
 def test_helm_lint_is_clean_with_other_values(helm: Helm, values: dict[str, object]) -> None:
@@ -45,6 +49,7 @@ def test_helm_lint_is_clean_with_other_values(helm: Helm, values: dict[str, obje
         ({"watch.namespaces": "team-a"}, "/watch/namespaces': got string, want array"),
         ({"livenessPort": 70000}, "/livenessPort"),
         ({"proxy.image.pullPolicy": "Sometimes"}, "/proxy/image/pullPolicy"),
+        ({"proxy.telemetry.tables.roots": "s3://b"}, "additional properties 'roots' not allowed"),
     ],
 )
 def test_schema_rejects_typos_and_bad_types(helm: Helm, values: dict[str, object], message: str) -> None:
@@ -118,3 +123,23 @@ def test_docs_table_covers_every_chart_value() -> None:
     for doc in ("docs/install.md", "README.md"):
         text = (REPO_ROOT / doc).read_text()
         assert [k for k in keys(values, "") if f"| `{k}` |" not in text] == [], doc
+
+
+def test_the_telemetry_value_reaches_the_operator_as_json_it_accepts(helm: Helm) -> None:
+    import yaml
+
+    from modelgate_operator.proxy_telemetry import parse
+
+    telemetry = {"tables": {"root": "s3://b/lake"}, "tracing": {"endpoint": "http://collector:4318"}}
+    out = helm.run("template", "mg", str(CHART), "--kube-version", KUBE_VERSION,
+                   *set_args({"proxy.telemetry": telemetry})).stdout
+    deployment = next(d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    parsed = parse(env["MODELGATE_PROXY_TELEMETRY"])
+    assert parsed is not None
+    assert parsed.tables is not None
+    assert parsed.tables.root == "s3://b/lake"
+    assert parsed.tracing is not None
+    assert parsed.tracing.endpoint == "http://collector:4318"
+    plain = helm.run("template", "mg", str(CHART), "--kube-version", KUBE_VERSION).stdout
+    assert "MODELGATE_PROXY_TELEMETRY" not in plain
