@@ -4,6 +4,7 @@ share (record sinks, the caller-identity reader, the rate-limit counters, metric
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Literal
@@ -25,6 +26,8 @@ from ..stages.records.tables import Tables
 from ..traces import Tracing
 
 DEFAULT_USAGE_PRINCIPALS = 100
+TRACE_FLUSH_SECONDS = 5.0
+"""How long shutdown waits for the last spans to be exported (after the tables' flush; within the pod's grace)."""
 
 TRUSTED_HEADERS: Literal["trusted-header"] = "trusted-header"
 """The authentication choice of the identity-header flags: trust the headers of an authenticating proxy in front
@@ -138,8 +141,9 @@ class GatewayServices:
         if self.tables is not None:
             await self.tables.stop()  # SIGTERM: uvicorn drained the requests; the tables flush (flush_seconds)
         await self.sinks.stop()
-        if self.tracing is not None:
-            await asyncio.to_thread(self.tracing.shutdown)  # export the spans that wait
+        if self.tracing is not None:  # export the spans that wait, for a bounded time (a collector may be down)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.to_thread(self.tracing.shutdown), TRACE_FLUSH_SECONDS)
 
     def authentication(self) -> dict[str, str | bool]:
         """What ``/readyz`` says about authentication."""
