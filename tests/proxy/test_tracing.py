@@ -210,6 +210,7 @@ def test_tracing_off_adds_no_stage_and_no_header(tmp_path: Path, monkeypatch: py
                        json={"messages": [{"role": "user", "content": "hi"}]})
         assert r.status_code == 200
         stages = proxy.state.endpoints["chat"].pipeline.stages
+        assert proxy.state.services is not None
         assert proxy.state.services.tracing is None
     assert not any(isinstance(s, TraceRequest | TraceAttempt) for s in stages)
     assert provider.calls == [("fail", None), ("ok", None)]

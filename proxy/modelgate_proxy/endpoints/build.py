@@ -8,13 +8,14 @@ from collections.abc import Iterable, Sequence
 
 from ..credentials import FileCredentials, secret_references
 from ..errors import GatewayError, ProviderConfigError
-from ..exchange import EndpointRuntime, EntityRuntime, Pipeline
+from ..exchange import EndpointRuntime, EntityRuntime, Next, Pipeline
 from ..metrics import Metrics
 from ..providers.base import Provider
 from ..providers.registry import adapter_class
 from ..spec import ServedEntity, ServingEndpoint, ServingEndpointSpec
 from ..stages.guardrails.judge import JudgeContext
 from ..stages.invoke import Invoke
+from ..stages.tracing import TraceAttempt
 from ..upstream import Upstream
 from .services import GatewayServices
 from .stage_list import stages_for
@@ -60,7 +61,9 @@ def build_endpoints(
     services: GatewayServices | None = None,
 ) -> dict[str, EndpointRuntime]:
     factory = EntityRuntimeFactory(credentials, upstream, metrics)
-    terminal = Invoke(upstream)
+    terminal: Next = Invoke(upstream)
+    if services is not None and services.tracing is not None:  # a client span around each provider call
+        terminal = TraceAttempt(services.tracing, terminal)
     out: dict[str, EndpointRuntime] = {}
     if services is not None and services.judge_context is None:
         # Judges find their endpoint at request time in the first map built: the app's (later builds of single

@@ -4,10 +4,10 @@ the process-wide AI Gateway options). Every AI Gateway layer is one stage, added
 split and the provider call only: zero cost on its path. The order:
 
     (trace request) -> usage records -> payload log -> caller identity -> rate limits -> guardrails
-        -> traffic split -> fallbacks -> (trace attempt) -> (invoke: the pipeline's last link)
+        -> traffic split -> fallbacks -> (invoke: the pipeline's last link)
 
-- :mod:`..stages.tracing` (only with ``OTEL_TRACES_EXPORTER``): the request's server span first, a client span
-  per provider attempt last.
+- :mod:`..stages.tracing` (only with ``OTEL_TRACES_EXPORTER``): the request's server span first; the client span
+  of each provider call wraps the pipeline's last link (:mod:`.build`).
 
 - :mod:`..stages.records` (``usageTrackingConfig.enabled``, ``inferenceTableConfig.enabled``) come first so
   that every answer, refusals included, gets its record; they act after the response through
@@ -38,7 +38,7 @@ from ..stages.rate_limits.admission import Hooks, RateLimits
 from ..stages.rate_limits.limit_plan import LimitPlan
 from ..stages.records.payload_log import PayloadLog
 from ..stages.records.usage import UsageTracking
-from ..stages.tracing import TraceAttempt, TraceRequest
+from ..stages.tracing import TraceRequest
 from ..stages.traffic_split import TrafficSplit, TrafficSplitter
 from .guardrail_stage import guardrail_checks
 from .services import GatewayServices
@@ -96,6 +96,4 @@ def stages_for(name: str, spec: ServingEndpointSpec, percentages: Sequence[int],
     stages.append(TrafficSplit(TrafficSplitter(percentages)))
     if gateway is not None and gateway.fallback_config is not None and gateway.fallback_config.enabled:
         stages.append(Fallbacks())
-    if tracing is not None:  # last: one client span per provider attempt (retries and fallbacks included)
-        stages.append(TraceAttempt(tracing))
     return stages

@@ -1,11 +1,13 @@
-"""OpenTelemetry spans of a request (docs/tracing.md), as two stages that are in the pipeline only when tracing
-is on (:mod:`modelgate_proxy.endpoints.stage_list`), so tracing off costs nothing on the request path:
+"""OpenTelemetry spans of a request (docs/tracing.md), made only when tracing is on, so tracing off costs nothing
+on the request path:
 
-- :class:`TraceRequest`, first: one SERVER span per request (a child of the caller's W3C ``traceparent``),
-  ended when the answer is over (:meth:`~modelgate_proxy.exchange.Exchange.on_finish`; a stream at its end);
-- :class:`TraceAttempt`, last before the provider call: one CLIENT span per attempt, so every retry and
-  fallback is a span of its own; the provider gets its ``traceparent`` (:func:`~modelgate_proxy.traces.outgoing_headers`).
-  A streamed attempt's span ends with the stream.
+- :class:`TraceRequest`, the pipeline's first stage (:mod:`modelgate_proxy.endpoints.stage_list`): one SERVER
+  span per request (a child of the caller's W3C ``traceparent``), ended when the answer is over
+  (:meth:`~modelgate_proxy.exchange.Exchange.on_finish`; a stream at its end);
+- :class:`TraceAttempt`, a wrapper around the one-provider-call link (:mod:`modelgate_proxy.endpoints.build`):
+  one CLIENT span per call, so every retry and fallback is a span of its own; the provider gets its
+  ``traceparent`` (:func:`~modelgate_proxy.traces.outgoing_headers`). A streamed attempt's span ends with the
+  stream.
 
 Attributes follow the OpenTelemetry GenAI semantic conventions (``gen_ai.operation.name``,
 ``gen_ai.provider.name``, ``gen_ai.request.model``, ``gen_ai.response.model``, ``gen_ai.response.finish_reasons``,
@@ -73,12 +75,15 @@ def _finish_request(ex: Exchange, outcome: Outcome) -> None:
 
 
 class TraceAttempt:
-    __slots__ = ("tracing",)
+    """``call`` (one provider call for ``ex.entity``) inside a client span."""
 
-    def __init__(self, tracing: Tracing) -> None:
-        self.tracing = tracing
+    __slots__ = ("call", "tracing")
 
-    async def __call__(self, ex: Exchange, call_next: Next) -> Result:
+    def __init__(self, tracing: Tracing, call: Next) -> None:
+        self.tracing, self.call = tracing, call
+
+    async def __call__(self, ex: Exchange) -> Result:
+        call_next = self.call
         entity = ex.entity
         if entity is None:
             return await call_next(ex)
