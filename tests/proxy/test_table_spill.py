@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from modelgate_proxy.stages.records.table_rows import now, usage_row
@@ -175,3 +176,17 @@ def test_a_restart_during_an_outage_loses_nothing(tmp_path: Path) -> None:
     assert {r["databricks_request_id"] for r in payload} == set(ids)
     assert {r["databricks_request_id"] for r in usage} == set(ids)
     assert not list((tmp_path / "spill").rglob("*.arrow"))
+
+
+def test_the_spill_directory_is_refused_with_several_workers(tmp_path: Path) -> None:
+    from modelgate_proxy.cli import build_parser
+    from modelgate_proxy.cli.manifests import ConfigError
+    from modelgate_proxy.cli.serve import uvicorn_config
+
+    (tmp_path / "endpoint.yaml").write_text(yaml.safe_dump(endpoint("chat", [openai_entity("http://127.0.0.1:9")],
+                                                                    ai_gateway=RECORDS)))
+    args = build_parser().parse_args(["serve", "-f", str(tmp_path / "endpoint.yaml"), "--workers", "2",
+                                      "--table-root", str(tmp_path / "lake"), "--table-spill-dir",
+                                      str(tmp_path / "spill")])
+    with pytest.raises(ConfigError, match="--table-spill-dir is for one process"):
+        uvicorn_config(args)

@@ -280,6 +280,9 @@ def app_from_env() -> GatewayApp:
 def uvicorn_config(args: argparse.Namespace) -> uvicorn.Config:
     """The uvicorn config ``serve`` runs; raises :class:`ConfigError` for unusable manifests."""
     settings = _settings(args)
+    if args.workers > 1 and settings.get("table_spill_dir"):
+        raise ConfigError("--table-spill-dir is for one process (workers would replay each other's batches): "
+                          "use --workers 1 (and replicas), or leave the spill directory out")
     app = app_from_settings(settings)  # validates even when workers load their own copy
     names = ", ".join(app.state.gateway.endpoints)
     services = app.state.gateway.services
