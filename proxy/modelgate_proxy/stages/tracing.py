@@ -84,6 +84,9 @@ class TraceAttempt:
 
     async def __call__(self, ex: Exchange) -> Result:
         call_next = self.call
+        previous = ex.extra.pop(OPEN_ATTEMPT, None)
+        if previous is not None:  # a stream given up before its first byte reached the caller (then retried)
+            end_span(previous, {}, "abandoned", "the stream was left before it reached the caller")
         entity = ex.entity
         if entity is None:
             return await call_next(ex)
