@@ -219,3 +219,54 @@ def test_past_the_buffer_bound_rows_are_dropped_and_counted(tmp_path: Path) -> N
     assert counted == {("t", reason): rows for reason, rows in sink.dropped.items()}
     assert any("cannot write" in p for p in problems)
     assert any("rows dropped (buffer_full)" in p for p in problems)
+
+
+def test_two_proxy_processes_on_one_s3_table_root(tmp_path: Path) -> None:
+    """Two replicas (two ``serve`` processes) writing the same payload and usage tables on S3 under load: every
+    answered request id is there exactly once, in both tables."""
+    standin = OpenAIStandIn(api_key="sk-replicas")
+    with serve_app(standin.app) as url, s3_store() as s3:
+        path = tmp_path / "endpoint.yaml"
+        path.write_text(yaml.safe_dump(endpoint("chat", [openai_entity(url)], ai_gateway=RECORDS)))
+        write_secret(tmp_path / "secrets", "openai", "api-key", "sk-replicas")
+        root = f"s3://{s3.bucket}/lake"
+        store = TableStore(root, s3.options())
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "proxy")}
+        ports = [free_port(), free_port()]
+        procs = [subprocess.Popen(
+            [sys.executable, "-m", "modelgate_proxy", "serve", "-f", str(path), "--secrets-dir",
+             str(tmp_path / "secrets"), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+             "--table-root", root, "--table-storage-options", str(s3.options_file(tmp_path)),
+             "--table-batch-rows", "5", "--table-batch-seconds", "0.3"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
+        answered: list[str] = []
+        try:
+            for proc, port in zip(procs, ports, strict=True):
+                wait_until_answering(proc, f"http://127.0.0.1:{port}")
+
+            def load(port: int) -> None:
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                    for i in range(40):
+                        r = client.post("/serving-endpoints/chat/invocations",
+                                        json={"messages": [{"role": "user", "content": f"replica {port} {i}"}]})
+                        assert r.status_code == 200
+                        answered.append(r.headers["x-request-id"])
+
+            threads = [threading.Thread(target=load, args=(port,)) for port in ports]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            payload = wait_rows(store.location(PAYLOAD), len(answered), store.options(), timeout=30)
+            usage = wait_rows(store.location(USAGE), len(answered), store.options(), timeout=10)
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    assert len(answered) == 80
+    for rows in (payload, usage):
+        assert sorted(r["databricks_request_id"] for r in rows) == sorted(answered)  # each once: no lost commit
