@@ -37,9 +37,9 @@ def row(request_id: str) -> dict[str, object]:
                      input_tokens=1, output_tokens=2, usage_context=None, streaming=False, entity_id=None)
 
 
-def settings(spill: Path, spill_bytes: int = 1 << 30) -> TableSettings:
+def settings(spill: Path, spill_bytes: int = 1 << 30, buffer_bytes: int = 64 << 20) -> TableSettings:
     return TableSettings(batch_rows=10, batch_seconds=0.05, retry_min_seconds=0.05, retry_max_seconds=0.1,
-                         flush_seconds=2, spill_dir=str(spill), spill_bytes=spill_bytes)
+                         flush_seconds=2, spill_dir=str(spill), spill_bytes=spill_bytes, buffer_bytes=buffer_bytes)
 
 
 def test_failed_batches_are_spilled_and_replayed_by_the_next_sink(tmp_path: Path) -> None:
@@ -49,7 +49,9 @@ def test_failed_batches_are_spilled_and_replayed_by_the_next_sink(tmp_path: Path
     ids = [f"r{i}" for i in range(45)]
 
     async def outage() -> tuple[TableSink, list[str]]:
-        sink = TableSink("system.serving.endpoint_usage", str(blocker / "t"), "usage", settings(spill), None)
+        # a 1-byte memory buffer: past it batches go to disk, not away
+        sink = TableSink("system.serving.endpoint_usage", str(blocker / "t"), "usage",
+                         settings(spill, buffer_bytes=1), None)
         await sink.start()
         for request_id in ids:
             sink.put(row(request_id))

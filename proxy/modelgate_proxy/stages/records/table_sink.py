@@ -10,7 +10,7 @@ failed goes to disk instead (:mod:`.table_spill`, bounded by ``spill_bytes``), a
 ``stop``; spilled batches are committed first when the store is back, by this process or the next one. Only past
 the bounds are batches dropped (the oldest), counted (reasons ``buffer_full``, ``spill_full``) and reported by
 :meth:`TableSink.problems` (``/readyz``). Other reasons: ``queue_full`` (more than ``max_queue`` rows arrived
-between two wake-ups), ``encode_error``, ``spill_error`` (a spill file that cannot be written or read),
+between two wake-ups), ``encode_error``, ``spill_error`` (a spill file that cannot be read back),
 ``shutdown`` (rows still unwritten, and not spilled, when ``stop`` ran out of ``flush_seconds``), ``closed`` (a
 row after ``stop``).
 
@@ -198,6 +198,8 @@ class TableSink:
             self._pending.append(table)
             self._pending_bytes += table.nbytes
         while self._pending_bytes > self.settings.buffer_bytes and len(self._pending) > 1:
+            if self._spill is not None and await self._spill_oldest():
+                continue  # over the memory bound: to disk, not dropped
             oldest = self._pending.popleft()
             self._pending_bytes -= oldest.nbytes
             log.error("table %s: buffer over %d bytes, %d rows dropped", self.name, self.settings.buffer_bytes,
@@ -233,22 +235,28 @@ class TableSink:
 
     async def _spill_pending(self) -> None:
         """Move the in-memory batches to the spill directory (after a failed commit, and at ``stop``)."""
+        while self._pending and await self._spill_oldest():
+            pass
+
+    async def _spill_oldest(self) -> bool:
+        """The oldest in-memory batch to the spill directory; ``False`` when it cannot be (it stays in memory)."""
         spill = self._spill
-        while spill is not None and self._pending:
-            table = self._pending[0]
-            try:
-                dropped = await asyncio.to_thread(spill.write, table)
-            except Exception as exc:
-                log.error("table %s: cannot spill %d rows, keeping them in memory: %s", self.name, table.num_rows,
-                          exc)
-                return
-            self._pending.popleft()
-            self._pending_bytes -= table.nbytes
-            if dropped:
-                log.error("table %s: spill directory over %d bytes, %d rows dropped", self.name,
-                          self.settings.spill_bytes, dropped)
-                self._drop("spill_full", dropped)
-            self.spilled_rows = spill.rows
+        if spill is None or not self._pending:
+            return False
+        table = self._pending[0]
+        try:
+            dropped = await asyncio.to_thread(spill.write, table)
+        except Exception as exc:
+            log.error("table %s: cannot spill %d rows, keeping them in memory: %s", self.name, table.num_rows, exc)
+            return False
+        self._pending.popleft()
+        self._pending_bytes -= table.nbytes
+        if dropped:
+            log.error("table %s: spill directory over %d bytes, %d rows dropped", self.name,
+                      self.settings.spill_bytes, dropped)
+            self._drop("spill_full", dropped)
+        self.spilled_rows = spill.rows
+        return True
 
     async def _attempt(self, batch: list[pa.Table]) -> bool:
         self.commit_started = time.monotonic()
