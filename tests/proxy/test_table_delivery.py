@@ -236,7 +236,7 @@ def test_two_proxy_processes_on_one_s3_table_root(tmp_path: Path) -> None:
         procs = [subprocess.Popen(
             [sys.executable, "-m", "modelgate_proxy", "serve", "-f", str(path), "--secrets-dir",
              str(tmp_path / "secrets"), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-             "--table-root", root, "--table-storage-options", str(s3.options_file(tmp_path)),
+             "--no-auth", "--table-root", root, "--table-storage-options", str(s3.options_file(tmp_path)),
              "--table-batch-rows", "5", "--table-batch-seconds", "0.3"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
         answered: list[str] = []

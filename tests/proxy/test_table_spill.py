@@ -120,7 +120,7 @@ def serve(tmp_path: Path, port: int, extra: list[str]) -> subprocess.Popen[bytes
     env = {**os.environ, "PYTHONPATH": str(ROOT / "proxy")}
     return subprocess.Popen(
         [sys.executable, "-m", "modelgate_proxy", "serve", "-f", str(tmp_path / "endpoint.yaml"), "--secrets-dir",
-         str(tmp_path / "secrets"), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *extra],
+         str(tmp_path / "secrets"), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-auth", *extra],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
