@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import render
+from . import render, render_auth
 from .failures import is_permanent
 from .kube import Kube, KubeError
 
@@ -139,6 +139,19 @@ class ChildWriter:
         live = await self.kube.get_child(kind, owner.namespace, name)
         return live is not None and controller_uid(live) == owner.uid
 
+    async def delete_owned(self, owner: render.Owner, targets: Sequence[tuple[str, str]]) -> list[str]:
+        """Delete those of ``targets`` (kind, name) that the endpoint controls. Returns them."""
+        deleted = []
+        owned = self._owned.setdefault((owner.namespace, owner.name), {})
+        for kind, child in targets:
+            live = await self.kube.get_child(kind, owner.namespace, child)
+            owned.pop(kind, None)
+            if live is None or controller_uid(live) != owner.uid:
+                continue
+            if await self.kube.delete(kind, owner.namespace, child, uid=str(live["metadata"]["uid"])):
+                deleted.append(f"{kind}/{child}")
+        return deleted
+
     async def delete_all(self, namespace: str, name: str, uid: str) -> list[str]:
         """Delete the children controller-owned by the endpoint with ``uid`` (each by its own uid). Returns them."""
         targets = [
@@ -146,6 +159,8 @@ class ChildWriter:
             ("Service", render.child_name(name)),
             ("ConfigMap", render.child_name(name)),
             ("Secret", render.owned_secret_name(name)),
+            ("RoleBinding", render_auth.api_keys_name(render.child_name(name))),
+            ("Role", render_auth.api_keys_name(render.child_name(name))),
         ]
         deleted = []
         for kind, child in targets:

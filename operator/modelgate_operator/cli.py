@@ -17,15 +17,19 @@ from collections.abc import Sequence
 
 import kopf
 
+from modelgate_proxy.spec import OidcProvider
+
 from . import crd
 from .handlers import register
 from .proxy_telemetry import parse as parse_telemetry
 from .reconcile import CONCURRENCY
 from .render import ProxyDefaults
+from .render_auth import REVIEWS_CLUSTER_ROLE, AuthDefaults
 from .secretcache import REFERENCEABLE_LABEL
 from .settings import RuntimeOptions, configure_logging, operator_settings
 
 _DEFAULTS = ProxyDefaults()
+_AUTH = AuthDefaults()
 
 
 def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,8 +76,40 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--require-secret-label", action="store_true",
         help=f"resolve only Secrets labelled {REFERENCEABLE_LABEL}=true (for clusters without admission policies)",
     )  # fmt: skip
+    _auth_options(run)
     run.add_argument("--log-format", choices=("json", "text"), default="json")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logs (kopf's included)")
+
+
+def _auth_options(run: argparse.ArgumentParser) -> None:
+    auth = run.add_argument_group("proxy authentication", "defaults for spec.proxy.authentication (the chart's "
+                                  "proxy.authentication values); each endpoint may override them")  # fmt: skip
+    env = os.environ.get
+    auth.add_argument("--auth-mode", choices=("bearer", "trusted-header", "none"),
+                      default=env("MODELGATE_AUTH_MODE", _AUTH.mode), help="default: bearer")
+    auth.add_argument("--auth-audience", default=env("MODELGATE_AUTH_AUDIENCE", _AUTH.audience),
+                      help=f"audience of accepted Kubernetes tokens (default {_AUTH.audience})")
+    auth.add_argument("--auth-api-keys", choices=("true", "false"), default=env("MODELGATE_AUTH_API_KEYS", "true"),
+                      help="accept the API-key Secrets of an endpoint's namespace (the proxy may then read that "
+                      "namespace's Secrets)")
+    auth.add_argument("--auth-oidc", metavar="JSON", default=env("MODELGATE_AUTH_OIDC") or None,
+                      help='default OIDC issuer, e.g. {"issuer":"https://login.example.com","audience":"modelgate"}')
+    for flag, var in (("--auth-user-header", "USER_HEADER"), ("--auth-groups-header", "GROUPS_HEADER"),
+                      ("--auth-service-principal-header", "SERVICE_PRINCIPAL_HEADER")):
+        auth.add_argument(flag, default=env(f"MODELGATE_AUTH_{var}") or None, help="for trusted-header mode")
+    auth.add_argument("--proxy-reviews-binding", default=env("MODELGATE_PROXY_REVIEWS_BINDING", REVIEWS_CLUSTER_ROLE),
+                      help="the ClusterRoleBinding of ClusterRole modelgate-proxy-reviews whose subjects the "
+                      "operator keeps ('' : do not manage it)")  # fmt: skip
+
+
+def auth_defaults(args: argparse.Namespace) -> AuthDefaults:
+    oidc = OidcProvider.model_validate(json.loads(args.auth_oidc)) if args.auth_oidc else None
+    return AuthDefaults(
+        mode=args.auth_mode, audience=args.auth_audience, api_keys=args.auth_api_keys == "true", oidc=oidc,
+        user_header=args.auth_user_header, groups_header=args.auth_groups_header,
+        service_principal_header=args.auth_service_principal_header,
+        reviews_binding=args.proxy_reviews_binding or None,
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         resources=resources,
         cluster_domain=args.cluster_domain,
         telemetry=telemetry,
+        auth=auth_defaults(args),
     )
     priority = args.priority if args.priority is not None else random.SystemRandom().randint(1, 2**31 - 1)
     registry = register(

@@ -23,7 +23,11 @@ CONFIG_VALID = "ConfigValid"
 SECRETS_RESOLVED = "SecretsResolved"
 CHILDREN_APPLIED = "ChildrenApplied"
 PROXY_AVAILABLE = "ProxyAvailable"
-CONDITION_TYPES = (READY, CONFIG_VALID, SECRETS_RESOLVED, CHILDREN_APPLIED, PROXY_AVAILABLE)
+AUTHENTICATED = "Authenticated"
+"""Whether callers must authenticate (False with reason AuthenticationDisabled: the endpoint is open). Not part of
+Ready: an open endpoint serves; the condition, ``status.authentication`` and an Event say that it is open."""
+CONDITION_TYPES = (READY, CONFIG_VALID, SECRETS_RESOLVED, CHILDREN_APPLIED, PROXY_AVAILABLE, AUTHENTICATED)
+NOT_CHECKED = "NotChecked"
 GUARDRAILS_NOT_ENFORCED = "GuardrailsNotEnforced"
 
 
@@ -220,6 +224,8 @@ def build_status(
     now: str,
     rollout: Rollout = COMPLETE,
     children: Check | None = None,
+    authentication: Check | None = None,
+    auth_status: Mapping[str, Any] | None = None,
 ) -> Status:
     """The whole ``status`` stanza (every declared field, so a merge-patch replaces stale values).
 
@@ -227,7 +233,8 @@ def build_status(
     written = children or Check("True", "ChildrenApplied", "the proxy's children are applied")
     ready = ready_check(config, secrets, proxy, written)
     checks = {READY: ready, CONFIG_VALID: config, SECRETS_RESOLVED: secrets, CHILDREN_APPLIED: written,
-              PROXY_AVAILABLE: proxy}  # fmt: skip
+              PROXY_AVAILABLE: proxy,
+              AUTHENTICATED: authentication or Check("Unknown", NOT_CHECKED, "the configuration is not valid")}  # fmt: skip
     status: Status = {
         "observedGeneration": generation,
         "conditions": merge_conditions((previous or {}).get("conditions"), checks, generation, now),
@@ -239,6 +246,7 @@ def build_status(
         "task": None,
         "entities": None,
         "servedEntities": None,
+        "authentication": dict(auth_status) if auth_status is not None else None,
     }
     if spec is not None:
         deployment, message = _entity_state(ready, config, secrets, rollout, written)

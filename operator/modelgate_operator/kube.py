@@ -20,7 +20,8 @@ from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import ConfigMap, Event, Secret, Service
+from lightkube.resources.core_v1 import ConfigMap, Event, Secret, Service, ServiceAccount
+from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
 
 from modelgate_proxy.spec import GROUP, KIND, PLURAL, VERSION
@@ -43,8 +44,15 @@ KINDS: dict[str, type[NamespacedResource]] = {
     "ConfigMap": ConfigMap,
     "Deployment": Deployment,
     "Service": Service,
+    "ServiceAccount": ServiceAccount,
+    "Role": Role,
+    "RoleBinding": RoleBinding,
 }
-PLURALS = {"Secret": "secrets", "ConfigMap": "configmaps", "Deployment": "deployments", "Service": "services"}
+PLURALS = {"Secret": "secrets", "ConfigMap": "configmaps", "Deployment": "deployments", "Service": "services",
+           "ServiceAccount": "serviceaccounts", "Role": "roles", "RoleBinding": "rolebindings"}  # fmt: skip
+API_VERSIONS = {"Deployment": "apps/v1", "Role": "rbac.authorization.k8s.io/v1",
+                "RoleBinding": "rbac.authorization.k8s.io/v1"}  # fmt: skip
+"""Kinds outside the core group (every other kind here is ``v1``)."""
 
 
 class KubeError(Exception):
@@ -154,7 +162,7 @@ class Kube:
     async def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> bool:
         """Delete (with ``uid``: only the object with that uid); False when it was already gone."""
         if uid is not None and self.fast is not None:
-            path = kubehttp.object_path("apps/v1" if kind == "Deployment" else "v1", PLURALS[kind], namespace, name)
+            path = kubehttp.object_path(API_VERSIONS.get(kind, "v1"), PLURALS[kind], namespace, name)
             body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}}
             try:
                 await self.fast.request("DELETE", path, body, "application/json")

@@ -24,16 +24,17 @@ from pydantic import ValidationError
 from modelgate_proxy.spec import ServingEndpointSpec
 from modelgate_proxy.spec.capabilities import unsupported_guardrails
 
-from . import conditions, failures, render, secrets, spec_problems
+from . import conditions, failures, identity_wiring, render, render_auth, secrets, spec_problems
 from .children import ChildConflict, ChildWriteFailed, ChildWriter
 from .kube import Kube
 from .render import Owner, ProxyDefaults
+from .reviews_binding import BindingProblem, ReviewsBinding
 from .secretcache import SecretCache, digests
 from .settings import FINALIZER
 
 logger = logging.getLogger("modelgate_operator.reconcile")
 
-OWNED_KINDS = ("Deployment", "Service", "ConfigMap", "Secret")
+OWNED_KINDS = ("Deployment", "Service", "ConfigMap", "Secret", "Role", "RoleBinding")
 CONCURRENCY = 8
 """Reconciles in flight at once (others wait in FIFO order). A burst of new endpoints is then served roughly in
 arrival order instead of all progressing together and finishing together, and the HTTP pool stays small."""
@@ -63,15 +64,6 @@ def _now() -> datetime.datetime:
 
 def _rfc3339(t: datetime.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _validation_message(exc: ValidationError) -> str:
-    # Pydantic messages carry the offending input only with include_input; keep locations and messages.
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)[:2000]
 
 
 def contains(live: Any, wanted: Any) -> bool:
@@ -117,6 +109,7 @@ class Reconciler:
         self._retries: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._last: dict[tuple[str, str], float] = {}
         self.children = ChildWriter(kube)
+        self.reviews = ReviewsBinding(kube, defaults.auth.reviews_binding)
         self._deleted: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
@@ -267,12 +260,15 @@ class Reconciler:
         written = conditions.Check("Unknown", "NotApplied", "the children are not written while the configuration or a "
                                "secret reference is not valid (the previous ones, if any, keep serving)")  # fmt: skip
         applied = retry = False
+        auth: render_auth.EffectiveAuth | None = None
+        binding: BindingProblem | None = None
         try:
             spec = ServingEndpointSpec.model_validate(body.get("spec") or {})
         except ValidationError as exc:
-            config = conditions.Check("False", "InvalidSpec", _validation_message(exc))
+            config = conditions.Check("False", "InvalidSpec", spec_problems.validation_message(exc))
         if spec is not None:
-            issues = spec_problems.problems(spec)
+            auth = render_auth.effective(spec, self.defaults.auth)
+            issues = spec_problems.problems(spec) + render_auth.problems(auth)
             if issues:
                 config = conditions.Check("False", "InvalidConfig", "; ".join(issues))
             elif unenforced := unsupported_guardrails(spec):
@@ -308,6 +304,7 @@ class Reconciler:
                 # waits for them), and every child is applied before the status says so.
                 order = children.in_apply_order()
                 try:
+                    binding = await identity_wiring.wire(self.kube, self.children, self.reviews, owner, children)
                     results = await self.children.apply_all(owner, order)
                 except ChildConflict as exc:
                     written, retry = conditions.Check("False", "ChildConflict", str(exc)), True
@@ -344,6 +341,8 @@ class Reconciler:
             url=url,
             now=_rfc3339(now),
             rollout=conditions.rollout(deployment),
+            authentication=identity_wiring.check(auth if config.status == "True" else None, binding),
+            auth_status=render_auth.status(auth) if auth is not None and config.status == "True" else None,
         )
         status_written = False
         if not conditions.same_status(previous, desired):
@@ -371,7 +370,8 @@ class Reconciler:
         posted: set[tuple[str, str]] = set()
         for cond in conditions.transitions(previous, dict(desired)):
             # Ready's transitions, and every failure to write a child (even while Ready is already False)
-            if cond["type"] != conditions.READY and not (cond["type"] == conditions.CHILDREN_APPLIED and cond["status"] == "False"):
+            if cond["type"] != conditions.READY and not (cond["type"] in (conditions.CHILDREN_APPLIED, conditions.AUTHENTICATED)
+                                                         and cond["status"] == "False"):  # fmt: skip
                 continue
             if first and cond["status"] == "False" and cond["reason"] in QUIET_FIRST_REASONS:
                 continue
@@ -392,6 +392,7 @@ class Reconciler:
         while len(self._deleted) > DELETED_MEMORY:
             self._deleted.popitem(last=False)
         deleted = await self.children.delete_all(namespace, name, uid)
+        await identity_wiring.release(self.kube, self.reviews, namespace, name)
         logger.info("deleted the children of %s/%s: %s", namespace, name, ", ".join(deleted) or "none left")
         self.forget(namespace, name)
         return deleted

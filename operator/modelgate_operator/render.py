@@ -26,8 +26,10 @@ import yaml
 
 from modelgate_proxy.spec import API_VERSION, KIND, SecretRef, ServingEndpointSpec
 
+from . import render_auth
 from .proxy_telemetry import ProxyTelemetry
 from .proxy_telemetry import apply as apply_telemetry
+from .render_auth import AuthDefaults, EffectiveAuth
 from .secrets import SecretField, collect
 
 Manifest = dict[str, Any]
@@ -60,8 +62,8 @@ class ProxyDefaults:
         default_factory=lambda: {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
     )
     cluster_domain: str = "cluster.local"
-    telemetry: ProxyTelemetry | None = None
-    """Tables, traces and workload identity of every proxy (``--proxy-telemetry``; :mod:`.proxy_telemetry`)."""
+    telemetry: ProxyTelemetry | None = None  # tables, traces, workload identity (--proxy-telemetry)
+    auth: AuthDefaults = field(default_factory=AuthDefaults)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +82,15 @@ class Children:
     deployment: Manifest
     service: Manifest
     checksum: str
+    auth: EffectiveAuth
+    service_account: Manifest
+    """The namespace's proxy ServiceAccount: shared, owned by no endpoint (applied before the children)."""
+    api_keys_rbac: list[Manifest]
+    """The Role and RoleBinding letting the proxy read the namespace's Secrets (API keys), or none."""
 
     def in_apply_order(self) -> list[Manifest]:
         """Secret and ConfigMap before the Deployment that mounts them, the Service last."""
-        return [self.secret, self.config_map, self.deployment, self.service]
+        return [self.secret, self.config_map, self.deployment, self.service, *self.api_keys_rbac]
 
 
 def _short_hash(text: str, n: int = 8) -> str:
@@ -211,13 +218,9 @@ def render_secret(owner: Owner, data: dict[str, str]) -> Manifest:
     }
 
 
-def render_config_map(owner: Owner, text: str) -> Manifest:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": _metadata(child_name(owner.name), owner),
-        "data": {CONFIG_KEY: text},
-    }
+def render_config_map(owner: Owner, text: str, auth_text: str | None = None) -> Manifest:
+    data = {CONFIG_KEY: text} if auth_text is None else {CONFIG_KEY: text, render_auth.AUTH_KEY: auth_text}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _metadata(child_name(owner.name), owner), "data": data}
 
 
 def proxy_command() -> list[str]:
@@ -250,7 +253,12 @@ def _mounted_secrets(owner: Owner, fields: list[SecretField]) -> dict[str, list[
 
 
 def render_deployment(
-    owner: Owner, spec: ServingEndpointSpec, fields: list[SecretField], digest: str, defaults: ProxyDefaults
+    owner: Owner,
+    spec: ServingEndpointSpec,
+    fields: list[SecretField],
+    digest: str,
+    defaults: ProxyDefaults,
+    auth: EffectiveAuth | None = None,
 ) -> Manifest:
     proxy = spec.proxy
     replicas = proxy.replicas if proxy is not None and proxy.replicas is not None else defaults.replicas
@@ -262,12 +270,18 @@ def render_deployment(
         {"name": "config", "mountPath": f"{CONFIG_DIR}/{CONFIG_KEY}", "subPath": CONFIG_KEY, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir, not a shared /tmp
     ]
+    auth = auth or render_auth.effective(spec, defaults.auth)
+    items = [{"key": CONFIG_KEY, "path": CONFIG_KEY}]
+    if auth.mode == "bearer":
+        items.append({"key": render_auth.AUTH_KEY, "path": render_auth.AUTH_KEY})
+        mounts.append({"name": "config", "mountPath": render_auth.AUTH_PATH, "subPath": render_auth.AUTH_KEY,
+                       "readOnly": True})  # fmt: skip
+    identity, id_volumes, id_mounts = render_auth.pod_identity(auth)
+    mounts += id_mounts
     volumes: list[Manifest] = [
-        {
-            "name": "config",
-            "configMap": {"name": child_name(owner.name), "items": [{"key": CONFIG_KEY, "path": CONFIG_KEY}]},
-        },
+        {"name": "config", "configMap": {"name": child_name(owner.name), "items": items}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        *id_volumes,
     ]
     for secret_name, keys in _mounted_secrets(owner, fields).items():
         vol = volume_name(secret_name)
@@ -286,7 +300,7 @@ def render_deployment(
         "name": "proxy",
         "image": defaults.image,
         "imagePullPolicy": defaults.image_pull_policy,
-        "command": proxy_command() + rate_limit_args(spec, replicas),
+        "command": proxy_command() + render_auth.auth_args(auth) + rate_limit_args(spec, replicas),
         "ports": [{"name": "http", "containerPort": PROXY_PORT, "protocol": "TCP"}],
         "readinessProbe": {
             "httpGet": {"path": "/readyz", "port": "http"},
@@ -318,7 +332,7 @@ def render_deployment(
             "template": {
                 "metadata": {"labels": labels(owner.name), "annotations": {CHECKSUM_ANNOTATION: digest}},
                 "spec": {
-                    "automountServiceAccountToken": False,
+                    **identity,
                     "enableServiceLinks": False,
                     "terminationGracePeriodSeconds": DRAIN_SECONDS + SHUTDOWN_GRACE_SECONDS,
                     "securityContext": {
@@ -362,12 +376,25 @@ def render(
     """All four children. ``resolved`` maps each reference to its Secret's base64 value (for the checksum)."""
     fields = collect(spec) if fields is None else fields
     text = config_text(proxy_manifest(owner, spec, fields))
+    auth = render_auth.effective(spec, defaults.auth)
+    auth_doc = render_auth.auth_config(owner.namespace, auth)
+    auth_text = None if auth_doc is None else config_text(auth_doc)
     owned = owned_secret_data(fields)
-    digest = checksum(text, owned, resolved)
+    digest = checksum(text + (auth_text or "") + " ".join(render_auth.auth_args(auth)), owned, resolved)
+    rbac_meta = _metadata(render_auth.api_keys_name(child_name(owner.name)), owner)
+    rbac = [render_auth.api_keys_role(rbac_meta), render_auth.api_keys_role_binding(rbac_meta)]
     return Children(
         secret=render_secret(owner, owned),
-        config_map=render_config_map(owner, text),
-        deployment=render_deployment(owner, spec, fields, digest, defaults),
+        config_map=render_config_map(owner, text, auth_text),
+        deployment=render_deployment(owner, spec, fields, digest, defaults, auth),
         service=render_service(owner),
         checksum=digest,
+        auth=auth,
+        service_account=render_auth.service_account(owner.namespace, _shared_labels()),
+        api_keys_rbac=rbac if auth.reads_secrets else [],
     )
+
+
+def _shared_labels() -> dict[str, str]:
+    return {"app.kubernetes.io/part-of": "modelgate", "app.kubernetes.io/managed-by": MANAGED_BY,
+            "app.kubernetes.io/component": "proxy"}  # fmt: skip

@@ -11,6 +11,8 @@ So the operator and the proxy cannot disagree, and judging a spec loads nothing 
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from modelgate_proxy.spec import ServingEndpointSpec
 from modelgate_proxy.spec.capabilities import RETIRED_PROVIDERS, bedrock_config_problem, servable_tasks
 
@@ -41,3 +43,13 @@ def problems(spec: ServingEndpointSpec) -> list[str]:
             offered = ", ".join(sorted(tasks)) or "none"
             out.append(f"{who}: provider {model.provider}{family} cannot serve task {model.task} (it offers: {offered})")
     return out
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The locations and messages of a rejected spec (Pydantic carries the offending input only with
+    include_input: it is left out)."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)[:2000]

@@ -72,7 +72,7 @@ def test_helm_install_upgrade_uninstall(
     k8s: DevCluster, cluster_helm: Helm, release_ns: str, fake_kubelet: FakeDeploymentController, tmp_path: Path
 ) -> None:
     helm = cluster_helm
-    values = {"livenessPort": _free_port()}
+    values = {"livenessPort": _free_port(), "proxy.authentication.queryClusterRole": False}  # deploy/install.yaml has it
     out = helm.run(
         "install", RELEASE, str(CHART), "-n", release_ns, "--create-namespace", *set_args(values), "--wait=false"
     ).stdout
@@ -198,7 +198,7 @@ def test_fresh_install_of_templated_crds_with_peering(bare_k8s: DevCluster, helm
     k8s, helm = bare_k8s, _helm_for(helm, bare_k8s)
     assert k8s.kubectl("get", "crd", "-o", "name").stdout.strip() == ""
     namespace = "mg-fresh"
-    values = {"crds.install": True, "replicaCount": 2, "watch.scope": scope}
+    values = {"crds.install": True, "replicaCount": 2, "watch.scope": scope, "proxy.authentication.queryClusterRole": False}
     kind, where = ("clusterkopfpeering", []) if scope == "cluster" else ("kopfpeering", ["-n", namespace])
     out = helm.run("install", RELEASE, str(CHART), "-n", namespace, "--create-namespace", "--skip-crds",
                    *set_args(values), "--wait=false").stdout  # fmt: skip

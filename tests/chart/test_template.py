@@ -31,6 +31,10 @@ def test_default_render_is_namespaced_to_the_release_namespace(helm: Helm) -> No
         "--cluster-domain=cluster.local",
         "--proxy-image=ghcr.io/modelgate/modelgate-proxy:0.1.0",
         "--proxy-replicas=1",
+        "--auth-mode=bearer",
+        "--auth-audience=modelgate.io/proxy",
+        "--auth-api-keys=true",
+        f"--proxy-reviews-binding=mg-modelgate-{NS}-proxy-reviews",
     ]
     role = one(docs, "Role", "mg-modelgate", NS)
     binding = one(docs, "RoleBinding", "mg-modelgate", NS)

@@ -45,8 +45,24 @@ def install_rbac(k8s: DevCluster, namespace: str) -> Path:
         for subject in doc.get("subjects", []):
             subject["namespace"] = namespace
         k8s.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+    install_reviews_binding(k8s, namespace)
     user = f"system:serviceaccount:{namespace}:modelgate-operator"
     return k8s.create_user_kubeconfig(user, ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"])
+
+
+def install_reviews_binding(k8s: DevCluster, namespace: str) -> None:
+    """operator/config/rbac/reviews_binding.yaml: the proxy-reviews ClusterRole and binding (shared by the session's
+    tests: created once, never re-applied, so no test resets the subjects another test's operator added), and the
+    operator's right to keep that binding's subjects (under a name of this namespace)."""
+    for doc in yaml.safe_load_all((RBAC_DIR / "reviews_binding.yaml").read_text()):
+        if doc["metadata"]["name"] == "modelgate-proxy-reviews":
+            k8s.kubectl("create", "-f", "-", input=yaml.safe_dump(doc), check=False)
+            continue
+        doc["metadata"]["name"] = f"modelgate-operator-reviews-binding-{namespace}"
+        if doc["kind"] == "ClusterRoleBinding":
+            doc["roleRef"]["name"] = doc["metadata"]["name"]
+            doc["subjects"][0]["namespace"] = namespace
+        k8s.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
 
 
 def admin_client(k8s: DevCluster) -> Client:

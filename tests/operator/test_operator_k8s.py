@@ -101,7 +101,15 @@ def test_operator_identity_is_least_privilege(k8s: DevCluster, namespace: str) -
     assert not can("update", se)
     assert not can("list", "pods")
     assert not can("create", "pods")
-    assert not can("create", "rolebindings")
+    assert can("create", "rolebindings")  # the proxies' API-key Role: only rights the operator holds (RBAC checks)
+    assert can("create", "serviceaccounts")
+    assert not can("create", "serviceaccounts/token")
+    assert not can("create", "clusterrolebindings")
+    assert not can("update", "clusterrolebindings")  # only the proxy-reviews binding, by name:
+    assert can("update", "clusterrolebindings/modelgate-proxy-reviews")
+    assert can("bind", "clusterroles/modelgate-proxy-reviews")
+    assert not can("bind", "clusterroles/cluster-admin")
+    assert not can("escalate", "roles")
     assert not can("list", "secrets", "--all-namespaces")
 
 
@@ -380,6 +388,8 @@ def test_rendered_deployment_serves_through_the_proxy(
                                entity("b", {"openaiApiKey": "{{secrets/openai-creds/api-key}}"}, url_b)],
             "trafficConfig": {"routes": [{"servedEntityName": "a", "trafficPercentage": 50},
                                          {"servedEntityName": "b", "trafficPercentage": 50}]},
+            # this is about the keys; a pod run here has no token for the API server (tests/node has the real one)
+            "proxy": {"authentication": {"mode": "none"}},
         }  # fmt: skip
         apply_endpoint(k8s, namespace, spec)
         wait_for("Ready", lambda: ready(client, namespace), timeout=15)

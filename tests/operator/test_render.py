@@ -97,14 +97,16 @@ def test_deployment_is_hardened_and_mounts_config_and_secrets() -> None:
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (c,) = pod["containers"]
     assert c["command"] == ["modelgate", "serve", "-f", "/etc/modelgate/endpoint.yaml", "--secrets-dir",
-                            "/etc/modelgate/secrets", "--host", "0.0.0.0", "--port", "8080"]
+                            "/etc/modelgate/secrets", "--host", "0.0.0.0", "--port", "8080",
+                            "--auth-config", "/etc/modelgate/auth.yaml"]  # bearer by default (test_render_auth.py)
     assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                     "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
     assert set(mounts) == {"/etc/modelgate/endpoint.yaml", "/tmp", "/etc/modelgate/secrets/openai-creds",
-                           "/etc/modelgate/secrets/modelgate-chat-credentials"}
+                           "/etc/modelgate/secrets/modelgate-chat-credentials", "/etc/modelgate/auth.yaml",
+                           "/var/run/secrets/kubernetes.io/serviceaccount"}
     volumes = {v["name"]: v for v in pod["volumes"]}
     ref_vol = volumes[mounts["/etc/modelgate/secrets/openai-creds"]]["secret"]
     assert ref_vol["secretName"] == "openai-creds"
@@ -155,7 +157,7 @@ def test_status_ready_state_entities_and_stable_transition_times() -> None:
     first = conditions.build_status(spec=spec, previous=None, generation=3, url="http://u", now="T1", **_checks())
     assert first["observedGeneration"] == 3
     assert [c["type"] for c in first["conditions"]] == ["Ready", "ConfigValid", "SecretsResolved", "ChildrenApplied",
-                                                  "ProxyAvailable"]
+                                                  "ProxyAvailable", "Authenticated"]
     assert all(c["observedGeneration"] == 3 and c["lastTransitionTime"] == "T1" for c in first["conditions"])
     assert first["state"] == {"ready": "READY", "configUpdate": "NOT_UPDATING"}
     assert first["entities"] == "gpt-4o=90%,claude=10%"

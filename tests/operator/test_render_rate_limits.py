@@ -25,6 +25,7 @@ def test_rate_limited_endpoints_pass_the_replica_count() -> None:
     raw["aiGateway"] = {"rateLimits": [{"key": "endpoint", "calls": 10, "renewalPeriod": "minute"}]}
     command = _command(raw)
     assert command[:len(render.proxy_command())] == render.proxy_command()
-    assert command[len(render.proxy_command()):] == ["--rate-limit-replicas", "3"]
+    assert command[len(render.proxy_command()):] == ["--auth-config", "/etc/modelgate/auth.yaml",
+                                                     "--rate-limit-replicas", "3"]
     raw["proxy"] = {"replicas": 1}
     assert "--rate-limit-replicas" not in _command(raw)

@@ -24,6 +24,14 @@
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch, delete]
+# The proxies' identity: one ServiceAccount per namespace, and per endpoint with API keys a Role + RoleBinding
+# for reading the namespace's Secrets (RBAC lets the operator grant only what it holds itself).
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get, create, patch]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [get, create, patch, delete]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
@@ -34,4 +42,22 @@
 - apiGroups: [kopf.dev]
   resources: [{{ .resource }}]
   verbs: [get, list, watch, patch]
+{{- end }}
+
+
+{{/* The operator's only cluster-scoped rights (any scope): keep the subjects of the one proxy-reviews binding. */}}
+{{- define "modelgate.reviewsBindingRules" -}}
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [clusterrolebindings]
+  resourceNames: [{{ include "modelgate.reviewsName" . }}]
+  verbs: [get, update, patch]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [clusterroles]
+  resourceNames: [{{ include "modelgate.reviewsName" . }}]
+  verbs: [bind]
+{{- end }}
+
+{{/* The proxies' reviews ClusterRole and its binding (cluster-scoped: named after the release namespace too). */}}
+{{- define "modelgate.reviewsName" -}}
+{{ include "modelgate.fullname" . }}-{{ .Release.Namespace }}-proxy-reviews
 {{- end }}

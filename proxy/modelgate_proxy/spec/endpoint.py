@@ -7,6 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .authentication import AuthenticationSettings
 from .gateway import AiGatewayConfig
 from .provider_configs import (
     PROVIDER_CONFIG_FIELDS,
@@ -213,6 +214,9 @@ class ProxySettings(SpecModel):
     request_timeout_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
     """Total seconds a query request may take, from its arrival to the end of its answer (a stream included);
     past it the caller gets a 504 (a stream: an error event). Default: the proxy's ``--request-timeout`` (600)."""
+    authentication: AuthenticationSettings | None = None
+    """How callers are authenticated and authorized; each unset field takes the operator's (chart's) default,
+    which is ``bearer``."""
 
 
 class ServingEndpointSpec(SpecModel):
@@ -232,7 +236,7 @@ class ServingEndpointSpec(SpecModel):
     description: Annotated[str, Field(max_length=4096)] | None = None
     """What this endpoint is for."""
     proxy: ProxySettings | None = None
-    """Proxy Deployment settings (replicas, resources)."""
+    """Proxy Deployment settings (replicas, resources, authentication)."""
 
     rules: ClassVar[tuple[Rule, ...]] = (
         Rule(

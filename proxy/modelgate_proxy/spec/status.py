@@ -61,6 +61,21 @@ class ServedEntityStatus(SpecModel):
     """Its state."""
 
 
+class AuthenticationStatus(SpecModel):
+    """How the endpoint's callers are authenticated, as the operator configured its proxy (never a secret)."""
+
+    mode: Literal["bearer", "trusted-header", "none"]
+    """The effective mode (the endpoint's setting over the operator's default)."""
+    open: bool
+    """True when anyone who can reach the endpoint may query it (mode ``none``)."""
+    audience: Annotated[str, Field(max_length=253)] | None = None
+    """Bearer mode: the audience a Kubernetes token must be minted for."""
+    api_keys: bool | None = None
+    """Bearer mode: whether the API-key Secrets of the namespace are accepted."""
+    oidc_issuer: Annotated[str, Field(max_length=2048)] | None = None
+    """Bearer mode: the OIDC issuer whose tokens are accepted, if any."""
+
+
 class ServingEndpointStatus(SpecModel):
     """The observed state of the endpoint."""
 
@@ -68,7 +83,7 @@ class ServingEndpointStatus(SpecModel):
         list[Condition],
         Field(max_length=16, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}),
     ] | None = None
-    """Ready, and the conditions that explain it: ConfigValid, SecretsResolved, ProxyAvailable."""
+    """Ready, and the conditions that explain it: ConfigValid, SecretsResolved, ProxyAvailable; and Authenticated."""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """The .metadata.generation the operator last acted on."""
     state: EndpointState | None = None
@@ -81,3 +96,5 @@ class ServingEndpointStatus(SpecModel):
     """The endpoint's task."""
     entities: Annotated[str, Field(max_length=2048)] | None = None
     """Summary of served entities and their traffic, e.g. ``gpt-4o=90%,claude=10%``."""
+    authentication: AuthenticationStatus | None = None
+    """How callers are authenticated (``open: true`` when the endpoint is open)."""

@@ -1,0 +1,96 @@
+"""What `helm template` renders for the proxies' authentication: the ClusterRoles, the one reviews binding the
+operator keeps (and its narrow right to), the operator's auth defaults, and the optional NetworkPolicy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from .helmtool import REPO_ROOT, Doc, Helm, container, find, one
+
+NS = "modelgate-system"
+REVIEWS = f"mg-modelgate-{NS}-proxy-reviews"
+FILES = REPO_ROOT / "charts" / "modelgate" / "files"
+
+
+def _args(docs: list[Doc]) -> list[str]:
+    return list(container(one(docs, "Deployment"))["args"])
+
+
+def _file(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((FILES / name).read_text()))
+
+
+@pytest.mark.parametrize("scope", ["namespaced", "cluster"])
+def test_cluster_roles_and_the_reviews_binding_are_rendered_in_either_scope(helm: Helm, scope: str) -> None:
+    docs = helm.template({"watch.scope": scope})
+    query = one(docs, "ClusterRole", "modelgate-query")
+    assert query["rules"] == _file("modelgate-query-clusterrole.yaml")["rules"]
+    reviews = one(docs, "ClusterRole", REVIEWS)
+    assert reviews["rules"] == _file("modelgate-proxy-reviews-clusterrole.yaml")["rules"]
+    binding = one(docs, "ClusterRoleBinding", REVIEWS)
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": REVIEWS}
+    assert "subjects" not in binding  # the operator keeps them; helm upgrade leaves them alone
+    operator_role = one(docs, "ClusterRole", f"{REVIEWS}-binding")
+    assert operator_role["rules"] == [
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterrolebindings"], "resourceNames": [REVIEWS],
+         "verbs": ["get", "update", "patch"]},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "resourceNames": [REVIEWS],
+         "verbs": ["bind"]},
+    ]  # fmt: skip
+    operator_binding = one(docs, "ClusterRoleBinding", f"{REVIEWS}-binding")
+    assert operator_binding["subjects"] == [{"kind": "ServiceAccount", "name": "mg-modelgate", "namespace": NS}]
+    assert f"--proxy-reviews-binding={REVIEWS}" in _args(docs)
+
+
+def test_the_reviews_binding_and_query_role_can_be_left_out(helm: Helm) -> None:
+    docs = helm.template({"proxy.authentication.reviewsBinding": False, "proxy.authentication.queryClusterRole": False})
+    assert not find(docs, "ClusterRole")
+    assert not find(docs, "ClusterRoleBinding")
+    assert "--proxy-reviews-binding=" in _args(docs)
+    assert not find(helm.template({"rbac.create": False}), "ClusterRoleBinding")
+
+
+def test_auth_defaults_become_operator_flags(helm: Helm) -> None:
+    oidc = {"issuer": "https://login.example.com", "audience": "modelgate", "usernameClaim": "email"}
+    docs = helm.template({"proxy.authentication.mode": "trusted-header", "proxy.authentication.audience": "corp/mg",
+                          "proxy.authentication.apiKeys": False, "proxy.authentication.oidc": oidc,
+                          "proxy.authentication.trustedHeader.userHeader": "X-Forwarded-Email"})  # fmt: skip
+    args = _args(docs)
+    assert {"--auth-mode=trusted-header", "--auth-audience=corp/mg", "--auth-api-keys=false",
+            "--auth-user-header=X-Forwarded-Email"} <= set(args)  # fmt: skip
+    (flag,) = [a for a in args if a.startswith("--auth-oidc=")]
+    assert json.loads(flag.removeprefix("--auth-oidc=")) == oidc
+    assert not [a for a in args if a.startswith("--auth-groups-header")]
+
+
+@pytest.mark.parametrize("bad", [{"proxy.authentication.mode": "open"}, {"proxy.authentication.audience": ""},
+                                 {"proxy.authentication.oidc": {"issuer": "http://login.example.com", "audience": "a"}},
+                                 {"proxy.authentication.oidc": {"issuer": "https://login.example.com"}},
+                                 {"proxy.authentication.extra": 1}])
+def test_schema_refuses_bad_auth_values(helm: Helm, bad: dict[str, Any]) -> None:
+    res = helm.run("template", "mg", str(REPO_ROOT / "charts" / "modelgate"), "-n", NS,
+                   *[a for k, v in bad.items() for a in ("--set-json", f"{k}={json.dumps(v)}")], check=False)  # fmt: skip
+    assert res.returncode != 0, bad
+
+
+def test_network_policy_admits_only_the_listed_peers_to_the_proxy_port(helm: Helm) -> None:
+    assert not find(helm.template(), "NetworkPolicy")
+    peers = [{"namespaceSelector": {"matchLabels": {"team": "a"}}}, {"podSelector": {"matchLabels": {"app": "x"}}}]
+    docs = helm.template({"proxy.networkPolicy.enabled": True, "proxy.networkPolicy.from": peers,
+                          "watch.namespaces": ["team-a", "team-b"]})  # fmt: skip
+    policies = find(docs, "NetworkPolicy")
+    assert sorted(p["metadata"]["namespace"] for p in policies) == ["team-a", "team-b"]
+    spec = policies[0]["spec"]
+    assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "modelgate-proxy"
+    assert spec["policyTypes"] == ["Ingress"]
+    assert spec["ingress"] == [{"from": peers, "ports": [{"port": 8080, "protocol": "TCP"}]}]
+    closed = one(helm.template({"proxy.networkPolicy.enabled": True}), "NetworkPolicy")
+    assert closed["spec"]["ingress"] == []  # nothing listed: nothing admitted
+    res = helm.run("template", "mg", str(REPO_ROOT / "charts" / "modelgate"), "-n", NS, "--set", "watch.scope=cluster",
+                   "--set", "proxy.networkPolicy.enabled=true", check=False)  # fmt: skip
+    assert res.returncode != 0
+    assert "proxy.networkPolicy.namespaces" in res.stderr
