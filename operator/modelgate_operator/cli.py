@@ -97,6 +97,8 @@ def _auth_options(run: argparse.ArgumentParser) -> None:
     for flag, var in (("--auth-user-header", "USER_HEADER"), ("--auth-groups-header", "GROUPS_HEADER"),
                       ("--auth-service-principal-header", "SERVICE_PRINCIPAL_HEADER")):
         auth.add_argument(flag, default=env(f"MODELGATE_AUTH_{var}") or None, help="for trusted-header mode")
+    auth.add_argument("--proxy-api-server", metavar="URL", default=env("MODELGATE_PROXY_API_SERVER") or None,
+                      help="the API server URL for the proxies (default: the pod's KUBERNETES_SERVICE_HOST/PORT)")
     auth.add_argument("--proxy-reviews-binding", default=env("MODELGATE_PROXY_REVIEWS_BINDING", REVIEWS_CLUSTER_ROLE),
                       help="the ClusterRoleBinding of ClusterRole modelgate-proxy-reviews whose subjects the "
                       "operator keeps ('' : do not manage it)")  # fmt: skip
@@ -109,6 +111,7 @@ def auth_defaults(args: argparse.Namespace) -> AuthDefaults:
         user_header=args.auth_user_header, groups_header=args.auth_groups_header,
         service_principal_header=args.auth_service_principal_header,
         reviews_binding=args.proxy_reviews_binding or None,
+        api_server=args.proxy_api_server,
     )  # fmt: skip
 
 

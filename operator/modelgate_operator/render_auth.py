@@ -49,6 +49,9 @@ class AuthDefaults:
     groups_header: str | None = None
     service_principal_header: str | None = None
     reviews_binding: str | None = REVIEWS_CLUSTER_ROLE
+    api_server: str | None = None
+    """The API server URL the proxies call (default: ``KUBERNETES_SERVICE_HOST``/``PORT`` in the pod), for clusters
+    where the ``kubernetes`` Service is not routed (no kube-proxy)."""
     """The ClusterRoleBinding (of :data:`REVIEWS_CLUSTER_ROLE`) whose subjects the operator keeps; None: not
     managed (someone else binds the proxy ServiceAccounts)."""
 
@@ -64,6 +67,7 @@ class EffectiveAuth:
     user_header: str | None
     groups_header: str | None
     service_principal_header: str | None
+    api_server: str | None = None
 
     @property
     def open(self) -> bool:
@@ -91,6 +95,7 @@ def effective(spec: ServingEndpointSpec, defaults: AuthDefaults) -> EffectiveAut
         groups_header=(headers.groups_header if headers else None) or defaults.groups_header,
         service_principal_header=(headers.service_principal_header if headers else None)
         or defaults.service_principal_header,
+        api_server=defaults.api_server,
     )
 
 
@@ -106,7 +111,9 @@ def auth_config(namespace: str, auth: EffectiveAuth) -> Manifest | None:
     """The proxy's ``AuthConfig`` (identity/auth_config.py) for bearer mode; None for the other modes."""
     if auth.mode != "bearer":
         return None
-    config: Manifest = {"mode": "bearer", "authorize": "rbac", "kubernetes": {"audience": auth.audience}}
+    kubernetes = {"audience": auth.audience} if auth.api_server is None else {"audience": auth.audience,
+                                                                               "server": auth.api_server}  # fmt: skip
+    config: Manifest = {"mode": "bearer", "authorize": "rbac", "kubernetes": kubernetes}
     if auth.api_keys:
         config["api_key_secrets"] = {"namespace": namespace}
     if auth.oidc is not None:

@@ -45,9 +45,7 @@ class ReviewsBinding:
 
     async def ensure(self, namespace: str) -> BindingProblem | None:
         if self.name is None:
-            return BindingProblem("ReviewsNotManaged", "the operator does not manage the reviews binding "
-                                  "(--proxy-reviews-binding is empty): bind modelgate-proxy-reviews to "
-                                  f"ServiceAccount {namespace}/{SERVICE_ACCOUNT} yourself")  # fmt: skip
+            return None  # --proxy-reviews-binding '': whoever installed the operator binds the ServiceAccounts
         if time.monotonic() - self._bound.get(namespace, -RECHECK_SECONDS) < RECHECK_SECONDS:
             return None
         problem = await self._update(namespace, add=True)

@@ -20,6 +20,7 @@ from modelgate_operator import conditions
 from modelgate_operator.kube import Kube, KubeError
 from modelgate_operator.reconcile import Reconciler
 from modelgate_operator.render import ProxyDefaults
+from modelgate_operator.render_auth import AuthDefaults
 from modelgate_operator.secretcache import digests
 
 from .helmtool import CHART, REPO_ROOT
@@ -146,7 +147,7 @@ def reconciled(
         "apiVersion": "serving.modelgate.io/v1alpha1", "kind": "ServingEndpoint",
         "metadata": {"name": NAME, "namespace": NAMESPACE, "uid": "0b9e", "generation": generation}, "spec": spec,
     }  # fmt: skip
-    reconciler = Reconciler(cast(Kube, api), ProxyDefaults())
+    reconciler = Reconciler(cast(Kube, api), ProxyDefaults(auth=AuthDefaults(reviews_binding=None)))  # no cluster
     asyncio.run(reconciler.reconcile(body))
     assert api.written is not None
     body["status"] = json.loads(json.dumps(api.written))  # as the API server stores it (None values dropped)

@@ -43,8 +43,11 @@ def test_default_render_is_namespaced_to_the_release_namespace(helm: Helm) -> No
     granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert ("", "secrets") in granted
     assert ("serving.modelgate.io", "servingendpoints/status") in granted
-    assert find(docs, "ClusterRole") == []  # a namespaced install needs nothing cluster-wide
-    assert find(docs, "ClusterRoleBinding") == []
+    # a namespaced install needs nothing cluster-wide for the operator but the proxies' reviews binding (and the
+    # modelgate-query role users bind): tests/chart/test_template_auth.py
+    reviews = f"mg-modelgate-{NS}-proxy-reviews"
+    assert {d["metadata"]["name"] for d in find(docs, "ClusterRole")} == {"modelgate-query", reviews, f"{reviews}-binding"}
+    assert {d["metadata"]["name"] for d in find(docs, "ClusterRoleBinding")} == {reviews, f"{reviews}-binding"}
     assert find(docs, "CustomResourceDefinition") == []  # only crds/ (helm install), not templates
     assert find(docs, "KopfPeering") == []
     assert find(docs, "ClusterKopfPeering") == []
@@ -65,10 +68,10 @@ def test_cluster_scope_switches_to_a_cluster_role(helm: Helm) -> None:
     assert not any(a.startswith("--namespace") for a in _args(docs))
     assert find(docs, "Role") == []
     assert find(docs, "RoleBinding") == []
-    rules = one(docs, "ClusterRole")["rules"]
+    rules = one(docs, "ClusterRole", f"mg-modelgate-{NS}")["rules"]
     resources = {r for rule in rules for r in rule["resources"]}
     assert {"secrets", "servingendpoints", "servingendpoints/status", "deployments"} <= resources
-    crb = one(docs, "ClusterRoleBinding")
+    crb = one(docs, "ClusterRoleBinding", f"mg-modelgate-{NS}")
     assert crb["subjects"] == [{"kind": "ServiceAccount", "name": "mg-modelgate", "namespace": NS}]
 
 
@@ -140,7 +143,7 @@ def test_more_than_one_replica_uses_peering(helm: Helm, scope: str) -> None:
     assert "--peering=mg-peers" in _args(docs)
     if scope == "cluster":
         assert one(docs, "ClusterKopfPeering", "mg-peers")
-        rules = one(docs, "ClusterRole")["rules"]
+        rules = one(docs, "ClusterRole", f"mg-modelgate-{NS}")["rules"]
         assert any("clusterkopfpeerings" in r["resources"] for r in rules)
     else:
         assert one(docs, "KopfPeering", "mg-peers", NS)
@@ -206,5 +209,6 @@ def test_rbac_is_the_operators_own(helm: Helm, scope: str, kind: str, source: st
     reference = _rules(yaml.safe_load((REPO_ROOT / "operator" / "config" / "rbac" / source).read_text())["rules"])
     peering = {rule for rule in reference if rule[0] == "kopf.dev"}
     assert peering  # the reference includes the peering rules; the chart adds them only for replicaCount > 1
-    assert _rules(one(helm.template({"watch.scope": scope}), kind)["rules"]) == reference - peering
-    assert _rules(one(helm.template({"watch.scope": scope, "replicaCount": 2}), kind)["rules"]) == reference
+    name = "mg-modelgate" if kind == "Role" else f"mg-modelgate-{NS}"
+    assert _rules(one(helm.template({"watch.scope": scope}), kind, name)["rules"]) == reference - peering
+    assert _rules(one(helm.template({"watch.scope": scope, "replicaCount": 2}), kind, name)["rules"]) == reference

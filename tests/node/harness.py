@@ -22,6 +22,7 @@ from lightkube.resources.discovery_v1 import EndpointSlice
 
 from modelgate_dev.node.cluster import NodeCluster
 from modelgate_dev.node.layout import GATEWAY
+from modelgate_dev.node.node import RELAY_PORT
 from modelgate_operator import render
 from tests.operator.harness import OperatorProcess, install_rbac
 from tests.operator.samples import endpoint as manifest
@@ -60,10 +61,15 @@ def proxy_image(nc: NodeCluster) -> str:
     return nc.node.images["proxy"].ref
 
 
+PODS_API_SERVER = f"https://{GATEWAY}:{RELAY_PORT}"
+"""Where proxy pods reach the API server here (the relay: no kube-proxy routes the ``kubernetes`` Service)."""
+
+
 @contextmanager
 def operator_on(nc: NodeCluster, namespace: str, log: Path) -> Iterator[OperatorProcess]:
     kubeconfig = install_rbac(nc.cluster, namespace)  # type: ignore[arg-type]
-    args = ("--log-format", "json", "--proxy-image", proxy_image(nc), "--proxy-image-pull-policy", "Never")
+    args = ("--log-format", "json", "--proxy-image", proxy_image(nc), "--proxy-image-pull-policy", "Never",
+            "--proxy-api-server", PODS_API_SERVER)  # fmt: skip
     with OperatorProcess(kubeconfig, namespace, log, *args) as op:
         yield op
 
@@ -80,7 +86,8 @@ def chat_spec(api_base: str, replicas: int = 1, **proxy: Any) -> dict[str, Any]:
                 "openaiConfig": {"openaiApiKey": "{{secrets/openai/key}}", "openaiApiBase": api_base},
             },
         }],
-        "proxy": {"replicas": replicas, **proxy},
+        # open unless a test is about authentication (tests/node/test_auth_node.py): these send no credential
+        "proxy": {"replicas": replicas, "authentication": {"mode": "none"}, **proxy},
     }  # fmt: skip
 
 
