@@ -86,6 +86,8 @@ def quickstart_manifests(provider_url: str, key: str) -> list[dict[str, Any]]:
                                          "openaiApiKey": f"{{{{secrets/{KEY_SECRET}/api-key}}}}"},
                     },
                 }],
+                # open, so the printed curl works without a credential; the status says so (Authenticated=False)
+                "proxy": {"authentication": {"mode": "none"}},
             },
         },
     ]  # fmt: skip

@@ -79,7 +79,7 @@ def test_bearer_proxy_runs_as_a_service_account_that_may_only_review_and_read_it
         ("list", "configmaps", "-n", namespace): False,
         ("get", "servingendpoints.serving.modelgate.io", "-n", namespace): False,
         ("create", "pods", "-n", namespace): False,
-        ("create", "serviceaccounts/token", "-n", namespace): False,
+        ("create", "serviceaccounts", "--subresource=token", "-n", namespace): False,
         ("list", "tokenreviews.authentication.k8s.io"): False,
     }
     answers = {args: _can(k8s, namespace, *args) for args in checks}

@@ -53,6 +53,7 @@ def test_container_command_is_rewritten_to_local_paths_and_port(tmp_path: Path) 
         "--secrets-dir", str(tmp_path / "etc/modelgate/secrets"),  # above the Secret mounts: moved too
         "--host", "127.0.0.1",
         "--port", "4321",
+        "--no-auth",  # the quickstart is open
     ]  # fmt: skip
     with pytest.raises(LocalKubeletError):
         local_command(["nginx"], mounts, tmp_path, 1, ["x"])

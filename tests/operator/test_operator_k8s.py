@@ -103,7 +103,7 @@ def test_operator_identity_is_least_privilege(k8s: DevCluster, namespace: str) -
     assert not can("create", "pods")
     assert can("create", "rolebindings")  # the proxies' API-key Role: only rights the operator holds (RBAC checks)
     assert can("create", "serviceaccounts")
-    assert not can("create", "serviceaccounts/token")
+    assert not can("create", "serviceaccounts", "--subresource=token")
     assert not can("create", "clusterrolebindings")
     assert not can("update", "clusterrolebindings")  # only the proxy-reviews binding, by name:
     assert can("update", "clusterrolebindings/modelgate-proxy-reviews")
@@ -149,7 +149,7 @@ def test_lifecycle_secrets_rotation_noop_and_deletion(
     assert status["state"] == {"ready": "READY", "configUpdate": "NOT_UPDATING"}
     assert status["endpointUrl"] == f"http://{CHILD}.{namespace}.svc.cluster.local/serving-endpoints/chat/invocations"
     assert {c["type"] for c in status["conditions"]} == {"Ready", "ConfigValid", "SecretsResolved", "ChildrenApplied",
-                                                       "ProxyAvailable"}
+                                                       "ProxyAvailable", "Authenticated"}
     assert all(c["observedGeneration"] == obj["metadata"]["generation"] for c in status["conditions"])
     assert [e["state"]["deployment"] for e in status["servedEntities"]] == ["DEPLOYMENT_READY"] * 2
 
