@@ -39,7 +39,8 @@ def test_install_manifest_contents() -> None:
     assert container(one(docs, "Deployment"))["args"][1] == "--all-namespaces"
     assert all(d["metadata"].get("namespace") in (None, "modelgate-system") for d in docs)
     assert find(docs, "Role") == []  # cluster-wide: a ClusterRole instead
-    assert one(docs, "ClusterRoleBinding")["subjects"][0]["namespace"] == "modelgate-system"
+    assert one(docs, "ClusterRoleBinding", "modelgate-modelgate-system")["subjects"][0]["namespace"] == "modelgate-system"
+    assert "subjects" not in one(docs, "ClusterRoleBinding", "modelgate-modelgate-system-proxy-reviews")  # the operator keeps them
 
 
 @pytest.fixture
