@@ -46,6 +46,7 @@ from .background import Background
 from .devcluster import REPO_ROOT, DevCluster, DevClusterError, link_tools
 from .node.cluster import NodeCluster
 from .node.layout import GATEWAY
+from .node.node import RELAY_PORT
 from .node.prepare import prepare
 from .node.procs import NodeError
 
@@ -86,8 +87,6 @@ def quickstart_manifests(provider_url: str, key: str) -> list[dict[str, Any]]:
                                          "openaiApiKey": f"{{{{secrets/{KEY_SECRET}/api-key}}}}"},
                     },
                 }],
-                # open, so the printed curl works without a credential; the status says so (Authenticated=False)
-                "proxy": {"authentication": {"mode": "none"}},
             },
         },
     ]  # fmt: skip
@@ -112,6 +111,8 @@ def helm_values(nc: NodeCluster) -> dict[str, Any]:
         "proxy": {"image": {"repository": px_repo, "tag": px_tag, "pullPolicy": "Never"}},
         "watch": {"scope": "cluster"},
         "extraEnv": [{"name": k, "value": v} for k, v in nc.node.pod_api_env().items()],
+        # proxy pods check callers with TokenReview/SubjectAccessReview: the API server through the node's relay
+        "extraArgs": ["--proxy-api-server", f"https://{GATEWAY}:{RELAY_PORT}"],
     }
 
 
