@@ -28,7 +28,10 @@ become :class:`UpstreamTimeout` / :class:`UpstreamUnavailable` in one place,
     +-- ProviderConfigError           503 INVALID_STATE      (adapter or credential cannot work)
     +-- UpstreamError                 the provider's status  (the provider answered an error)
     +-- UpstreamUnavailable           502 BAD_GATEWAY        (connection refused, DNS, TLS, stream cut)
+    |   +-- UpstreamUnreachable       502                    (no answer at all: the request was not taken)
+    +-- ProvidersCooledDown           429 REQUEST_LIMIT_EXCEEDED (every usable entity is cooling down)
     +-- UpstreamTimeout               504 DEADLINE_EXCEEDED
+    |   +-- FirstByteTimeout          504                    (a stream sent no byte in time; fallbacks on)
     +-- BadUpstreamResponse           502 BAD_GATEWAY        (a 2xx answer that cannot be read)
     +-- server.databricks_reads.ManagedByKubernetes  501 NOT_IMPLEMENTED  (write calls of the read API)
 
@@ -204,6 +207,9 @@ class UpstreamError(GatewayError):
         self, message: str, *, status: int, param: str | None = None, headers: dict[str, str] | None = None
     ) -> None:
         super().__init__(message, param=param, status=status, headers=headers)
+        self.reset_in: float | None = None
+        """Seconds until the provider says it has room again (its ``retry-after`` or rate-limit reset headers,
+        read by :mod:`modelgate_proxy.stages.backpressure.hints`); ``None`` when it said nothing usable."""
         if status == 429:
             self.error_code, self.error_type, self.openai_code = "REQUEST_LIMIT_EXCEEDED", "rate_limit_exceeded", "rate_limit_exceeded"
         elif status == 400:
@@ -222,9 +228,24 @@ class UpstreamUnavailable(GatewayError):
     error_code = "BAD_GATEWAY"
 
 
+class UpstreamUnreachable(UpstreamUnavailable):
+    """No answer at all came back (connection refused or reset before a response): safe to try again."""
+
+
+class ProvidersCooledDown(RateLimited):
+    """Every served entity the request may use answered 429 with a reset time that has not passed yet."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message, headers={"retry-after": str(max(1, int(seconds + 0.999)))})
+
+
 class UpstreamTimeout(GatewayError):
     status = 504
     error_code = "DEADLINE_EXCEEDED"
+
+
+class FirstByteTimeout(UpstreamTimeout):
+    """A provider stream sent its headers but no byte within the first-byte timeout (fallbacks try the next)."""
 
 
 class BadUpstreamResponse(GatewayError):
@@ -271,3 +292,19 @@ class Overloaded(GatewayError):
 
 class DeadlineExceeded(UpstreamTimeout):
     """The request passed its total deadline (``--request-timeout``)."""
+
+
+def failure_reason(err: GatewayError) -> str:
+    """A bounded metric label for why a provider call failed (retries, fallbacks, cool-downs): ``connect``,
+    ``first_byte``, ``timeout``, ``cooled_down``, the status for 429/500/502/503/504, else ``5xx`` or ``4xx``."""
+    if isinstance(err, UpstreamUnreachable):
+        return "connect"
+    if isinstance(err, FirstByteTimeout):
+        return "first_byte"
+    if isinstance(err, ProvidersCooledDown):
+        return "cooled_down"
+    if isinstance(err, UpstreamTimeout):
+        return "timeout"
+    if err.status in (429, 500, 502, 503, 504):
+        return str(err.status)
+    return "5xx" if err.status >= 500 else "4xx"

@@ -171,6 +171,15 @@ class Streaming:
     ctx: CallContext
     guard: StreamFilter | None = None
     """Output guardrails on the stream: every decoded batch of chunks passes through it before it is sent."""
+    head: bytes = b""
+    """Bytes already read from ``response`` (waiting for the first byte, :mod:`.stages.backpressure`)."""
+
+    async def read(self) -> bytes:
+        """The next bytes of the stream (``head`` first); ``b""`` at its end."""
+        if self.head:
+            data, self.head = self.head, b""
+            return data
+        return await self.response.content.readany()
 
 
 class StreamFilter(Protocol):

@@ -19,6 +19,9 @@ modelgate_principal_tokens_total               | counter   | endpoint, principal
 modelgate_guardrail_blocked_total              | counter   | endpoint, direction, guardrail
 modelgate_guardrail_decisions_total            | counter   | endpoint, direction, guardrail, decision
 modelgate_guardrail_judge_seconds              | histogram | endpoint, outcome (``ok``, ``error``, ``timeout``)
+modelgate_provider_retries_total               | counter   | endpoint, served_entity, reason (back-pressure)
+modelgate_fallbacks_total                      | counter   | endpoint, served_entity (left), reason
+modelgate_cooldowns_total                      | counter   | endpoint, served_entity, reason
 modelgate_records_dropped_total                | counter   | record (``usage``, ``payload``)
 modelgate_table_rows_dropped_total             | counter   | table, reason (Delta tables; see stages.records.table_sink)
 
@@ -129,6 +132,19 @@ class Metrics:
             "modelgate_table_rows_dropped", "Rows of a Delta table (payload, usage) dropped, by reason.",
             ["table", "reason"], registry=r,
         )
+        backpressure = [*entity, "reason"]  # reason: errors.failure_reason (a dozen values at most)
+        self.provider_retries = Counter(
+            "modelgate_provider_retries", "Provider calls tried again after a retryable failure.", backpressure,
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "modelgate_fallbacks", "Requests that left a served entity for the next one (fallbacks).", backpressure,
+            registry=r,
+        )
+        self.cooldowns = Counter(
+            "modelgate_cooldowns", "Served entities cooled down after a 429 with a reset time.", backpressure,
+            registry=r,
+        )
         self._requests: dict[tuple[str, int], Counter] = {}
         self._overhead: dict[str, Histogram] = {}
 
@@ -179,6 +195,15 @@ class Metrics:
 
     def table_rows_lost(self, table: str, reason: str, rows: int) -> None:
         self.table_rows_dropped.labels(table, reason).inc(rows)
+
+    def retried(self, endpoint: str, entity: str, reason: str) -> None:
+        self.provider_retries.labels(endpoint, entity, reason).inc()
+
+    def fell_back(self, endpoint: str, entity: str, reason: str) -> None:
+        self.fallbacks.labels(endpoint, entity, reason).inc()
+
+    def cooled(self, endpoint: str, entity: str, reason: str) -> None:
+        self.cooldowns.labels(endpoint, entity, reason).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .budget import Ticket
-from .errors import BadUpstreamResponse, GatewayError, UpstreamTimeout, UpstreamUnavailable
+from .errors import BadUpstreamResponse, GatewayError, UpstreamTimeout, UpstreamUnavailable, UpstreamUnreachable
 from .providers.base import UpstreamRequest
 from .traces import outgoing_headers
 
@@ -89,6 +89,9 @@ class Upstream:
             return await self.session.request(req.method, req.url, data=req.body,
                                               headers=outgoing_headers(req.headers, req.url))
         except TRANSPORT_ERRORS as exc:
+            if not isinstance(exc, TimeoutError):  # no answer at all: retryable (stages.backpressure)
+                raise UpstreamUnreachable(f"could not reach the provider at {_host(req.url)} "
+                                          f"({type(exc).__name__})") from None
             raise transport_error(exc, timeout=f"the provider at {_host(req.url)} did not answer in time",
                                   failure=f"could not reach the provider at {_host(req.url)}") from None
 

@@ -23,6 +23,10 @@ Modes (see :data:`MODES`):
 - ``drip_stream``: a stream that sends one SSE comment byte every 2 s (forever).
 - ``slow``: the answer comes after 3 s; :attr:`FaultyProvider.cancelled` counts calls whose connection the
   proxy closed before that.
+- ``always_429``: 429 with ``Retry-After: 2`` (and OpenAI's ``x-ratelimit-reset-requests: 2s``), every call.
+- ``once_429``: the first call of this mode 429 with ``Retry-After: 1``, the later ones a valid answer.
+- ``down_503``: 503 without any reset hint, every call.
+- ``silent_stream``: 200 event-stream headers, then nothing for 30 s (a provider that accepted and went quiet).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import orjson
 
 MODES = ("ok", "non_sse", "no_terminator", "long_line", "huge", "huge_chunked", "echo_auth", "echo_auth_stream",
          "big_error", "retry_euro", "retry_ff", "wrong_shape", "wrong_shape_list", "no_choices", "drip",
-         "drip_stream", "slow")
+         "drip_stream", "slow", "always_429", "once_429", "down_503", "silent_stream")
 
 HUGE_BYTES = 100 * 1024 * 1024
 BIG_ERROR_BYTES = 5 * 1024 * 1024
@@ -237,6 +241,22 @@ class FaultyProvider:
             except TimeoutError:
                 pass
             writer.write(_json(200, orjson.dumps(answer)))
+        elif mode == "always_429" or (mode == "once_429" and self.calls[mode] == 1):
+            hints = [(b"retry-after", b"2"), (b"x-ratelimit-reset-requests", b"2s")] if mode == "always_429" \
+                else [(b"retry-after", b"1")]
+            writer.write(_json(429, b'{"error": {"message": "Rate limit reached", "type": "requests"}}', hints))
+        elif mode == "once_429":
+            writer.write(_json(200, orjson.dumps(answer)) if not stream else
+                         _SSE_HEAD + _chunk("hel") + _chunk("lo", "stop") + b"data: [DONE]\n\n")
+            await writer.drain()
+            return not stream
+        elif mode == "down_503":
+            writer.write(_json(503, b'{"error": {"message": "overloaded"}}'))
+        elif mode == "silent_stream":
+            writer.write(_SSE_HEAD)
+            await writer.drain()
+            await asyncio.sleep(30)
+            return False
         else:
             writer.write(_json(404, b'{"error": {"message": "no such mode"}}'))
         await writer.drain()

@@ -16,6 +16,8 @@
                     [--table-retry-max-seconds S] [--table-spill-dir DIR] [--table-spill-mb N]
                     [--management-namespace NS [--management-server URL] [--management-token-file FILE]
                      [--management-ca-file FILE]]
+                    [--provider-max-attempts N] [--retry-backoff-base S] [--retry-backoff-max S]
+                    [--retry-max-wait S] [--first-byte-timeout S] [--cooldowns auto|on|off] [--cooldown-max S]
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from ..stages.rate_limits.reservation import DEFAULT_MAX_TOKENS
 from ..traces import TracingConfigError, tracing_wanted
 from ..upstream import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_READ_TIMEOUT, UpstreamSettings
 from .auth_flags import add_auth_arguments, auth_arguments, auth_choice, describe
+from .backpressure_options import add_backpressure_arguments, backpressure_arguments, retry_policy
 from .judge_options import add_judge_arguments, judge_arguments, judge_settings
 from .management_options import add_management_arguments, management_arguments, management_settings
 from .manifests import ConfigError, load_endpoints
@@ -127,6 +130,7 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
     add_table_arguments(serve)
     add_management_arguments(serve)
     add_judge_arguments(serve)
+    add_backpressure_arguments(serve)
     serve.set_defaults(func=_serve)
     return serve
 
@@ -170,6 +174,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         **management_arguments(args),
         **judge_arguments(args),
         "tracing": _tracing_wanted(),
+        **backpressure_arguments(args),
     }
 
 
@@ -209,7 +214,8 @@ def gateway_settings(settings: dict[str, Any]) -> GatewaySettings:
         rate_limit_default_max_tokens=default_max_tokens, usage_principals=principals,
         usage_log=settings.get("usage_log") or default_log, payload_log=settings.get("payload_log") or default_log,
         table_store=store, tables=tables, guardrail_judge=judge_settings(settings),
-        tracing=bool(settings.get("tracing")))
+        tracing=bool(settings.get("tracing")),
+        retry=retry_policy(settings))
 
 
 def _redis_settings(settings: dict[str, Any]) -> RedisSettings | None:

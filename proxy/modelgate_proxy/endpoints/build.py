@@ -13,12 +13,13 @@ from ..metrics import Metrics
 from ..providers.base import Provider
 from ..providers.registry import adapter_class
 from ..spec import ServedEntity, ServingEndpoint, ServingEndpointSpec
+from ..stages.backpressure.attempts import Attempts
 from ..stages.guardrails.judge import JudgeContext
 from ..stages.invoke import Invoke
 from ..stages.tracing import TraceAttempt
 from ..upstream import Upstream
 from .services import GatewayServices
-from .stage_list import stages_for
+from .stage_list import fallbacks_on, stages_for
 
 
 class EntityRuntimeFactory:
@@ -61,9 +62,9 @@ def build_endpoints(
     services: GatewayServices | None = None,
 ) -> dict[str, EndpointRuntime]:
     factory = EntityRuntimeFactory(credentials, upstream, metrics)
-    terminal: Next = Invoke(upstream)
+    invoke: Next = Invoke(upstream)
     if services is not None and services.tracing is not None:  # a client span around each provider call
-        terminal = TraceAttempt(services.tracing, terminal)
+        invoke = TraceAttempt(services.tracing, invoke)
     out: dict[str, EndpointRuntime] = {}
     if services is not None and services.judge_context is None:
         # Judges find their endpoint at request time in the first map built: the app's (later builds of single
@@ -72,6 +73,13 @@ def build_endpoints(
     for endpoint in endpoints:
         spec = endpoint.spec
         entities = tuple(factory.build(endpoint.name, i, e) for i, e in enumerate(spec.served_entities))
+        terminal: Next = invoke
+        if services is not None:
+            policy = services.settings.retry
+            terminal = Attempts(invoke, endpoint.name, policy, services.cooldowns, metrics,
+                                entities=len(entities), fallbacks=fallbacks_on(spec))
+            if policy.cools(len(entities)):
+                services.watch_cooldowns(endpoint.name, [e.name for e in entities])
         stages = stages_for(endpoint.name, spec, traffic_percentages(spec, entities), services,
                             endpoint.metadata.namespace)
         out[endpoint.name] = EndpointRuntime(

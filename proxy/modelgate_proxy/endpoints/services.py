@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import os
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from ..cooldowns import Cooldowns
 from ..metrics import Metrics, PrincipalUsage
 from ..spec.gateway import GuardrailJudge
+from ..stages.backpressure.policy import RetryPolicy
 from ..stages.guardrails.judge import JudgeContext
 from ..stages.identity.auth_config import AuthConfig, AuthRuntime, build
 from ..stages.identity.headers import IdentityReader, IdentitySettings
@@ -71,6 +73,8 @@ class GatewaySettings:
     """The judge of ``safety`` / ``validTopics`` for endpoints whose spec names none (``--guardrail-judge-*``)."""
     tracing: bool = False
     """OpenTelemetry traces, configured by the ``OTEL_*`` variables (docs/tracing.md); off by default."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """Provider back-pressure: retries, first-byte timeout, cool-downs (``--provider-max-attempts`` etc.)."""
 
     def unavailable_policy(self, endpoint: str) -> Policy:
         for name, policy in self.rate_limit_unavailable_for:
@@ -99,6 +103,9 @@ class GatewayServices:
         self.limited: dict[str, Policy] = {}
         """Endpoints with rate limits, and their policy while the counters are unreachable."""
         self._counters: CounterBackend | None = None
+        self.cooldowns = Cooldowns(max_seconds=settings.retry.cooldown_max, on_cool=metrics.cooled,
+                                   enabled=settings.retry.cooldowns != "off" and settings.retry.cooldown_max > 0)
+        self._share: Any = None
         self._principals: PrincipalUsage | None = None
         self.tables = (Tables(settings.table_store, settings.tables, metrics.table_rows_lost)
                        if settings.table_store is not None else None)
@@ -119,6 +126,22 @@ class GatewayServices:
                                                on_error=self.metrics.rate_limit_store_error)
         return self._counters
 
+    def watch_cooldowns(self, endpoint: str, entities: list[str]) -> None:
+        """Share the cool-downs of ``endpoint``'s entities with the other replicas (with the Redis backend)."""
+        if self.settings.rate_limit_redis is None or not self.cooldowns.enabled:
+            return
+        if self._share is None:
+            from ..stages.backpressure.redis_cooldowns import RedisCooldowns  # the client only when configured
+
+            counters = self.counters()
+            client = getattr(counters, "client", None)
+            if client is None:
+                return
+            self._share = RedisCooldowns(client, self.settings.rate_limit_redis.prefix, self.cooldowns)
+            self.cooldowns.share = self._share
+        for entity in entities:
+            self._share.watch(endpoint, entity)
+
     def principal_usage(self) -> PrincipalUsage:
         if self._principals is None:
             self._principals = self.metrics.principal_usage(self.settings.usage_principals)
@@ -132,8 +155,12 @@ class GatewayServices:
             await self._counters.start()
         if self.auth is not None:
             await self.auth.start()
+        if self._share is not None:
+            await self._share.start()
 
     async def stop(self) -> None:
+        if self._share is not None:
+            await self._share.close()
         if self.auth is not None:
             await self.auth.close()
         if self._counters is not None:

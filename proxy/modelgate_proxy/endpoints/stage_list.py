@@ -19,8 +19,10 @@ split and the provider call only: zero cost on its path. The order:
   settles them to the real use when the answer ends; one counter backend per process (in-process or Redis).
 - :mod:`..stages.guardrails` (``guardrails``, built by :mod:`.guardrail_stage`) checks and masks the request,
   then the answer (a stream through a bounded window), with a judge model for ``safety`` and ``validTopics``.
-- :mod:`..stages.traffic_split` picks the served entity, :mod:`..stages.fallbacks`
-  (``fallbackConfig.enabled``) tries the others on 429/5xx, :mod:`..stages.invoke` calls the provider.
+- :mod:`..stages.traffic_split` picks the served entity (avoiding those cooling down), :mod:`..stages.fallbacks`
+  (``fallbackConfig.enabled``) tries the others on 429/5xx, and the pipeline's terminal,
+  :mod:`..stages.backpressure.attempts`, calls the provider through :mod:`..stages.invoke` (one call per
+  attempt), retrying and cooling entities down per the ``serve`` back-pressure flags.
 """
 
 from __future__ import annotations
@@ -93,7 +95,15 @@ def stages_for(name: str, spec: ServingEndpointSpec, percentages: Sequence[int],
             for path in unsupported_guardrails(spec):
                 log.warning("endpoint %r: %s has no judge model (aiGateway.guardrails.judge or "
                             "--guardrail-judge-*): requests follow its failure policy", name, path)
-    stages.append(TrafficSplit(TrafficSplitter(percentages)))
-    if gateway is not None and gateway.fallback_config is not None and gateway.fallback_config.enabled:
-        stages.append(Fallbacks())
+    fallbacks = fallbacks_on(spec)
+    cooldowns = services.cooldowns if services is not None and services.settings.retry.cools(len(percentages)) \
+        else None
+    stages.append(TrafficSplit(TrafficSplitter(percentages), cooldowns, fallbacks=fallbacks))
+    if fallbacks:
+        stages.append(Fallbacks(cooldowns, services.metrics.fell_back if services is not None else None))
     return stages
+
+
+def fallbacks_on(spec: ServingEndpointSpec) -> bool:
+    gateway = spec.ai_gateway
+    return gateway is not None and gateway.fallback_config is not None and gateway.fallback_config.enabled

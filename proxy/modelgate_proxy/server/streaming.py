@@ -124,13 +124,12 @@ def _encode(chunks: list[JSON], progress: _StreamProgress) -> bytes:
 
 
 async def _pump(ex: Exchange, result: Streaming, send: Send, progress: _StreamProgress) -> None:
-    content = result.response.content
     decoder = result.decoder
     guard = result.guard
     try:
         try:
             while True:
-                data = await content.readany()
+                data = await result.read()
                 if not data:
                     break
                 chunks = decoder.feed(data)

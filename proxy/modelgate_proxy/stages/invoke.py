@@ -13,6 +13,7 @@ from ..exchange import Completed, Exchange, Result, Streaming
 from ..json_types import JSON
 from ..providers.answer_checks import check_answer, redacted, secrets_of
 from ..providers.base import CallContext, Provider, StreamDecoder, UpstreamRequest
+from ..providers.reset_hints import reset_seconds
 from ..upstream import Upstream
 
 log = logging.getLogger("modelgate.proxy")
@@ -44,6 +45,8 @@ class Invoke:
             body = await self.upstream.read_error(resp)
             ex.upstream_seconds += perf_counter() - started
             err = _readable(provider, provider.parse_error, resp.status, body, resp.headers)
+            hint = reset_seconds(resp.status, resp.headers)  # read by stages.backpressure
+            err.reset_in = hint if hint is not None else reset_seconds(resp.status, err.headers)
             raise redacted(_redacted(err), secrets_of(req))
         if ex.stream:
             ex.upstream_seconds += perf_counter() - started

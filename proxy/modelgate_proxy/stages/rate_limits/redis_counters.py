@@ -172,6 +172,10 @@ class RedisCounters:
             self._error()
             log.error("rate limits: the Redis settlement script failed: %s", type(exc).__name__)
 
+    def client(self) -> Redis:
+        """The backend's Redis client (shared with the back-pressure cool-downs: one pool per process)."""
+        return self._connect()
+
     def _connect(self) -> Redis:
         if self._client is None:
             s = self.settings
