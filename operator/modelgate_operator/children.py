@@ -27,6 +27,7 @@ from typing import Any
 from . import render, render_auth
 from .failures import is_permanent
 from .kube import Kube, KubeError
+from .render_scaling import SCALING_KINDS
 
 
 class ChildConflict(Exception):
@@ -80,9 +81,12 @@ class ChildWriter:
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
         self._owned: dict[tuple[str, str], dict[str, str]] = {}
+        self._absent: set[tuple[str, str, str]] = set()
+        """(namespace, endpoint, kind) of optional children known not to exist (no read needed to prune)."""
 
     def forget(self, namespace: str, name: str) -> None:
         self._owned.pop((namespace, name), None)
+        self._absent = {a for a in self._absent if a[:2] != (namespace, name)}
 
     async def _check(self, owner: render.Owner, manifest: Mapping[str, Any]) -> tuple[str, str, str] | None:
         """None when the child may be written (absent or ours, remembering its uid); else a conflict."""
@@ -133,7 +137,26 @@ class ChildWriter:
                 raise result
         if failures:
             raise ChildWriteFailed(failures)
+        await self._prune(owner, {m["kind"] for m in manifests})
         return [r for r in results if isinstance(r, dict)]
+
+    async def _prune(self, owner: render.Owner, wanted: set[str]) -> None:
+        """Delete the optional children (autoscaler, disruption budget) the spec no longer asks for; read each
+        once per process, then only after this process wrote it."""
+        key = (owner.namespace, owner.name)
+        owned = self._owned.setdefault(key, {})
+        for kind in SCALING_KINDS:
+            if kind in wanted:
+                self._absent.discard((*key, kind))
+                continue
+            if (*key, kind) in self._absent and kind not in owned:
+                continue
+            child = render.child_name(owner.name)
+            live = await self.kube.get_child(kind, owner.namespace, child)
+            if live is not None and controller_uid(live) == owner.uid:
+                await self.kube.delete(kind, owner.namespace, child, uid=str(live["metadata"]["uid"]))
+            owned.pop(kind, None)
+            self._absent.add((*key, kind))
 
     async def exists_owned(self, owner: render.Owner, kind: str, name: str) -> bool:
         live = await self.kube.get_child(kind, owner.namespace, name)
@@ -161,6 +184,7 @@ class ChildWriter:
             ("Secret", render.owned_secret_name(name)),
             ("RoleBinding", render_auth.api_keys_name(render.child_name(name))),
             ("Role", render_auth.api_keys_name(render.child_name(name))),
+            *((kind, render.child_name(name)) for kind in SCALING_KINDS),
         ]
         deleted = []
         for kind, child in targets:

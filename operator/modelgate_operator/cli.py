@@ -77,6 +77,15 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help=f"resolve only Secrets labelled {REFERENCEABLE_LABEL}=true (for clusters without admission policies)",
     )  # fmt: skip
     _auth_options(run)
+    run.add_argument(
+        "--redis-secret", default=os.environ.get("MODELGATE_REDIS_SECRET") or None, metavar="NAME",
+        help="Secret (in each endpoint's namespace) with the rate-limit Redis: key url, and the password; "
+             "proxies then share one count (default: in-process counters; env MODELGATE_REDIS_SECRET)",
+    )  # fmt: skip
+    run.add_argument(
+        "--redis-password-key", default=os.environ.get("MODELGATE_REDIS_PASSWORD_KEY", "password"), metavar="KEY",
+        help="the password's key in --redis-secret ('' for a Redis without a password; default password)",
+    )  # fmt: skip
     run.add_argument("--log-format", choices=("json", "text"), default="json")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logs (kopf's included)")
 
@@ -139,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         cluster_domain=args.cluster_domain,
         telemetry=telemetry,
         auth=auth_defaults(args),
+        redis_secret=args.redis_secret,
+        redis_password_key=args.redis_password_key,
     )
     priority = args.priority if args.priority is not None else random.SystemRandom().randint(1, 2**31 - 1)
     registry = register(

@@ -22,7 +22,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelgate_proxy.spec import ServingEndpointSpec
-from modelgate_proxy.spec.capabilities import unsupported_guardrails
 
 from . import conditions, failures, identity_wiring, render, render_auth, secrets, spec_problems
 from .children import ChildConflict, ChildWriteFailed, ChildWriter
@@ -268,17 +267,8 @@ class Reconciler:
             config = conditions.Check("False", "InvalidSpec", spec_problems.validation_message(exc))
         if spec is not None:
             auth = render_auth.effective(spec, self.defaults.auth)
-            issues = spec_problems.problems(spec) + render_auth.problems(auth)
-            if issues:
-                config = conditions.Check("False", "InvalidConfig", "; ".join(issues))
-            elif unenforced := unsupported_guardrails(spec):
-                config = conditions.Check(
-                    "True",
-                    "GuardrailsNotEnforced",
-                    "the configuration is valid, but these guardrails need a judge model and none is named "
-                    "(aiGateway.guardrails.judge): they are NOT enforced, and requests follow the judge's "
-                    "failurePolicy (FAIL_CLOSED unless set: refused with 503): " + ", ".join(unenforced),
-                )
+            shared = self.defaults.redis_secret is not None
+            config = spec_problems.config_check(spec, self.defaults.replicas, shared, render_auth.problems(auth)) or config
         if spec is not None and config.status == "True":
             fields = secrets.collect(spec)
             fetched = {

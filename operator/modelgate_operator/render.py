@@ -8,21 +8,19 @@ unchanged endpoint is a no-op. Children, all in the endpoint's namespace, labell
   field is replaced by a ``{{secrets/<owned-secret>/<key>}}`` reference (so the ConfigMap holds no secret);
 - ``Deployment`` ``<child>`` running ``modelgate serve`` with the ConfigMap and every referenced Secret mounted
   read-only, and a checksum of config + secret data in the pod template so that any change rolls the pods;
-- ``Service`` ``<child>`` (port 80 -> the proxy's 8080).
+- ``Service`` ``<child>`` (port 80 -> the proxy's 8080);
+- with ``spec.proxy.autoscaling`` / ``disruptionBudget``: ``HorizontalPodAutoscaler`` / ``PodDisruptionBudget``
+  ``<child>`` (:mod:`.render_scaling`).
 
 ``<child>`` is ``modelgate-<name>``, shortened with a hash when that would exceed 63 characters.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from modelgate_proxy.spec import API_VERSION, KIND, SecretRef, ServingEndpointSpec
 
@@ -30,6 +28,9 @@ from . import render_auth
 from .proxy_telemetry import ProxyTelemetry
 from .proxy_telemetry import apply as apply_telemetry
 from .render_auth import AuthDefaults, EffectiveAuth
+from .render_config import checksum, config_text, owned_secret_data
+from .render_redis import rate_limit_args, redis_args, wire_redis
+from .render_scaling import render_autoscaler, render_disruption_budget
 from .secrets import SecretField, collect
 
 Manifest = dict[str, Any]
@@ -64,6 +65,10 @@ class ProxyDefaults:
     cluster_domain: str = "cluster.local"
     telemetry: ProxyTelemetry | None = None  # tables, traces, workload identity (--proxy-telemetry)
     auth: AuthDefaults = field(default_factory=AuthDefaults)
+    redis_secret: str | None = None
+    """A Secret in each endpoint's namespace with the rate-limit Redis: key ``url`` (``redis://host:port``) and,
+    unless ``redis_password_key`` is empty, the password. ``None``: in-process counters."""
+    redis_password_key: str = "password"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +92,12 @@ class Children:
     """The namespace's proxy ServiceAccount: shared, owned by no endpoint (applied before the children)."""
     api_keys_rbac: list[Manifest]
     """The Role and RoleBinding letting the proxy read the namespace's Secrets (API keys), or none."""
+    scaling: tuple[Manifest, ...] = ()
+    """The HorizontalPodAutoscaler and PodDisruptionBudget the spec asks for (:mod:`.render_scaling`)."""
 
     def in_apply_order(self) -> list[Manifest]:
-        """Secret and ConfigMap before the Deployment that mounts them, the Service last."""
-        return [self.secret, self.config_map, self.deployment, self.service, *self.api_keys_rbac]
+        """Secret and ConfigMap before the Deployment that mounts them, the Service, the rest after."""
+        return [self.secret, self.config_map, self.deployment, self.service, *self.api_keys_rbac, *self.scaling]
 
 
 def _short_hash(text: str, n: int = 8) -> str:
@@ -182,29 +189,6 @@ def proxy_manifest(owner: Owner, spec: ServingEndpointSpec, fields: list[SecretF
     }
 
 
-_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-"""libyaml's emitter when PyYAML has it (7x faster; the same text for ordinary manifests)."""
-
-
-def config_text(manifest: Manifest) -> str:
-    return str(yaml.dump(manifest, Dumper=_DUMPER, sort_keys=True, width=120, allow_unicode=True))
-
-
-def owned_secret_data(fields: list[SecretField]) -> dict[str, str]:
-    """``<entity>.<field>`` -> base64 of the plaintext value."""
-    return {
-        f.owned_key: base64.b64encode(f.plaintext.encode()).decode()
-        for f in fields
-        if f.plaintext is not None
-    }
-
-
-def checksum(config: str, owned: dict[str, str], resolved: dict[SecretRef, str]) -> str:
-    """One digest over the config and every secret value the proxy will read (a change rolls the pods)."""
-    doc = {"config": config, "owned": owned, "referenced": {str(k): v for k, v in sorted(resolved.items())}}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-
-
 # ----------------------------------------------------------------------------------------------- children
 
 
@@ -231,14 +215,6 @@ def proxy_command() -> list[str]:
         "--host", "0.0.0.0",
         "--port", str(PROXY_PORT),
     ]  # fmt: skip
-
-
-def rate_limit_args(spec: ServingEndpointSpec, replicas: int) -> list[str]:
-    """With rate limits, each proxy replica enforces ceil(limit / replicas) (the proxy keeps counts in memory)."""
-    gateway = spec.ai_gateway
-    if gateway is None or not gateway.rate_limits or replicas <= 1:
-        return []
-    return ["--rate-limit-replicas", str(replicas)]
 
 
 def _mounted_secrets(owner: Owner, fields: list[SecretField]) -> dict[str, list[str]]:
@@ -300,7 +276,9 @@ def render_deployment(
         "name": "proxy",
         "image": defaults.image,
         "imagePullPolicy": defaults.image_pull_policy,
-        "command": proxy_command() + render_auth.auth_args(auth) + rate_limit_args(spec, replicas),
+        "command": proxy_command() + render_auth.auth_args(auth)
+        + rate_limit_args(spec, replicas, defaults.redis_secret is not None, owner.namespace)
+        + redis_args(defaults.redis_secret, defaults.redis_password_key),
         "ports": [{"name": "http", "containerPort": PROXY_PORT, "protocol": "TCP"}],
         "readinessProbe": {
             "httpGet": {"path": "/readyz", "port": "http"},
@@ -322,12 +300,14 @@ def render_deployment(
         },
         "volumeMounts": mounts,
     }
+    wire_redis(container, volumes, defaults.redis_secret, defaults.redis_password_key)
+    autoscaled = proxy is not None and proxy.autoscaling is not None
     deployment: Manifest = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _metadata(child_name(owner.name), owner),
         "spec": {
-            "replicas": replicas,
+            **({} if autoscaled else {"replicas": replicas}),  # an autoscaled Deployment's count is the HPA's
             "selector": {"matchLabels": selector_labels(owner.name)},
             "template": {
                 "metadata": {"labels": labels(owner.name), "annotations": {CHECKSUM_ANNOTATION: digest}},
@@ -392,6 +372,10 @@ def render(
         auth=auth,
         service_account=render_auth.service_account(owner.namespace, _shared_labels()),
         api_keys_rbac=rbac if auth.reads_secrets else [],
+        scaling=tuple(m for m in (
+            render_autoscaler(child_name(owner.name), _metadata(child_name(owner.name), owner), spec),
+            render_disruption_budget(_metadata(child_name(owner.name), owner), selector_labels(owner.name), spec),
+        ) if m is not None),
     )
 
 

@@ -11,10 +11,39 @@ So the operator and the proxy cannot disagree, and judging a spec loads nothing 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import ValidationError
 
 from modelgate_proxy.spec import ServingEndpointSpec
-from modelgate_proxy.spec.capabilities import RETIRED_PROVIDERS, bedrock_config_problem, servable_tasks
+from modelgate_proxy.spec.capabilities import (
+    RETIRED_PROVIDERS,
+    bedrock_config_problem,
+    servable_tasks,
+    unsupported_guardrails,
+)
+
+from .conditions import Check
+from .render_scaling import per_replica_note
+
+
+def config_check(
+    spec: ServingEndpointSpec, replicas: int, shared_counters: bool, more_problems: Sequence[str] = ()
+) -> Check | None:
+    """``ConfigValid`` for a spec the schema accepted: ``False`` with the problems (the spec's, then
+    ``more_problems``, e.g. of its authentication); ``True`` with a warning (guardrails not enforced, rate limits
+    per replica); ``None`` when all is well."""
+    issues = problems(spec) + list(more_problems)
+    if issues:
+        return Check("False", "InvalidConfig", "; ".join(issues))
+    if unenforced := unsupported_guardrails(spec):
+        return Check("True", "GuardrailsNotEnforced", "the configuration is valid, but these guardrails need a judge "
+                     "model and none is named (aiGateway.guardrails.judge): they are NOT enforced, and requests "
+                     "follow the judge's failurePolicy (FAIL_CLOSED unless set: refused with 503): "
+                     + ", ".join(unenforced))
+    if (note := per_replica_note(spec, replicas, shared_counters)) is not None:
+        return Check("True", "LimitsPerReplica", "the configuration is valid, but " + note)
+    return None
 
 
 def provider_tasks(provider: str) -> frozenset[str]:

@@ -29,3 +29,27 @@ def test_rate_limited_endpoints_pass_the_replica_count() -> None:
                                                      "--rate-limit-replicas", "3"]
     raw["proxy"] = {"replicas": 1}
     assert "--rate-limit-replicas" not in _command(raw)
+
+
+def test_autoscaled_or_redis_backed_endpoints_divide_nothing() -> None:
+    from modelgate_operator.render_scaling import per_replica_note
+
+    raw = two_entities()
+    raw["aiGateway"] = {"rateLimits": [{"key": "endpoint", "calls": 10, "renewalPeriod": "minute"}]}
+    raw["proxy"] = {"autoscaling": {"maxReplicas": 4}}
+    assert "--rate-limit-replicas" not in _command(raw)
+    spec = ServingEndpointSpec.model_validate(raw)
+    dep = render.render(OWNER, spec, {SecretRef("openai-creds", "api-key"): "b2xk"},
+                        ProxyDefaults(redis_secret="redis")).deployment
+    command = dep["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[len(render.proxy_command()):] == [
+        "--rate-limit-redis-prefix", "modelgate:team-a", "--rate-limit-redis-password-file", "/etc/modelgate/redis/password"]
+    assert "replicas" not in dep["spec"]  # the autoscaler's
+    note = per_replica_note(spec, 1, shared_counters=False)
+    assert note is not None
+    assert "up to 4 replicas" in note
+    assert per_replica_note(spec, 1, shared_counters=True) is None
+    fixed = ServingEndpointSpec.model_validate({**raw, "proxy": {"replicas": 3}})
+    assert "ceil(limit / 3)" in (per_replica_note(fixed, 1, shared_counters=False) or "")
+    single = ServingEndpointSpec.model_validate({**raw, "proxy": {"replicas": 1}})
+    assert per_replica_note(single, 1, shared_counters=False) is None

@@ -43,6 +43,7 @@ from .provider_configs import (
     PaLMConfig,
     Provider,
 )
+from .scaling import Autoscaling, DisruptionBudget, PodsMetric
 from .secrets import SecretRef, is_secret_ref, parse_secret_ref
 from .status import (
     AuthenticationStatus,
@@ -73,11 +74,13 @@ __all__ = [
     "AuthenticationMode",
     "AuthenticationSettings",
     "AuthenticationStatus",
+    "Autoscaling",
     "BearerTokenAuth",
     "CohereConfig",
     "Condition",
     "CustomProviderConfig",
     "DatabricksModelServingConfig",
+    "DisruptionBudget",
     "EndpointState",
     "EndpointTag",
     "EntityState",
@@ -90,6 +93,7 @@ __all__ = [
     "OidcProvider",
     "OpenAIConfig",
     "PaLMConfig",
+    "PodsMetric",
     "Provider",
     "ProxySettings",
     "RateLimit",

@@ -23,6 +23,7 @@ from .provider_configs import (
     Provider,
 )
 from .rules import Rule, has
+from .scaling import Autoscaling, DisruptionBudget
 from .spec_model import SpecModel
 from .status import ServingEndpointStatus
 
@@ -217,6 +218,20 @@ class ProxySettings(SpecModel):
     authentication: AuthenticationSettings | None = None
     """How callers are authenticated and authorized; each unset field takes the operator's (chart's) default,
     which is ``bearer``."""
+    autoscaling: Autoscaling | None = None
+    """A HorizontalPodAutoscaler for the proxy (then ``replicas`` is left to it)."""
+    disruption_budget: DisruptionBudget | None = None
+    """A PodDisruptionBudget for the proxy pods."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel="!(has(self.replicas) && has(self.autoscaling))",
+            message="replicas and autoscaling exclude each other: the autoscaler sets the replica count",
+            check=lambda o: not (has(o, "replicas") and has(o, "autoscaling")),
+            field_path=".replicas",
+            reason="FieldValueForbidden",
+        ),
+    )
 
 
 class ServingEndpointSpec(SpecModel):
