@@ -60,3 +60,24 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "modelgate.image" -}}
 {{- printf "%s:%s" .image.repository (default .chart.AppVersion .image.tag) }}
 {{- end }}
+
+{{/* The Secret with the rate-limit Redis the operator names (empty: in-process counters). */}}
+{{- define "modelgate.redisSecret" -}}
+{{- if .Values.rateLimitRedis.deploy.enabled -}}
+{{ include "modelgate.fullname" . }}-redis
+{{- else -}}
+{{ .Values.rateLimitRedis.secretName }}
+{{- end -}}
+{{- end }}
+
+{{- define "modelgate.redisSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "modelgate.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: redis
+{{- end }}
+
+{{- define "modelgate.redisLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "modelgate.redisSelectorLabels" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
