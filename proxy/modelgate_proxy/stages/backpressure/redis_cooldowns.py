@@ -44,8 +44,15 @@ class RedisCooldowns:
         return f"{self.prefix}:cool:{{{endpoint}}}:{entity}"
 
     def watch(self, endpoint: str, entity: str) -> None:
-        """Follow the cool-downs of ``entity`` of ``endpoint`` (called once per entity at start-up)."""
+        """Follow the cool-downs of ``entity`` of ``endpoint`` (per entity at start-up, and for endpoints added
+        while serving: the workspace gateway's)."""
         self._keys[self.key(endpoint, entity)] = (endpoint, entity)
+        if self._sync is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return  # built before the event loop runs: start() begins the sync
+            self._begin()
 
     def publish(self, endpoint: str, entity: str, seconds: float) -> None:
         task = asyncio.get_running_loop().create_task(self._set(self.key(endpoint, entity), seconds))
@@ -53,8 +60,11 @@ class RedisCooldowns:
         task.add_done_callback(self._pending.discard)
 
     async def start(self) -> None:
-        if self._keys and self._sync is None:
-            self._sync = asyncio.get_running_loop().create_task(self._follow())
+        if self._sync is None:
+            self._begin()
+
+    def _begin(self) -> None:
+        self._sync = asyncio.get_running_loop().create_task(self._follow())
 
     async def close(self) -> None:
         if self._sync is not None:
@@ -66,6 +76,8 @@ class RedisCooldowns:
     async def sync_once(self) -> None:
         """Read every watched key's remaining time and merge it (what the background sync does)."""
         keys = list(self._keys)
+        if not keys:
+            return
         async with self._client().pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.pttl(key)
