@@ -1,7 +1,7 @@
 # bench profile "auth-redis-usage": rate limits counted in a real Redis (started here on a loopback port, stopped
 # when bench/run.sh exits), usage records on (to a file under $RUN), limits high enough that nothing is refused:
 # the cost of one Redis admission script per request (and the batched settlements) plus usage tracking.
-# Sourced by bench/run.sh (RUN, REPO, BENCH, MG_CONF set). Authentication: see the note at the end.
+# Every request carries an API key (--api-keys). Sourced by bench/run.sh (RUN, REPO, BENCH, MODELGATE, MG_CONF set).
 # redis-server: from PATH, else Debian's package (as tests/proxy/redis_server.py does).
 REDIS_BIN=$(command -v redis-server || true)
 if [[ -z $REDIS_BIN ]]; then
@@ -38,6 +38,12 @@ yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
 PY
 MG_CONF=$RUN/modelgate-endpoints-limited.yaml
 export MG_CONF
-MG_EXTRA_ARGS="$MG_EXTRA_ARGS --rate-limit-redis-url redis://127.0.0.1:$REDIS_PORT/0 --usage-log $RUN/usage.jsonl"
-# Authentication: once `modelgate serve` authenticates by default (--api-keys PATH, bench/profiles/
-# auth-limits-usage.sh mints a key), this profile mints one the same way and sets NEW_PROXY_AUTH.
+# Authentication: every request carries an API key, minted as bench/profiles/auth-limits-usage.sh does.
+mkdir -p "$RUN/api-keys"
+"$MODELGATE" api-key create --principal bench@example.com --write "$RUN/api-keys" 2>"$RUN/api-key.out" >/dev/null
+BENCH_API_KEY=$(sed -n 's/^API key (shown once, store it now): //p' "$RUN/api-key.out")
+rm -f "$RUN/api-key.out"
+[[ -n $BENCH_API_KEY ]] || { echo "bench/profiles/auth-redis-usage.sh: could not mint an API key" >&2; exit 2; }
+MG_EXTRA_ARGS="--api-keys $RUN/api-keys --rate-limit-redis-url redis://127.0.0.1:$REDIS_PORT/0 --usage-log $RUN/usage.jsonl $MG_EXTRA_ARGS"
+NEW_PROXY_AUTH="Bearer $BENCH_API_KEY"
+export NEW_PROXY_AUTH
