@@ -8,4 +8,4 @@
   printf '  aiGateway:\n    guardrails:\n      output:\n        pii:\n          behavior: MASK\n'
 } >"$RUN/modelgate-endpoints-guardrails.yaml"
 MG_CONF=$RUN/modelgate-endpoints-guardrails.yaml
-MG_EXTRA_ARGS="$MG_EXTRA_ARGS"
+MG_EXTRA_ARGS="--no-auth $MG_EXTRA_ARGS"

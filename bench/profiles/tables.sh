@@ -13,4 +13,4 @@ for doc in docs:
 yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
 PY
 export MG_CONF=$RUN/modelgate-endpoints-tables.yaml
-MG_EXTRA_ARGS="$MG_EXTRA_ARGS --table-root $RUN/tables --table-spill-dir $RUN/table-spill"
+MG_EXTRA_ARGS="--no-auth $MG_EXTRA_ARGS --table-root $RUN/tables --table-spill-dir $RUN/table-spill"

@@ -13,4 +13,5 @@ if [[ ! -s $RUN/otlp-sink.port ]]; then
 fi
 # Only the measured modelgate gets the OTEL_* variables (the other targets run without them).
 export MG_OTEL_ENV="OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$(cat "$RUN/otlp-sink.port") OTEL_SERVICE_NAME=modelgate-bench"
+MG_EXTRA_ARGS="--no-auth $MG_EXTRA_ARGS"
 export NEW_PROXY_CMD='exec env $MG_OTEL_ENV "$MG_BIN" serve -f "$MG_CONF" --secrets-dir "$MG_SECRETS" --host 127.0.0.1 --port "$PORT" --workers 1 --log-level warning $MG_EXTRA_ARGS'
