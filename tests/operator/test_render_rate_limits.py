@@ -42,7 +42,8 @@ def test_autoscaled_or_redis_backed_endpoints_divide_nothing() -> None:
     dep = render.render(OWNER, spec, {SecretRef("openai-creds", "api-key"): "b2xk"},
                         ProxyDefaults(redis_secret="redis")).deployment
     command = dep["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert command[len(render.proxy_command()):] == [
+    assert "--rate-limit-replicas" not in command
+    assert command[-4:] == [  # after the authentication flags
         "--rate-limit-redis-prefix", "modelgate:team-a", "--rate-limit-redis-password-file", "/etc/modelgate/redis/password"]
     assert "replicas" not in dep["spec"]  # the autoscaler's
     note = per_replica_note(spec, 1, shared_counters=False)

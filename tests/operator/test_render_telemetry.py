@@ -73,7 +73,8 @@ def test_without_telemetry_the_deployment_is_unchanged() -> None:
     container = plain["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
     assert not any(a.startswith("--table") for a in container["command"])
     assert "env" not in container
-    assert "serviceAccountName" not in plain["spec"]["template"]["spec"]  # type: ignore[index]
+    # the namespace's proxy ServiceAccount of the authentication wiring, not one of telemetry's
+    assert plain["spec"]["template"]["spec"]["serviceAccountName"] == "modelgate-proxy"  # type: ignore[index]
     assert parse(None) is None
     assert parse("  ") is None
 
