@@ -87,6 +87,10 @@ def quickstart_manifests(provider_url: str, key: str) -> list[dict[str, Any]]:
                                          "openaiApiKey": f"{{{{secrets/{KEY_SECRET}/api-key}}}}"},
                     },
                 }],
+                # open (the status says so: Authenticated=False), because the control-plane-only tests run this
+                # proxy as a local process, which has no ServiceAccount token for TokenReview; the printed
+                # snippets send the minted API key all the same
+                "proxy": {"authentication": {"mode": "none"}},
             },
         },
     ]  # fmt: skip
