@@ -43,7 +43,10 @@ def test_make_up_twice_then_down(pytestconfig: pytest.Config, tmp_path: Path) ->
                 lines = run.stdout.splitlines()
                 start = next(i for i, line in enumerate(lines) if "<<'PY'" in line)
                 snippet = "\n".join(lines[start : lines.index("PY", start) + 1])
-                assert snippet.lstrip().startswith(".venv/bin/python - <<'PY'"), snippet  # not the system Python
+                first = snippet.lstrip().split("\n", 1)[0]
+                assert " .venv/bin/python - <<'PY'" in first, snippet
+                assert "MODELGATE_API_KEY=$(cat " in first, snippet
+                assert first.startswith("MODELGATE_API_KEY="), snippet  # the key from its file; not the system Python
                 ran = subprocess.run(["bash", "-c", snippet], cwd=REPO, capture_output=True, text=True, timeout=60)
                 assert ran.returncode == 0, ran.stderr[-2000:]
                 assert "You said: Hello" in ran.stdout
