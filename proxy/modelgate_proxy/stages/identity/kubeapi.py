@@ -109,19 +109,7 @@ class KubeApi:
         """Any request (the management API's reads and writes of resources): the API server's status and its JSON
         answer, a non-2xx one included (a ``Status`` object: the caller maps it). Transport failures, an answer
         that is too large or not a JSON object are :class:`IdentityUnavailable`."""
-        url = self.settings.server_url() + path
-        session = await self._open()
-        headers = {**await self._headers(), "Content-Type": content_type}
-        data = orjson.dumps(body) if body is not None else None
-        try:
-            async with session.request(method, url, data=data, headers=headers) as resp:
-                raw = await read_bounded(resp, MAX_RESPONSE)
-                status = resp.status
-        except TimeoutError:
-            raise IdentityUnavailable(f"the Kubernetes API server did not answer the {what} in time") from None
-        except (aiohttp.ClientError, OSError) as e:
-            log.warning("%s failed: %s", what, type(e).__name__)
-            raise IdentityUnavailable(f"the Kubernetes API server could not be reached for the {what}") from None
+        status, raw = await self._send(method, path, what, body, content_type)
         if status == 401:
             self._token = None
         if raw is None:
@@ -133,22 +121,29 @@ class KubeApi:
                 "Accept": "application/json"}
 
     async def _request(self, method: str, path: str, kind: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        url = self.settings.server_url() + path
-        session = await self._open()
-        data = orjson.dumps(body) if body is not None else None
-        try:
-            async with session.request(method, url, data=data, headers=await self._headers()) as resp:
-                raw = await read_bounded(resp, MAX_RESPONSE)
-                status = resp.status
-        except TimeoutError:
-            raise IdentityUnavailable(f"the Kubernetes API server did not answer the {kind} in time") from None
-        except (aiohttp.ClientError, OSError) as e:
-            log.warning("%s failed: %s", kind, type(e).__name__)
-            raise IdentityUnavailable(f"the Kubernetes API server could not be reached for the {kind}") from None
+        status, raw = await self._send(method, path, kind, body)
         self._check_status(status, kind)
         if raw is None:
             raise IdentityUnavailable(f"the Kubernetes API server's {kind} answer is too large")
         return _object(raw, kind)
+
+    async def _send(
+        self, method: str, path: str, what: str, body: dict[str, Any] | None, content_type: str = "application/json"
+    ) -> tuple[int, bytes | None]:
+        """One request: the status and the bounded body (None: over :data:`MAX_RESPONSE`); transport failures
+        are :class:`IdentityUnavailable` naming ``what``."""
+        url = self.settings.server_url() + path
+        session = await self._open()
+        headers = {**await self._headers(), "Content-Type": content_type}
+        data = orjson.dumps(body) if body is not None else None
+        try:
+            async with session.request(method, url, data=data, headers=headers) as resp:
+                return resp.status, await read_bounded(resp, MAX_RESPONSE)
+        except TimeoutError:
+            raise IdentityUnavailable(f"the Kubernetes API server did not answer the {what} in time") from None
+        except (aiohttp.ClientError, OSError) as e:
+            log.warning("%s failed: %s", what, type(e).__name__)
+            raise IdentityUnavailable(f"the Kubernetes API server could not be reached for the {what}") from None
 
     def _check_status(self, status: int, kind: str) -> None:
         if status == 401:
