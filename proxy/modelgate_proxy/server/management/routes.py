@@ -10,12 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ...errors import BadRequest, GatewayError, MalformedRequest, ManagedByGitOps, PayloadTooLarge
+from ...errors import BadRequest, GatewayError, ManagedByGitOps
 from ...exchange import Principal
 from ...spec.databricks_bodies import kubernetes_name
 from ...stages.identity.kubeapi import KubeApi, KubeApiSettings
@@ -24,6 +23,9 @@ from ..read_common import json_response
 from ..state import GatewayState
 from .access import ManagementAccess
 from .bodies import Prepared, databricks_body, merged, prepare, referenced_secrets
+from .permission_routes import permission_routes
+from .permission_store import PermissionStore
+from .request_body import Handler, json_body
 from .resources import EndpointStore
 from .serving import EndpointWatch
 from .views import CREATOR_ANNOTATION, detailed
@@ -31,8 +33,6 @@ from .views import CREATOR_ANNOTATION, detailed
 log = logging.getLogger("modelgate.management")
 
 BASE = "/api/2.0/serving-endpoints"
-MAX_MANAGEMENT_BODY = 1024 * 1024
-"""The largest management request body (a create body is a few KiB)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,7 @@ class Management:
         self.api = KubeApi(settings.kube)
         self.access = ManagementAccess(self.api, settings.namespace)
         self.store = EndpointStore(self.api, settings.namespace)
+        self.permissions = PermissionStore(self.api, settings.namespace)
         self.watch = EndpointWatch(self.api, self.store, state) if settings.serve else None
 
     async def start(self) -> None:
@@ -82,22 +83,6 @@ class Management:
         if self.watch is not None:
             await self.watch.stop()
         await self.api.close()
-
-
-Handler = Callable[[Request, Principal], Awaitable[Any]]
-
-
-async def _json_body(request: Request) -> Any:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_MANAGEMENT_BODY:
-            raise PayloadTooLarge(f"the request body is over {MAX_MANAGEMENT_BODY} bytes")
-        chunks.append(chunk)
-    try:
-        return orjson.loads(b"".join(chunks) or b"{}")
-    except orjson.JSONDecodeError:
-        raise MalformedRequest("the request body is not JSON") from None
 
 
 def _list_of(value: Any, field: str) -> list[Any]:
@@ -159,7 +144,7 @@ def management_routes(state: GatewayState, management: Management) -> list[BaseR
             await store.write_plaintext(obj, prepared.secret, prepared.plaintext)
 
     async def create(request: Request, principal: Principal) -> Any:
-        prepared = prepare(await _json_body(request), namespace)
+        prepared = prepare(await json_body(request), namespace)
         name = prepared.manifest["metadata"]["name"]
         await access.require(principal, "create", name, named=False)  # as RBAC sees a create: no name
         await access.require_secrets(principal, [s.name for s in prepared.references])
@@ -192,7 +177,7 @@ def management_routes(state: GatewayState, management: Management) -> list[BaseR
                      edit: Callable[[dict[str, Any], Any], dict[str, Any]]) -> dict[str, Any]:
         name = kubernetes_name(request.path_params["name"], fallback="endpoint")
         await access.require(principal, "update", name)
-        payload = await _json_body(request)
+        payload = await json_body(request)
         current = await store.get(name)
         check_gitops(current)
         prepared = prepare(edit(databricks_body(current), payload), namespace)
@@ -250,4 +235,5 @@ def management_routes(state: GatewayState, management: Management) -> list[BaseR
         Route(BASE + "/{name}/ai-gateway", route(put_ai_gateway), methods=["PUT"]),
         Route(BASE + "/{name}/tags", route(patch_tags), methods=["PATCH"]),
         Route(BASE + "/{name}/rate-limits", route(put_rate_limits), methods=["PUT"]),
+        *permission_routes(access, store, management.permissions, route),
     ]
