@@ -222,3 +222,34 @@ def test_the_acl_bound_the_levels_and_the_databricks_sdk(
     assert gone.returncode != 0  # the 100 viewers were replaced
     _until(lambda: _can(k8s, namespace, "update", f"{ENDPOINTS}/{name}", "--as=x", "--as-group=data-scientists"),
            "the group never got update")
+
+
+def test_without_its_rbac_rights_the_gateway_answers_unavailable_and_grants_nothing(
+    k8s: DevCluster, namespace: str, gateway: dict[str, Any], tmp_path: Path  # noqa: F811
+) -> None:
+    """modelgate-gateway alone (no roles/rolebindings rights): a 503 naming what the API server refused."""
+    created = _call(gateway, "alice", "POST", "/api/2.0/serving-endpoints", _seed("anthropic-completions"))
+    assert created.status_code == 200, created.text
+    name = "anthropic-completions-endpoint"
+    put = _call(gateway, "alice", "PUT", PERMISSIONS + name,
+                {"access_control_list": [{"user_name": "bob@example.com", "permission_level": "CAN_QUERY"}]})
+    assert put.status_code == 503, put.text
+    assert put.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    assert "RoleBinding list" in put.json()["message"]  # it reads the endpoint's bindings first
+    assert not _can(k8s, namespace, "query", f"{ENDPOINTS}/{name}", "--as=bob@example.com")
+    read = _call(gateway, "alice", "GET", PERMISSIONS + name)
+    assert read.status_code == 503
+    assert "RoleBinding list" in read.json()["message"]
+
+    # With the Role and RoleBinding rights but not query/patch on the endpoints, RBAC's escalation check refuses.
+    rbac_only = GATEWAY_PERMISSIONS.replace("  verbs: [query, patch]\n", "  verbs: [get]\n")
+    _apply(k8s, namespace, rbac_only, tmp_path / "rbac-only.yaml")
+    k8s.kubectl("create", "rolebinding", "gateway-permissions", "--role=modelgate-gateway-permissions",
+                f"--serviceaccount={namespace}:modelgate-proxy", "-n", namespace)
+    await_rbac(k8s, namespace, "create", "roles.rbac.authorization.k8s.io")
+    escalating = _call(gateway, "alice", "PUT", PERMISSIONS + name,
+                       {"access_control_list": [{"user_name": "bob@example.com", "permission_level": "CAN_QUERY"}]})
+    assert escalating.status_code == 503, escalating.text
+    assert "Role create" in escalating.json()["message"]
+    assert "escalat" in escalating.json()["message"] or "not currently held" in escalating.json()["message"]
+    assert not _can(k8s, namespace, "query", f"{ENDPOINTS}/{name}", "--as=bob@example.com")

@@ -10,6 +10,8 @@ gateway acts with its own ServiceAccount (the "equivalent check" to impersonatio
 | list                                | ``list``                                                                  |
 | update config / ai-gateway / tags / rate limits | ``update`` on the endpoint (and ``get`` on referenced Secrets)  |
 | delete                              | ``delete`` on the endpoint                                                |
+| get permissions / permission levels | ``get`` on the endpoint (:mod:`.permission_routes`)                        |
+| set / update permissions            | ``update`` on the endpoint                                                |
 
 ``permission_level`` in a read answer is the caller's highest: ``CAN_MANAGE`` (``update``), ``CAN_QUERY``
 (``query``), else ``CAN_VIEW``. Reviews are not cached: a revoked RoleBinding counts at the next call.

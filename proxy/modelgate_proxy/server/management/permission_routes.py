@@ -35,6 +35,7 @@ from .permissions import (
     answer,
     binding,
     direct_acl,
+    level_of,
     levels_answer,
     merged_acl,
     object_name,
@@ -126,16 +127,19 @@ def permission_routes(access: ManagementAccess, store: EndpointStore, rbac: Perm
         direct = direct_acl(await rbac.managed_bindings(str(obj["metadata"]["uid"])))
         return answer(endpoint_id(obj), direct, await inherited(obj, direct))
 
-    async def write(obj: dict[str, Any], acl: Acl) -> dict[str, Any]:
+    async def write(obj: dict[str, Any], acl: Acl, stored: list[dict[str, Any]]) -> dict[str, Any]:
+        """Removals first (a failure part-way leaves fewer rights, never more), then the levels that have
+        principals."""
         name = str(obj["metadata"]["name"])
+        for lv in ORDER:
+            if lv in {level_of(b) for b in stored} and lv not in acl.values():
+                await rbac.remove("RoleBinding", object_name(name, lv))
+                await rbac.remove("Role", object_name(name, lv))
         for lv in ORDER:
             subjects = [s for s, given in acl.items() if given == lv]
             if subjects:
                 await rbac.put(role(obj, lv))
                 await rbac.put(binding(obj, lv, subjects))
-            else:
-                await rbac.remove("RoleBinding", object_name(name, lv))
-                await rbac.remove("Role", object_name(name, lv))
         return await read(obj)
 
     async def get_permissions(request: Request, principal: Principal) -> Any:
@@ -147,13 +151,14 @@ def permission_routes(access: ManagementAccess, store: EndpointStore, rbac: Perm
 
     async def set_permissions(request: Request, principal: Principal) -> Any:
         obj = await resolve(request, principal, "update")
-        return await write(obj, parse_acl(await json_body(request), namespace))
+        acl = parse_acl(await json_body(request), namespace)
+        return await write(obj, acl, await rbac.managed_bindings(str(obj["metadata"]["uid"])))
 
     async def update_permissions(request: Request, principal: Principal) -> Any:
         obj = await resolve(request, principal, "update")
         changes = parse_acl(await json_body(request), namespace)
-        current = direct_acl(await rbac.managed_bindings(str(obj["metadata"]["uid"])))
-        return await write(obj, merged_acl(current, changes))
+        stored = await rbac.managed_bindings(str(obj["metadata"]["uid"]))
+        return await write(obj, merged_acl(direct_acl(stored), changes), stored)
 
     return [
         Route(BASE + "/{id}", route(get_permissions), methods=["GET"]),
