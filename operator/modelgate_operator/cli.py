@@ -20,6 +20,7 @@ import kopf
 from modelgate_proxy.spec import OidcProvider
 
 from . import crd
+from .gateway_options import add_gateway_arguments, gateway_defaults
 from .handlers import register
 from .proxy_telemetry import parse as parse_telemetry
 from .reconcile import CONCURRENCY
@@ -77,6 +78,7 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help=f"resolve only Secrets labelled {REFERENCEABLE_LABEL}=true (for clusters without admission policies)",
     )  # fmt: skip
     _auth_options(run)
+    add_gateway_arguments(run)
     run.add_argument(
         "--redis-secret", default=os.environ.get("MODELGATE_REDIS_SECRET") or None, metavar="NAME",
         help="Secret (in each endpoint's namespace) with the rate-limit Redis: key url, and the password; "
@@ -130,6 +132,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # pydantic's ValidationError: the field and what is wrong, never a traceback
         sys.stderr.write(f"modelgate-operator: --proxy-telemetry is not usable: {exc}\n")
         return 2
+    try:
+        gateway = gateway_defaults(args)
+    except ValueError as exc:
+        sys.stderr.write(f"modelgate-operator: the gateway flags are not usable: {exc}\n")
+        return 2
     configure_logging(json=args.log_format == "json", verbose=args.verbose, debug=args.verbose)
     options = RuntimeOptions(
         namespaces=tuple(args.namespace),
@@ -150,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         auth=auth_defaults(args),
         redis_secret=args.redis_secret,
         redis_password_key=args.redis_password_key,
+        gateway=gateway,
     )
     priority = args.priority if args.priority is not None else random.SystemRandom().randint(1, 2**31 - 1)
     registry = register(

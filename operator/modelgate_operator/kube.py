@@ -22,6 +22,7 @@ from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import ConfigMap, Event, Secret, Service, ServiceAccount
+from lightkube.resources.networking_v1 import Ingress
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
@@ -51,13 +52,15 @@ KINDS: dict[str, type[NamespacedResource]] = {
     "RoleBinding": RoleBinding,
     "HorizontalPodAutoscaler": HorizontalPodAutoscaler,
     "PodDisruptionBudget": PodDisruptionBudget,
+    "Ingress": Ingress,
 }
 PLURALS = {"Secret": "secrets", "ConfigMap": "configmaps", "Deployment": "deployments", "Service": "services",
            "ServiceAccount": "serviceaccounts", "Role": "roles", "RoleBinding": "rolebindings",
-           "HorizontalPodAutoscaler": "horizontalpodautoscalers", "PodDisruptionBudget": "poddisruptionbudgets"}  # fmt: skip
+           "HorizontalPodAutoscaler": "horizontalpodautoscalers", "PodDisruptionBudget": "poddisruptionbudgets",
+           "Ingress": "ingresses"}  # fmt: skip
 API_VERSIONS = {"Deployment": "apps/v1", "Role": "rbac.authorization.k8s.io/v1",
                 "RoleBinding": "rbac.authorization.k8s.io/v1", "HorizontalPodAutoscaler": "autoscaling/v2",
-                "PodDisruptionBudget": "policy/v1"}  # fmt: skip
+                "PodDisruptionBudget": "policy/v1", "Ingress": "networking.k8s.io/v1"}  # fmt: skip
 """Kinds outside the core group (every other kind here is ``v1``)."""
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from modelgate_proxy.spec import API_VERSION, KIND, SecretRef, ServingEndpointSpec
 
 from . import render_auth
+from .gateway_defaults import GatewayDefaults
 from .proxy_telemetry import ProxyTelemetry
 from .proxy_telemetry import apply as apply_telemetry
 from .render_auth import AuthDefaults, EffectiveAuth
@@ -69,6 +70,7 @@ class ProxyDefaults:
     """A Secret in each endpoint's namespace with the rate-limit Redis: key ``url`` (``redis://host:port``) and,
     unless ``redis_password_key`` is empty, the password. ``None``: in-process counters."""
     redis_password_key: str = "password"
+    gateway: GatewayDefaults = field(default_factory=GatewayDefaults)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,30 +36,31 @@ class BindingProblem:
 
 
 class ReviewsBinding:
-    """Adds and removes ``system:serviceaccount:<ns>:modelgate-proxy`` in the binding named ``name``."""
+    """Adds and removes ``system:serviceaccount:<ns>:<account>`` (``modelgate-proxy``, or the workspace gateway's
+    ``modelgate-gateway``) in the binding named ``name``."""
 
     def __init__(self, kube: Kube, name: str | None) -> None:
         self.kube = kube
         self.name = name or None
-        self._bound: dict[str, float] = {}
+        self._bound: dict[tuple[str, str], float] = {}
 
-    async def ensure(self, namespace: str) -> BindingProblem | None:
+    async def ensure(self, namespace: str, account: str = SERVICE_ACCOUNT) -> BindingProblem | None:
         if self.name is None:
             return None  # --proxy-reviews-binding '': whoever installed the operator binds the ServiceAccounts
-        if time.monotonic() - self._bound.get(namespace, -RECHECK_SECONDS) < RECHECK_SECONDS:
+        if time.monotonic() - self._bound.get((namespace, account), -RECHECK_SECONDS) < RECHECK_SECONDS:
             return None
-        problem = await self._update(namespace, add=True)
+        problem = await self._update(namespace, account, add=True)
         if problem is None:
-            self._bound[namespace] = time.monotonic()
+            self._bound[(namespace, account)] = time.monotonic()
         return problem
 
-    async def remove(self, namespace: str) -> BindingProblem | None:
-        self._bound.pop(namespace, None)
+    async def remove(self, namespace: str, account: str = SERVICE_ACCOUNT) -> BindingProblem | None:
+        self._bound.pop((namespace, account), None)
         if self.name is None:
             return None
-        return await self._update(namespace, add=False)
+        return await self._update(namespace, account, add=False)
 
-    async def _update(self, namespace: str, *, add: bool) -> BindingProblem | None:
+    async def _update(self, namespace: str, account: str, *, add: bool) -> BindingProblem | None:
         assert self.name is not None
         for _ in range(CONFLICT_RETRIES):
             try:
@@ -70,12 +71,12 @@ class ReviewsBinding:
                 return BindingProblem("ReviewsBindingUnavailable", f"reading ClusterRoleBinding {self.name} "
                                       f"failed: {type(exc).__name__}")  # fmt: skip
             subjects = list(binding.subjects or [])
-            mine = [s for s in subjects if s.kind == "ServiceAccount" and s.name == SERVICE_ACCOUNT
+            mine = [s for s in subjects if s.kind == "ServiceAccount" and s.name == account
                     and s.namespace == namespace]  # fmt: skip
             if bool(mine) == add:
                 return None
             if add:
-                subjects.append(Subject(kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=namespace))
+                subjects.append(Subject(kind="ServiceAccount", name=account, namespace=namespace))
             else:
                 subjects = [s for s in subjects if s not in mine]
             binding.subjects = sorted(subjects, key=lambda s: (s.namespace or "", s.kind, s.name))

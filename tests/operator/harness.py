@@ -54,6 +54,8 @@ def install_reviews_binding(k8s: DevCluster, namespace: str) -> None:
     """operator/config/rbac/reviews_binding.yaml: the proxy-reviews ClusterRole and binding (shared by the session's
     tests: created once, never re-applied, so no test resets the subjects another test's operator added), and the
     operator's right to keep that binding's subjects (under a name of this namespace)."""
+    gateway_role = (RBAC_DIR / "gateway_cluster_role.yaml").read_text()  # shared too: the gateways' ClusterRole
+    k8s.kubectl("create", "-f", "-", input=gateway_role, check=False)
     for doc in yaml.safe_load_all((RBAC_DIR / "reviews_binding.yaml").read_text()):
         if doc["metadata"]["name"] == "modelgate-proxy-reviews":
             k8s.kubectl("create", "-f", "-", input=yaml.safe_dump(doc), check=False)

@@ -28,7 +28,7 @@
 # for reading the namespace's Secrets (RBAC lets the operator grant only what it holds itself).
 - apiGroups: [""]
   resources: [serviceaccounts]
-  verbs: [get, create, patch]
+  verbs: [get, create, patch, delete]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
   verbs: [get, create, patch, delete]
@@ -39,6 +39,10 @@
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, list, watch, create, patch, delete]
+# The workspace gateway's optional Ingress (gateway.ingress; docs/workspace-gateway.md).
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, create, patch, delete]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
@@ -62,9 +66,21 @@
   resources: [clusterroles]
   resourceNames: [{{ include "modelgate.reviewsName" . }}]
   verbs: [bind]
+{{- if .Values.gateway.enabled }}
+# The workspace gateways' ClusterRole, bound in each gateway's namespace to its ServiceAccount.
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [clusterroles]
+  resourceNames: [{{ include "modelgate.gatewayRoleName" . }}]
+  verbs: [bind]
+{{- end }}
 {{- end }}
 
 {{/* The proxies' reviews ClusterRole and its binding (cluster-scoped: named after the release namespace too). */}}
 {{- define "modelgate.reviewsName" -}}
 {{ include "modelgate.fullname" . }}-{{ .Release.Namespace }}-proxy-reviews
+{{- end }}
+
+{{/* The workspace gateways' ClusterRole (charts/modelgate/files/modelgate-gateway-clusterrole.yaml's rules). */}}
+{{- define "modelgate.gatewayRoleName" -}}
+{{ include "modelgate.fullname" . }}-{{ .Release.Namespace }}-gateway
 {{- end }}
