@@ -104,6 +104,13 @@ def test_helm_install_upgrade_uninstall(
         assert container(child)["resources"] == {
             "requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"},
         }  # fmt: skip
+        # the namespace's workspace gateway, bound (with the operator's bind right) to the chart's ClusterRole
+        gateway = eventually("the workspace gateway", lambda: get(k8s, "deployment", "modelgate-gateway", release_ns),
+                             30.0, detail=pod.logs)  # fmt: skip
+        assert container(gateway)["resources"] == {"requests": {"cpu": "100m", "memory": "192Mi"},
+                                                   "limits": {"memory": "512Mi"}}  # fmt: skip
+        binding = get(k8s, "rolebinding", "modelgate-gateway", release_ns)
+        assert binding is not None and binding["roleRef"]["name"] == f"{RELEASE}-modelgate-{release_ns}-gateway"
         assert_kubectl_experience(k8s, release_ns)
         assert_no_drift(k8s, release_ns)
         assert "Traceback" not in pod.logs()

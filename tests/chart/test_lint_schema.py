@@ -108,7 +108,7 @@ def test_docs_table_covers_every_chart_value() -> None:
     from .helmtool import REPO_ROOT
 
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    whole = {"resources", "proxy.resources", "rateLimitRedis.deploy.resources", "podSecurityContext",
+    whole = {"resources", "proxy.resources", "gateway.resources", "rateLimitRedis.deploy.resources", "podSecurityContext",
              "securityContext"}  # documented as one row
 
     def keys(node: dict[str, object], prefix: str) -> list[str]:

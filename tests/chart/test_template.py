@@ -35,6 +35,11 @@ def test_default_render_is_namespaced_to_the_release_namespace(helm: Helm) -> No
         "--auth-audience=modelgate.io/proxy",
         "--auth-api-keys=true",
         f"--proxy-reviews-binding=mg-modelgate-{NS}-proxy-reviews",
+        "--gateway=true",
+        f"--gateway-cluster-role=mg-modelgate-{NS}-gateway",
+        "--gateway-replicas=1",
+        '--gateway-resources={"limits":{"memory":"512Mi"},"requests":{"cpu":"100m","memory":"192Mi"}}',
+        '--gateway-ingress={"annotations":{},"className":"","enabled":false,"host":"","tlsSecret":""}',
     ]
     role = one(docs, "Role", "mg-modelgate", NS)
     binding = one(docs, "RoleBinding", "mg-modelgate", NS)
@@ -46,7 +51,8 @@ def test_default_render_is_namespaced_to_the_release_namespace(helm: Helm) -> No
     # a namespaced install needs nothing cluster-wide for the operator but the proxies' reviews binding (and the
     # modelgate-query role users bind): tests/chart/test_template_auth.py
     reviews = f"mg-modelgate-{NS}-proxy-reviews"
-    assert {d["metadata"]["name"] for d in find(docs, "ClusterRole")} == {"modelgate-query", reviews, f"{reviews}-binding"}
+    assert {d["metadata"]["name"] for d in find(docs, "ClusterRole")} == {"modelgate-query", reviews, f"{reviews}-binding",
+                                                                       f"mg-modelgate-{NS}-gateway"}
     assert {d["metadata"]["name"] for d in find(docs, "ClusterRoleBinding")} == {reviews, f"{reviews}-binding"}
     assert find(docs, "CustomResourceDefinition") == []  # only crds/ (helm install), not templates
     assert find(docs, "KopfPeering") == []

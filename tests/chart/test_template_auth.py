@@ -40,6 +40,8 @@ def test_cluster_roles_and_the_reviews_binding_are_rendered_in_either_scope(helm
          "verbs": ["get", "update", "patch"]},
         {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "resourceNames": [REVIEWS],
          "verbs": ["bind"]},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+         "resourceNames": [f"mg-modelgate-{NS}-gateway"], "verbs": ["bind"]},  # the workspace gateways' role
     ]  # fmt: skip
     operator_binding = one(docs, "ClusterRoleBinding", f"{REVIEWS}-binding")
     assert operator_binding["subjects"] == [{"kind": "ServiceAccount", "name": "mg-modelgate", "namespace": NS}]
@@ -48,7 +50,7 @@ def test_cluster_roles_and_the_reviews_binding_are_rendered_in_either_scope(helm
 
 def test_the_reviews_binding_and_query_role_can_be_left_out(helm: Helm) -> None:
     docs = helm.template({"proxy.authentication.reviewsBinding": False, "proxy.authentication.queryClusterRole": False})
-    assert not find(docs, "ClusterRole")
+    assert [d["metadata"]["name"] for d in find(docs, "ClusterRole")] == [f"mg-modelgate-{NS}-gateway"]
     assert not find(docs, "ClusterRoleBinding")
     assert "--proxy-reviews-binding=" in _args(docs)
     assert not find(helm.template({"rbac.create": False}), "ClusterRoleBinding")
