@@ -352,7 +352,8 @@ def test_killed_during_100_reconciles_converges(
     assert sum(unfinished) > 0, "no kill interrupted work in progress"
     wait_for("all endpoints converged", converged, timeout=90, interval=0.5)
     for kind in (Deployment, Service, ConfigMap, Secret):
-        children = list(client.list(kind, namespace=namespace, labels={"app.kubernetes.io/managed-by": "modelgate-operator"}))
+        children = list(client.list(kind, namespace=namespace, labels={"app.kubernetes.io/managed-by": "modelgate-operator",
+                                                                       "app.kubernetes.io/component": "proxy"}))
         owners = sorted(c.metadata.labels[render.ENDPOINT_LABEL] for c in children)  # type: ignore[union-attr,index]
         assert owners == names, kind
     secrets = {s.metadata.name for s in client.list(Secret, namespace=namespace)}  # type: ignore[union-attr]
