@@ -110,7 +110,8 @@ def test_helm_install_upgrade_uninstall(
         assert container(gateway)["resources"] == {"requests": {"cpu": "100m", "memory": "192Mi"},
                                                    "limits": {"memory": "512Mi"}}  # fmt: skip
         binding = get(k8s, "rolebinding", "modelgate-gateway", release_ns)
-        assert binding is not None and binding["roleRef"]["name"] == f"{RELEASE}-modelgate-{release_ns}-gateway"
+        assert binding is not None
+        assert binding["roleRef"]["name"] == f"{RELEASE}-modelgate-{release_ns}-gateway"
         assert_kubectl_experience(k8s, release_ns)
         assert_no_drift(k8s, release_ns)
         assert "Traceback" not in pod.logs()

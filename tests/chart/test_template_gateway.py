@@ -49,7 +49,8 @@ def test_ingress_values_reach_the_operator_as_it_parses_them(helm: Helm) -> None
     ingress = GatewayIngress.model_validate_json(_flag(args, "--gateway-ingress"))
     assert (ingress.enabled, ingress.class_name, ingress.host, ingress.tls_secret, ingress.annotations) == (
         True, "nginx", "{namespace}.ai.example.com", "wildcard", {"a/b": "c"})  # fmt: skip
-    assert "--gateway-refuse-gitops" in args and "--gateway-replicas=2" in args
+    assert "--gateway-refuse-gitops" in args
+    assert "--gateway-replicas=2" in args
 
 
 def test_gateway_off_renders_no_role_and_no_bind_right(helm: Helm) -> None:

@@ -69,7 +69,8 @@ def test_one_gateway_per_namespace_owned_by_its_endpoints_with_least_rights_and_
     container = pod["containers"][0]
     assert container["command"][:4] == ["modelgate", "serve", "--management-namespace", namespace]
     assert "--auth-config" in container["command"]
-    assert pod["serviceAccountName"] == GW and pod["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == GW
+    assert pod["automountServiceAccountToken"] is False
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert {"readinessProbe", "livenessProbe", "resources"} <= set(container)
@@ -79,9 +80,12 @@ def test_one_gateway_per_namespace_owned_by_its_endpoints_with_least_rights_and_
         ("creds-b", [{"key": "token", "path": "creds-b/token"}], True),
     ]
     auth = yaml.safe_load((client.get(ConfigMap, GW, namespace=namespace).data or {})[render_auth.AUTH_KEY])
-    assert auth["mode"] == "bearer" and auth["authorize"] == "rbac" and "api_key_secrets" not in auth
+    assert auth["mode"] == "bearer"
+    assert auth["authorize"] == "rbac"
+    assert "api_key_secrets" not in auth
     svc = client.get(Service, GW, namespace=namespace)
-    assert svc.spec is not None and svc.spec.selector == render_gateway.selector_labels()
+    assert svc.spec is not None
+    assert svc.spec.selector == render_gateway.selector_labels()
     rb = client.get(RoleBinding, GW, namespace=namespace)
     assert rb.roleRef.name == "modelgate-gateway"
     assert (namespace, GW) in wait_for("gateway reviews subject", lambda: (s := _subjects(client)) and
@@ -134,4 +138,5 @@ def test_an_object_of_the_gateways_name_that_is_not_ours_is_left_alone(
     wait_for("logged", lambda: "is not the operator's gateway" in operator.logs() or None, timeout=30)
     assert _deployment(client, namespace) is None
     svc = client.get(Service, GW, namespace=namespace)
-    assert svc.metadata is not None and not svc.metadata.ownerReferences
+    assert svc.metadata is not None
+    assert not svc.metadata.ownerReferences
