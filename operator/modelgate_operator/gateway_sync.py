@@ -34,8 +34,9 @@ from .secretcache import SecretCache
 
 logger = logging.getLogger("modelgate_operator.gateway")
 DEBOUNCE_SECONDS = 0.5
-MAX_ENDPOINTS = 5000
-"""A namespace's endpoints read per sync (the list is paged by the client); more are not served by the gateway."""
+MAX_ENDPOINTS = 1000
+"""A namespace's endpoints the gateway is rendered for (their ownerReferences and Secret keys stay well under the
+API server's object size limit: tests/operator/test_render_gateway.py); past it, a warning is logged."""
 
 
 class GatewayConflict(Exception):
@@ -83,9 +84,10 @@ class GatewaySync:
             body: dict[str, Any] = e.to_dict()  # type: ignore[no-untyped-call]
             if not (body.get("metadata") or {}).get("deletionTimestamp"):
                 endpoints.append(body)
-            if len(endpoints) >= MAX_ENDPOINTS:
-                logger.warning("namespace %s has more than %d endpoints: the gateway serves the first", namespace,
-                               MAX_ENDPOINTS)  # fmt: skip
+            if len(endpoints) > MAX_ENDPOINTS:
+                logger.warning("namespace %s has more than %d endpoints: the gateway is rendered for the first "
+                               "(the others' Secrets are not mounted)", namespace, MAX_ENDPOINTS)  # fmt: skip
+                endpoints = endpoints[:MAX_ENDPOINTS]
                 break
         if not endpoints:
             return await self._delete(namespace)
