@@ -3,7 +3,9 @@
 A ServingEndpoint that references ``{{secrets/<name>/<key>}}`` makes the proxy send that Secret's value to the
 endpoint's provider URL, which its author chooses. So whoever creates or updates an endpoint must be allowed to
 ``get`` every Secret it references: the policy asks the API server's authorizer, for the requesting user, about
-each referenced Secret (``authorizer...check('get')``) and denies the request, naming the referenced Secrets. The operator itself (which may read them) is unaffected; objects being deleted are not checked.
+each referenced Secret (``authorizer...check('get')``) and denies the request, naming the referenced Secrets. The operator itself (which may read them) is unaffected; objects being deleted are not checked. Nor are
+writes of a namespace's workspace gateway (ServiceAccount ``modelgate-gateway`` of that namespace), which checks
+the same right for its caller before it writes.
 
 The reference fields are found in the models (those typed ``SecretReference``), so a new provider field is
 covered once the policy is regenerated (``make crd`` writes it into the chart; ``--check`` finds it stale).
@@ -26,6 +28,8 @@ POLICY_NAME = "modelgate-modelgate-system-secret-references"
 """Its name in deploy/install.yaml (the chart names it ``<fullname>-<release namespace>-secret-references``, like its
 ClusterRole, so that releases do not share one)."""
 DENIED_REASON = "Forbidden"
+GATEWAY_ACCOUNT = "modelgate-gateway"
+"""The workspace gateway's ServiceAccount (:data:`.render_gateway.NAME`), exempt from the policy in its namespace."""
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -85,6 +89,11 @@ def build_policy() -> dict[str, Any]:
             },
             "matchConditions": [
                 {"name": "not-being-deleted", "expression": "!has(object.metadata.deletionTimestamp)"},
+                # the namespace's workspace gateway acts for callers whose `get` on every Secret a call adds a
+                # reference to it has checked itself (SubjectAccessReview; docs/management-api.md); it may not get
+                # Secrets, so the policy would refuse it every reference (docs/workspace-gateway.md)
+                {"name": "not-the-workspace-gateway", "expression": "request.userInfo.username != "
+                 f"'system:serviceaccount:' + object.metadata.namespace + ':{GATEWAY_ACCOUNT}'"},
             ],
             "variables": [
                 # per served entity: the references it holds ({{secrets/<name>/<key>}}; the schema checked the form)

@@ -26,6 +26,7 @@ from typing import Any
 from modelgate_proxy.spec import API_VERSION, KIND
 
 from . import render_auth
+from .admissionpolicy import GATEWAY_ACCOUNT
 from .gateway_defaults import GatewayDefaults
 from .render import (
     CHECKSUM_ANNOTATION,
@@ -43,7 +44,8 @@ from .render import (
 from .render_config import config_text
 
 Manifest = dict[str, Any]
-NAME = "modelgate-gateway"
+NAME = GATEWAY_ACCOUNT
+"""Every object's name, the ServiceAccount's too (which the Secret-reference policy exempts in its namespace)."""
 COMPONENT = "gateway"
 AUTH_PATH = f"{CONFIG_DIR}/{render_auth.AUTH_KEY}"
 KINDS = ("ServiceAccount", "RoleBinding", "ConfigMap", "Deployment", "Service", "Ingress")

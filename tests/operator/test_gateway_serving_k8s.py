@@ -1,8 +1,9 @@
 """The workspace gateway exactly as the operator renders it, run as its own ServiceAccount against the real
 API server: the Deployment's command (only the paths a kubelet would provide rewritten: the mounted auth config,
 the projected Secret keys, the token, the port), the operator's RBAC for it, and callers with Kubernetes tokens.
-One URL serves a kubectl-applied endpoint and one created through MLflow's Databricks client; a caller without
-rights gets PERMISSION_DENIED; the gateway follows (its ownerReferences) as endpoints come and go."""
+The shipped Secret-reference admission policy is applied too (test_secret_access_k8s.py shows the gateway's
+exemption once it is in force). One URL serves a kubectl-applied endpoint and one
+created through MLflow's Databricks client; a caller without rights gets PERMISSION_DENIED; the gateway follows (its ownerReferences) as endpoints come and go."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from tests.standins.server import free_port, serve_app
 
 from .harness import OperatorProcess, put_secret, wait_for
 from .samples import endpoint as manifest
+from .test_secret_access_k8s import policy  # noqa: F401 - the shipped Secret-reference policy, in force here
 
 GW = render_gateway.NAME
 FILES = Path(__file__).resolve().parents[2] / "charts" / "modelgate" / "files"
@@ -57,7 +59,7 @@ def _replace(argv: list[str], flag: str, value: str) -> None:
 
 @pytest.fixture
 def rendered_gateway(k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client,
-                     tmp_path: Path) -> Iterator[dict[str, Any]]:  # fmt: skip
+                     tmp_path: Path, policy: str) -> Iterator[dict[str, Any]]:  # fmt: skip  # noqa: F811
     """The anthropic stand-in, an endpoint on it (so the operator renders the gateway), and the gateway's pod
     played locally: its container command as rendered, under its ServiceAccount's own token."""
     with serve_app(anthropic_app()) as anthropic_url:

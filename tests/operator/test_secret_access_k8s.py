@@ -122,6 +122,23 @@ def test_a_user_may_reference_only_secrets_that_user_may_get(k8s: DevCluster, po
                       input=yaml.safe_dump(manifest("admins", namespace, _spec("{{secrets/db-password/password}}"))))
     assert res.returncode == 0, res.stderr
 
+    # the namespace's workspace gateway may not get Secrets but checks its caller's get itself: exempt here only
+    gateway = f"system:serviceaccount:{namespace}:{admissionpolicy.GATEWAY_ACCOUNT}"
+    impostor = f"system:serviceaccount:kube-system:{admissionpolicy.GATEWAY_ACCOUNT}"
+    for who in (gateway, impostor):
+        k8s.kubectl("create", "rolebinding", f"endpoints-{who.split(':')[2]}", "-n", namespace, "--role=endpoints",
+                    f"--user={who}")  # fmt: skip
+    for who in (gateway, impostor):
+        assert k8s.kubectl("auth", "can-i", "get", "secret/db-password", "-n", namespace, f"--as={who}",
+                           check=False).stdout.strip() == "no"  # fmt: skip
+    body = yaml.safe_dump(manifest("via-gateway", namespace, _spec("{{secrets/db-password/password}}")))
+    wait_for("the gateway's create", lambda: (r := k8s.kubectl("create", "-f", "-", f"--as={gateway}",
+                   input=body, check=False)).returncode == 0 and r, timeout=10, interval=0.5)  # fmt: skip
+    body = yaml.safe_dump(manifest("via-impostor", namespace, _spec("{{secrets/db-password/password}}")))
+    res = k8s.kubectl("create", "-f", "-", f"--as={impostor}", input=body, check=False)
+    assert res.returncode != 0
+    assert f"user {impostor} may not get all of the Secrets" in res.stderr
+
 
 def test_every_reference_field_of_every_provider_is_checked() -> None:
     """The policy covers each field typed SecretReference (found in the models), not a hand-kept list."""
