@@ -1,5 +1,5 @@
 """What `helm template` renders for the workspace gateway (docs/workspace-gateway.md): its ClusterRole (the
-rules of charts/modelgate/files/ and operator/config/rbac/), the operator's flags, and values the schema refuses."""
+rules of charts/modelgate/files/' two gateway roles and operator/config/rbac/), the operator's flags, and values the schema refuses."""
 
 from __future__ import annotations
 
@@ -29,9 +29,12 @@ def _flag(args: list[str], name: str) -> str:
 def test_gateway_is_on_by_default_with_its_cluster_role_and_flags(helm: Helm) -> None:
     docs = helm.template()
     role = one(docs, "ClusterRole", ROLE)
-    for source in (REPO_ROOT / "charts/modelgate/files/modelgate-gateway-clusterrole.yaml",
-                   REPO_ROOT / "operator/config/rbac/gateway_cluster_role.yaml"):  # fmt: skip
-        assert role["rules"] == yaml.safe_load(source.read_text())["rules"], source
+    files = REPO_ROOT / "charts" / "modelgate" / "files"
+    shipped = [rule for name in ("modelgate-gateway-clusterrole.yaml", "modelgate-gateway-permissions-clusterrole.yaml")
+               for rule in yaml.safe_load((files / name).read_text())["rules"]]  # fmt: skip
+    assert role["rules"] == shipped
+    assert role["rules"] == yaml.safe_load((REPO_ROOT / "operator/config/rbac/gateway_cluster_role.yaml").read_text())[
+        "rules"]
     args = _args(docs)
     assert "--gateway=true" in args
     assert _flag(args, "--gateway-cluster-role") == ROLE

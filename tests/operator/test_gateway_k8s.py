@@ -103,9 +103,16 @@ def test_one_gateway_per_namespace_owned_by_its_endpoints_with_least_rights_and_
         ("create", "tokenreviews.authentication.k8s.io"): True,
         ("create", "subjectaccessreviews.authorization.k8s.io"): True,
         ("get", "servingendpoints.serving.modelgate.io", "-n", "kube-system"): False,
-        ("patch", "servingendpoints.serving.modelgate.io/status", "-n", namespace): False,
+        ("patch", "servingendpoints.serving.modelgate.io", "--subresource=status", "-n", namespace): False,
         ("create", "pods", "-n", namespace): False,
-        ("create", "rolebindings.rbac.authorization.k8s.io", "-n", namespace): False,
+        # the permissions API's Roles and RoleBindings, in its namespace only, never escalate or bind
+        ("create", "rolebindings.rbac.authorization.k8s.io", "-n", namespace): True,
+        ("create", "roles.rbac.authorization.k8s.io", "-n", namespace): True,
+        ("query", "servingendpoints.serving.modelgate.io", "-n", namespace): True,
+        ("escalate", "roles.rbac.authorization.k8s.io", "-n", namespace): False,
+        ("bind", "clusterroles.rbac.authorization.k8s.io"): False,
+        ("create", "rolebindings.rbac.authorization.k8s.io", "-n", "kube-system"): False,
+        ("create", "clusterrolebindings.rbac.authorization.k8s.io"): False,
         ("impersonate", "users"): False,
     }
     answers = {args: _can(k8s, namespace, *args) for args in checks}

@@ -3,7 +3,7 @@ API server: the Deployment's command (only the paths a kubelet would provide rew
 the projected Secret keys, the token, the port), the operator's RBAC for it, and callers with Kubernetes tokens.
 The shipped Secret-reference admission policy is applied too (test_secret_access_k8s.py shows the gateway's
 exemption once it is in force). One URL serves a kubectl-applied endpoint and one
-created through MLflow's Databricks client; a caller without rights gets PERMISSION_DENIED; the gateway follows (its ownerReferences) as endpoints come and go."""
+created through MLflow's Databricks client; a caller without rights gets PERMISSION_DENIED until the permissions API grants him CAN_QUERY; the gateway follows (its ownerReferences) as endpoints come and go."""
 
 from __future__ import annotations
 
@@ -165,6 +165,21 @@ def test_the_rendered_gateway_serves_and_manages_the_namespace_on_one_url(
     bob_oai = openai.OpenAI(base_url=url + "/serving-endpoints", api_key=bob, max_retries=0)
     with pytest.raises(openai.PermissionDeniedError):
         bob_oai.completions.create(model="served", prompt="Hello", max_tokens=20)
+
+    # the permissions API, with the rights the chart's gateway ClusterRole gives: alice lets bob query `served`
+    acl = {"access_control_list": [{"service_principal_name": "bob", "permission_level": "CAN_QUERY"}]}
+    put = requests.put(url + "/api/2.0/permissions/serving-endpoints/served", json=acl, timeout=20,
+                       headers={"Authorization": f"Bearer {alice}"})  # fmt: skip
+    assert put.status_code == 200, put.text
+
+    def bob_answered() -> bool:
+        try:
+            return bob_oai.completions.create(model="served", prompt="Hi", max_tokens=20).choices[0].text == (
+                ANTHROPIC_REPLY)
+        except openai.PermissionDeniedError:
+            return False  # until the gateway's cached denial expires
+
+    wait_for("bob allowed to query", bob_answered, timeout=30)
 
     monkeypatch.setenv("DATABRICKS_TOKEN", alice)  # MLflow's client reads the environment at every call
     mlflow.delete_endpoint(SEED["name"])
