@@ -28,6 +28,10 @@ def add_judge_arguments(serve: argparse.ArgumentParser) -> None:
                        help="seconds one verdict may take (default 5)")
     judge.add_argument("--guardrail-judge-failure-policy", choices=["FAIL_CLOSED", "LOG_ONLY"], default="FAIL_CLOSED",
                        help="without a verdict: refuse with 503 (FAIL_CLOSED, the default) or log and pass")
+    judge.add_argument("--judge-file", dest="judge_files", action="append", default=[], metavar="FILE",
+                       help="ServingEndpoint manifests built only as judges of the served endpoints (named by "
+                            "their judge.endpoint or --guardrail-judge-endpoint), never routed (repeatable; the "
+                            "operator renders a judge endpoint of another ServingEndpoint this way)")
 
 
 def judge_arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -38,6 +42,7 @@ def judge_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "guardrail_judge_api_key": args.guardrail_judge_api_key,
         "guardrail_judge_timeout": args.guardrail_judge_timeout,
         "guardrail_judge_failure_policy": args.guardrail_judge_failure_policy,
+        "judge_files": list(args.judge_files),
     }
 
 

@@ -18,6 +18,7 @@
                      [--management-ca-file FILE]]
                     [--provider-max-attempts N] [--retry-backoff-base S] [--retry-backoff-max S]
                     [--retry-max-wait S] [--first-byte-timeout S] [--cooldowns auto|on|off] [--cooldown-max S]
+                    [--guardrail-judge-* ...] [--judge-file FILE]
 """
 
 from __future__ import annotations
@@ -255,8 +256,11 @@ def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
     if not settings["files"] and not settings.get("management_namespace"):
         raise ConfigError("no endpoints to serve: give -f FILE (or --management-namespace NS)")
     endpoints = load_endpoints(settings["files"]) if settings["files"] else []
+    judges = load_endpoints(settings["judge_files"]) if settings.get("judge_files") else []
     configure_protocol(head_timeout=settings.get("head_timeout"), body_timeout=settings.get("body_timeout"))
     names = {endpoint.name for endpoint in endpoints}
+    if twice := sorted(names & {judge.name for judge in judges}):
+        raise ConfigError(f"--judge-file: {', '.join(twice)} is also a served endpoint (-f); name it once")
     for name, _policy_of in gateway.rate_limit_unavailable_for:
         if name not in names:
             raise ConfigError(f"--rate-limit-unavailable-endpoint names {name!r}, which is not a served endpoint")
@@ -275,6 +279,7 @@ def app_from_settings(settings: dict[str, Any]) -> GatewayApp:
         max_inflight_bytes=settings.get("max_inflight_bytes") or DEFAULT_MAX_INFLIGHT_BYTES,
         request_timeout=settings.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT,
         management=management,
+        judges=judges,
     )
 
 

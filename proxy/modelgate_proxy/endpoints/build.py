@@ -4,7 +4,8 @@ last)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import ChainMap
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..credentials import FileCredentials, secret_references
 from ..errors import GatewayError, ProviderConfigError
@@ -92,3 +93,14 @@ def build_endpoints(
             namespace=endpoint.metadata.namespace or "default",
         )
     return out
+
+
+def add_judge_endpoints(services: GatewayServices, judges: Mapping[str, EndpointRuntime]) -> None:
+    """Make ``judges`` (endpoints built only as guardrail judges: ``--judge-file``, the judge endpoint the operator
+    renders into another endpoint's proxy) reachable by the judges of the served endpoints, and by nothing else:
+    they are not routed. A served endpoint of the same name wins."""
+    context = services.judge_context
+    if not judges or context is None:
+        return
+    served = context.endpoints  # the app's map itself (endpoints added to it later stay visible)
+    context.endpoints = ChainMap(served if isinstance(served, dict) else dict(served), dict(judges))

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..budget import DEFAULT_MAX_INFLIGHT_BYTES, ByteBudget
 from ..credentials import FileCredentials
-from ..endpoints.build import build_endpoints
+from ..endpoints.build import add_judge_endpoints, build_endpoints
 from ..endpoints.services import GatewayServices, GatewaySettings
 from ..error_shapes import Shape
 from ..errors import EndpointNotFound, GatewayError, ProviderConfigError
@@ -50,18 +50,22 @@ def create_app(
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     management: ManagementSettings | None = None,
+    judges: Iterable[ServingEndpoint] = (),
 ) -> GatewayApp:
     """The proxy app serving ``endpoints``. ``app.state.gateway`` is the :class:`GatewayState`.
     ``gateway`` holds the AI Gateway layers' process-wide options: the authentication choice (required, there is
     no open default: :data:`~..endpoints.services.NO_AUTH` is the explicit opt-out), rate-limit replicas, record
     destinations. ``max_inflight_bytes`` bounds the bytes of requests in flight (:mod:`..budget`);
-    ``request_timeout`` is the total seconds a query request may take unless its endpoint sets its own."""
+    ``request_timeout`` is the total seconds a query request may take unless its endpoint sets its own;
+    ``judges`` are endpoints built only as guardrail judges of the others (never routed, ``--judge-file``)."""
     client = Upstream(upstream)
     metrics = Metrics()
     creds = credentials or FileCredentials(None)
     services = GatewayServices(gateway, metrics)
+    served = build_endpoints(endpoints, creds, client, metrics, services)
+    add_judge_endpoints(services, build_endpoints(judges, creds, client, metrics, services))
     state = GatewayState(
-        endpoints=build_endpoints(endpoints, creds, client, metrics, services),
+        endpoints=served,
         upstream=client,
         metrics=metrics,
         credentials=creds,
