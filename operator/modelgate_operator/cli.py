@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import kopf
 
 from modelgate_proxy.spec import OidcProvider
+from modelgate_proxy.spec.gateway import GuardrailJudge
 
 from . import crd
 from .gateway_options import add_gateway_arguments, gateway_defaults
@@ -88,6 +89,11 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--redis-password-key", default=os.environ.get("MODELGATE_REDIS_PASSWORD_KEY", "password"), metavar="KEY",
         help="the password's key in --redis-secret ('' for a Redis without a password; default password)",
     )  # fmt: skip
+    run.add_argument(
+        "--guardrail-judge", metavar="JSON", default=os.environ.get("MODELGATE_GUARDRAIL_JUDGE") or None,
+        help='judge of safety/validTopics for endpoints naming none (docs/guardrails.md), e.g. {"endpoint":"guard"} '
+             'or {"url":"http://guard:8000/v1","model":"llama-guard-3","apiKey":"{{secrets/guard/key}}"}',
+    )  # fmt: skip
     run.add_argument("--log-format", choices=("json", "text"), default="json")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logs (kopf's included)")
 
@@ -137,6 +143,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"modelgate-operator: the gateway flags are not usable: {exc}\n")
         return 2
+    try:
+        judge = GuardrailJudge.model_validate(json.loads(args.guardrail_judge)) if args.guardrail_judge else None
+    except ValueError as exc:
+        sys.stderr.write(f"modelgate-operator: --guardrail-judge is not usable: {exc}\n")
+        return 2
+    if judge is not None and judge.endpoint is None and judge.url is None:
+        sys.stderr.write("modelgate-operator: --guardrail-judge names neither an endpoint nor a url\n")
+        return 2
     configure_logging(json=args.log_format == "json", verbose=args.verbose, debug=args.verbose)
     options = RuntimeOptions(
         namespaces=tuple(args.namespace),
@@ -158,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         redis_secret=args.redis_secret,
         redis_password_key=args.redis_password_key,
         gateway=gateway,
+        judge=judge,
     )
     priority = args.priority if args.priority is not None else random.SystemRandom().randint(1, 2**31 - 1)
     registry = register(

@@ -8,6 +8,9 @@
   children only once kopf's finalizer is on the endpoint, so a delete at any moment leaves nothing behind.
 - Index ``endpoints_by_secret``: (namespace, Secret name) -> endpoints referencing it. A Secret event then
   reconciles exactly those endpoints, within the watch latency (sub-second).
+- Index ``endpoints_by_judge``: (namespace, endpoint J) -> endpoints whose guardrail judge is J (their proxies
+  carry J's config, :mod:`.render_judge`). Any event of J (its spec, its status, its deletion), of a Secret J
+  references, or of J's owned Secret then also reconciles those endpoints.
 - Events of the operator's children (by the ``managed-by`` label: Deployments, ConfigMaps, Services, owned
   Secrets) -> reconcile the owning endpoint when the child was edited or deleted (drift) or, for Deployments,
   when its rollout state changed (ProxyAvailable and Ready follow it). The echo of the operator's own apply
@@ -27,9 +30,11 @@ from typing import Any
 import kopf
 
 from modelgate_proxy.spec import GROUP, PLURAL, VERSION, is_secret_ref, parse_secret_ref
+from modelgate_proxy.spec.gateway import GuardrailJudge
 
 from .conditions import proxy_state_from
 from .failures import kopf_error
+from .judge_wiring import judge_of
 from .kube import Kube, KubeError
 from .reconcile import CONCURRENCY, Reconciler
 from .render import ENDPOINT_LABEL, MANAGED_BY, ProxyDefaults
@@ -107,17 +112,28 @@ async def cleanup(*, memo: Any, **_: Any) -> None:
         await reconciler.kube.close()
 
 
-async def endpoint_event(*, type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
+async def endpoint_event(*, type: str | None, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     meta = body.get("metadata") or {}
-    if type == "DELETED":
-        _reconciler(memo).forget(meta.get("namespace", ""), meta.get("name", ""))
-        return
-    if meta.get("deletionTimestamp"):
-        return  # the delete handler cleans up
+    namespace, name = meta.get("namespace", ""), meta.get("name", "")
     try:
-        await _reconciler(memo).endpoint_event(body)
+        if type == "DELETED":
+            _reconciler(memo).forget(namespace, name)
+        elif not meta.get("deletionTimestamp"):  # else the delete handler cleans up
+            await _reconciler(memo).endpoint_event(body)
+        if type is not None:  # not the initial listing: the endpoints' first reconciles cover it
+            await _judged_by(memo, kwargs, namespace, {name}, f"judge endpoint {name} changed ({type})")
     except KubeError as exc:  # already scheduled for a retry; the message never carries a Secret's content
-        logger.warning("reconcile of %s/%s failed: %s", meta.get("namespace"), meta.get("name"), exc)
+        logger.warning("reconcile of %s/%s failed: %s", namespace, name, exc)
+
+
+async def _judged_by(memo: Any, kwargs: Mapping[str, Any], namespace: str, judges: set[str], why: str) -> None:
+    """Reconcile the endpoints whose guardrail judge is one of ``judges``."""
+    index: kopf.Index[tuple[str, str], str] | None = kwargs.get("endpoints_by_judge")
+    if index is None:
+        return
+    for endpoint in sorted({e for judge in judges for e in index.get((namespace, judge), [])} - judges):
+        logger.info("%s: reconciling %s/%s", why, namespace, endpoint)
+        await _reconciler(memo).reconcile_by_name(namespace, endpoint)
 
 
 async def delete_endpoint(*, name: str, namespace: str | None, uid: str | None, memo: Any, **_: Any) -> None:
@@ -131,10 +147,23 @@ async def delete_endpoint(*, name: str, namespace: str | None, uid: str | None, 
             raise kopf_error(exc) from exc
 
 
-def endpoints_by_secret(
-    *, namespace: str | None, name: str, spec: kopf.Spec, **_: Any
-) -> dict[tuple[str | None, str], str]:
-    return {(namespace, secret): name for secret in _references(dict(spec))}
+def make_indexes(default: GuardrailJudge | None) -> tuple[Any, Any]:
+    """The two index functions; ``default`` is the operator's global guardrail judge, whose ``apiKey`` Secret an
+    endpoint relying on it references as if its spec named it."""
+
+    def endpoints_by_secret(
+        *, namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+    ) -> dict[tuple[str | None, str], str]:
+        key = judge_of(dict(spec), default)[1] if default is not None and default.api_key is not None else None
+        return {(namespace, secret): name for secret in _references(dict(spec)) | ({key} if key else set())}
+
+    def endpoints_by_judge(
+        *, namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+    ) -> dict[tuple[str | None, str], str]:
+        judge = judge_of(dict(spec), default)[0]
+        return {(namespace, judge): name} if judge is not None and judge != name else {}
+
+    return endpoints_by_secret, endpoints_by_judge
 
 
 async def secret_event(
@@ -150,9 +179,12 @@ async def secret_event(
     if owner:
         await _reconciler(memo).child_changed(namespace, owner, "Secret", None if type == "DELETED" else dict(body))
     index: kopf.Index[tuple[str, str], str] = kwargs["endpoints_by_secret"]
-    for endpoint in sorted(set(index.get((namespace, name), []))):
+    referencing = set(index.get((namespace, name), []))
+    for endpoint in sorted(referencing):
         logger.info("Secret %s/%s changed (%s): reconciling %s", namespace, name, type, endpoint)
         await _reconciler(memo).reconcile_by_name(namespace, endpoint)
+    await _judged_by(memo, kwargs, namespace, referencing | ({owner} if owner else set()),
+                     f"Secret {namespace}/{name} of a judge endpoint changed ({type})")
 
 
 async def deployment_event(
@@ -192,7 +224,9 @@ def register(
     resource = (GROUP, VERSION, PLURAL)
     kopf.on.event(*resource, registry=registry, id="endpoint-changed")(endpoint_event)
     kopf.on.delete(*resource, registry=registry, id="cleanup", backoff=RETRY_BACKOFF)(delete_endpoint)
-    kopf.index(*resource, registry=registry, id="endpoints_by_secret")(endpoints_by_secret)
+    by_secret, by_judge = make_indexes(defaults.judge)
+    kopf.index(*resource, registry=registry, id="endpoints_by_secret")(by_secret)
+    kopf.index(*resource, registry=registry, id="endpoints_by_judge")(by_judge)
     kopf.on.event("", "v1", "secrets", registry=registry, id="secret-changed")(secret_event)
     managed = {MANAGED_BY_LABEL: MANAGED_BY}
     kopf.on.event("apps", "v1", "deployments", registry=registry, id="deployment-changed", labels=managed)(

@@ -23,9 +23,10 @@ from pydantic import ValidationError
 
 from modelgate_proxy.spec import ServingEndpointSpec
 
-from . import conditions, failures, identity_wiring, render, render_auth, secrets, spec_problems
+from . import conditions, failures, identity_wiring, render, render_auth, render_judge, secrets, spec_problems
 from .children import ChildConflict, ChildWriteFailed, ChildWriter
 from .gateway_sync import GatewaySync
+from .judge_wiring import JudgeReader
 from .kube import Kube
 from .render import Owner, ProxyDefaults
 from .reviews_binding import BindingProblem, ReviewsBinding
@@ -101,6 +102,7 @@ class Reconciler:
         self.defaults = defaults
         self._slots = asyncio.Semaphore(concurrency)
         self.secrets = SecretCache()
+        self.judges = JudgeReader(kube, self.secrets, defaults.judge)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._seen: dict[tuple[str, str], conditions.ProxyState] = {}
         self._handled: dict[tuple[str, str], tuple[str, int]] = {}
@@ -268,6 +270,7 @@ class Reconciler:
         applied = retry = False
         auth: render_auth.EffectiveAuth | None = None
         binding: BindingProblem | None = None
+        judge, judge_problem = render_judge.JudgeWiring(), None
         try:
             spec = ServingEndpointSpec.model_validate(body.get("spec") or {})
         except ValidationError as exc:
@@ -275,9 +278,11 @@ class Reconciler:
         if spec is not None:
             auth = render_auth.effective(spec, self.defaults.auth)
             shared = self.defaults.redis_secret is not None
-            config = spec_problems.config_check(spec, self.defaults.replicas, shared, render_auth.problems(auth)) or config
+            judge, judge_problem = await self.judges.wire(owner, spec)
+            config = spec_problems.config_check(spec, self.defaults.replicas, shared, render_auth.problems(auth),
+                                                judge_problem, self.defaults.judge is not None) or config
         if spec is not None and config.status == "True":
-            fields = secrets.collect(spec)
+            fields = secrets.collect(spec) + render_judge.own_key_fields(spec)
             fetched = {
                 name: self.secrets.get(owner.namespace, name) or await self.kube.secret_data(owner.namespace, name)
                 for name in secrets.referenced_secret_names(fields)
@@ -296,7 +301,7 @@ class Reconciler:
             else:
                 n = len(secrets.references(fields))
                 secret_check = conditions.Check("True", "SecretsResolved", f"{n} secret reference(s) resolved")
-                children = render.render(owner, spec, resolved, self.defaults, fields)
+                children = render.render(owner, spec, resolved, self.defaults, fields, judge)
                 # Concurrently: the API server does not check that mounted Secrets/ConfigMaps exist (the kubelet
                 # waits for them), and every child is applied before the status says so.
                 order = children.in_apply_order()

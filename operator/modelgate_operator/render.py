@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelgate_proxy.spec import API_VERSION, KIND, SecretRef, ServingEndpointSpec
+from modelgate_proxy.spec.gateway import GuardrailJudge
 
 from . import render_auth
 from .gateway_defaults import GatewayDefaults
+from . import render_auth, render_judge
 from .proxy_telemetry import ProxyTelemetry
 from .proxy_telemetry import apply as apply_telemetry
 from .render_auth import AuthDefaults, EffectiveAuth
@@ -71,6 +73,8 @@ class ProxyDefaults:
     unless ``redis_password_key`` is empty, the password. ``None``: in-process counters."""
     redis_password_key: str = "password"
     gateway: GatewayDefaults = field(default_factory=GatewayDefaults)
+    judge: GuardrailJudge | None = None
+    """The guardrail judge of endpoints whose spec names none (``--guardrail-judge``; :mod:`.render_judge`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,21 +358,28 @@ def render(
     resolved: dict[SecretRef, str],
     defaults: ProxyDefaults,
     fields: list[SecretField] | None = None,
+    judge: render_judge.JudgeWiring | None = None,
 ) -> Children:
-    """All four children. ``resolved`` maps each reference to its Secret's base64 value (for the checksum)."""
+    """All four children. ``resolved`` maps each reference to its Secret's base64 value (for the checksum);
+    ``judge`` what the guardrail judge needs (:mod:`.render_judge`)."""
     fields = collect(spec) if fields is None else fields
+    judge = judge or render_judge.JudgeWiring()
     text = config_text(proxy_manifest(owner, spec, fields))
     auth = render_auth.effective(spec, defaults.auth)
     auth_doc = render_auth.auth_config(owner.namespace, auth)
     auth_text = None if auth_doc is None else config_text(auth_doc)
     owned = owned_secret_data(fields)
-    digest = checksum(text + (auth_text or "") + " ".join(render_auth.auth_args(auth)), owned, resolved)
+    digest = checksum(text + (auth_text or "") + " ".join(render_auth.auth_args(auth)) + judge.digest_part(), owned,
+                      {**resolved, **judge.resolved})
     rbac_meta = _metadata(render_auth.api_keys_name(child_name(owner.name)), owner)
     rbac = [render_auth.api_keys_role(rbac_meta), render_auth.api_keys_role_binding(rbac_meta)]
+    config_map = render_config_map(owner, text, auth_text)
+    deployment = render_deployment(owner, spec, [*fields, *judge.fields], digest, defaults, auth)
+    render_judge.apply(judge, config_map, deployment)
     return Children(
         secret=render_secret(owner, owned),
-        config_map=render_config_map(owner, text, auth_text),
-        deployment=render_deployment(owner, spec, fields, digest, defaults, auth),
+        config_map=config_map,
+        deployment=deployment,
         service=render_service(owner),
         checksum=digest,
         auth=auth,

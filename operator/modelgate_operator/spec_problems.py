@@ -19,6 +19,7 @@ from modelgate_proxy.spec import ServingEndpointSpec
 from modelgate_proxy.spec.capabilities import (
     RETIRED_PROVIDERS,
     bedrock_config_problem,
+    judged_guardrails,
     servable_tasks,
     unsupported_guardrails,
 )
@@ -28,15 +29,21 @@ from .render_scaling import per_replica_note
 
 
 def config_check(
-    spec: ServingEndpointSpec, replicas: int, shared_counters: bool, more_problems: Sequence[str] = ()
+    spec: ServingEndpointSpec, replicas: int, shared_counters: bool, more_problems: Sequence[str] = (),
+    judge_problem: str | None = None, default_judge: bool = False,
 ) -> Check | None:
     """``ConfigValid`` for a spec the schema accepted: ``False`` with the problems (the spec's, then
-    ``more_problems``, e.g. of its authentication); ``True`` with a warning (guardrails not enforced, rate limits
-    per replica); ``None`` when all is well."""
+    ``more_problems``, e.g. of its authentication); ``True`` with a warning (guardrails not enforced: no judge
+    named, neither by the spec nor by the operator (``default_judge``), or the judge cannot be used
+    (``judge_problem``); rate limits per replica); ``None`` when all is well."""
     issues = problems(spec) + list(more_problems)
     if issues:
         return Check("False", "InvalidConfig", "; ".join(issues))
-    if unenforced := unsupported_guardrails(spec):
+    if judge_problem is not None and (judged := judged_guardrails(spec)):
+        return Check("True", "GuardrailsNotEnforced", f"the configuration is valid, but {judge_problem}, so these "
+                     "guardrails are NOT enforced, and requests follow the judge's failurePolicy (FAIL_CLOSED unless "
+                     "set: refused with 503): " + ", ".join(judged))
+    if not default_judge and (unenforced := unsupported_guardrails(spec)):
         return Check("True", "GuardrailsNotEnforced", "the configuration is valid, but these guardrails need a judge "
                      "model and none is named (aiGateway.guardrails.judge): they are NOT enforced, and requests "
                      "follow the judge's failurePolicy (FAIL_CLOSED unless set: refused with 503): "

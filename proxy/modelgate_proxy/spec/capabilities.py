@@ -65,16 +65,12 @@ def bedrock_config_problem(config: AmazonBedrockConfig) -> str | None:
     return UC_SERVICE_CREDENTIAL_MESSAGE if config.uc_service_credential_name is not None else None
 
 
-def unsupported_guardrails(spec: ServingEndpointSpec) -> list[str]:
-    """Field paths of guardrails this proxy cannot enforce because no judge model is named in the spec
-    (``aiGateway.guardrails.judge``):
-    ``aiGateway.guardrails.<input|output>.safety`` when true, ``...validTopics`` when not empty."""
+def judged_guardrails(spec: ServingEndpointSpec) -> list[str]:
+    """Field paths of the guardrails a judge model decides: ``aiGateway.guardrails.<input|output>.safety`` when
+    true, ``...validTopics`` when not empty."""
     gateway = spec.ai_gateway
     if gateway is None or gateway.guardrails is None:
         return []
-    judge = gateway.guardrails.judge
-    if judge is not None and (judge.endpoint is not None or judge.url is not None):
-        return []  # judged by the named model
     out: list[str] = []
     for direction in ("input", "output"):
         params = getattr(gateway.guardrails, direction)
@@ -85,3 +81,13 @@ def unsupported_guardrails(spec: ServingEndpointSpec) -> list[str]:
         if params.valid_topics:
             out.append(f"aiGateway.guardrails.{direction}.validTopics")
     return out
+
+
+def unsupported_guardrails(spec: ServingEndpointSpec) -> list[str]:
+    """Field paths of guardrails this proxy cannot enforce because no judge model is named in the spec
+    (``aiGateway.guardrails.judge``): the :func:`judged_guardrails` of a spec whose judge names no model."""
+    gateway = spec.ai_gateway
+    judge = gateway.guardrails.judge if gateway is not None and gateway.guardrails is not None else None
+    if judge is not None and (judge.endpoint is not None or judge.url is not None):
+        return []  # judged by the named model
+    return judged_guardrails(spec)
