@@ -69,7 +69,9 @@ class JudgeReader:
         args = global_args(judge) if uses_default else ()
         fields = global_key_field(judge) if uses_default else []
         manifests: tuple[render.Manifest, ...] = ()
-        if judge.endpoint is not None and judge.endpoint != owner.name:
+        if judge.endpoint == owner.name:  # its judge's calls would run its own guardrails: never a verdict
+            return JudgeWiring(args=args), f"the endpoint names itself as its judge endpoint {owner.name!r}"
+        if judge.endpoint is not None:
             loaded = await self._endpoint(owner.namespace, judge.endpoint)
             if isinstance(loaded, str):
                 return JudgeWiring(args=args), loaded
