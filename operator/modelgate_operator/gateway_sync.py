@@ -53,6 +53,8 @@ class GatewaySync:
 
     def request(self, namespace: str) -> None:
         """Sync ``namespace`` soon (never blocks the caller)."""
+        if not self.defaults.gateway.enabled:
+            return
         if namespace in self._tasks:
             self._again.add(namespace)
             return

@@ -113,8 +113,7 @@ class Reconciler:
         self.children = ChildWriter(kube)
         self.reviews = ReviewsBinding(kube, defaults.auth.reviews_binding)
         self._deleted: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self.gateway = GatewaySync(kube, self.reviews, defaults, self.secrets, require_label) if (
-            defaults.gateway.enabled) else None  # fmt: skip
+        self.gateway = GatewaySync(kube, self.reviews, defaults, self.secrets, require_label)  # off: a no-op
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self._locks.setdefault((namespace, name), asyncio.Lock())
@@ -197,8 +196,7 @@ class Reconciler:
         try:
             async with self._slots:
                 outcome = await self._reconcile_now(body)
-            if self.gateway is not None:
-                self.gateway.request(key[0])
+            self.gateway.request(key[0])
         except Exception as exc:
             self._handled.pop(key, None)
             if failures.is_permanent(exc):  # the same input gives the same answer: wait for a change
@@ -249,8 +247,7 @@ class Reconciler:
                     logger.warning("periodic reconcile of %s/%s failed: %s", *key, exc)
 
     async def close(self) -> None:
-        if self.gateway is not None:
-            await self.gateway.close()
+        await self.gateway.close()
         for task in self._retries.values():
             task.cancel()
         self._retries.clear()
@@ -395,8 +392,7 @@ class Reconciler:
             self._deleted.popitem(last=False)
         deleted = await self.children.delete_all(namespace, name, uid)
         await identity_wiring.release(self.kube, self.reviews, namespace, name)
-        if self.gateway is not None:
-            self.gateway.request(namespace)
+        self.gateway.request(namespace)
         logger.info("deleted the children of %s/%s: %s", namespace, name, ", ".join(deleted) or "none left")
         self.forget(namespace, name)
         return deleted

@@ -25,9 +25,8 @@ from typing import Any
 from modelgate_proxy.spec import API_VERSION, KIND, SecretRef, ServingEndpointSpec
 from modelgate_proxy.spec.gateway import GuardrailJudge
 
-from . import render_auth
-from .gateway_defaults import GatewayDefaults
 from . import render_auth, render_judge
+from .gateway_defaults import GatewayDefaults
 from .proxy_telemetry import ProxyTelemetry
 from .proxy_telemetry import apply as apply_telemetry
 from .render_auth import AuthDefaults, EffectiveAuth
