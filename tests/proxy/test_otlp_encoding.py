@@ -1,0 +1,88 @@
+"""The faster OTLP encoding (modelgate_proxy.otlp_encoding) builds the same ExportTraceServiceRequest as the
+exporter library's own ``encode_spans``, for spans like the proxy's and for what it leaves to the library; and the
+OTLP/HTTP exporter uses it once installed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as library_encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+    set_span_in_context,
+)
+
+from modelgate_proxy import otlp_encoding
+
+
+class Keep(SpanExporter):
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+
+def finished_spans(*, odd: bool = False) -> list[ReadableSpan]:
+    keep = Keep()
+    provider = TracerProvider(resource=Resource.create({"service.name": "t", "deployment.count": 3}))
+    provider.add_span_processor(SimpleSpanProcessor(keep))
+    tracer = provider.get_tracer("modelgate_proxy", "1.2", schema_url="https://opentelemetry.io/schemas/1.30.0")
+    remote = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=True,
+                         trace_flags=TraceFlags(1), trace_state=TraceState([("vendor", "v1")]))
+    server = tracer.start_span("chat ep", context=set_span_in_context(NonRecordingSpan(remote)),
+                               kind=SpanKind.SERVER, attributes={"gen_ai.operation.name": "chat",
+                                                                 "gen_ai.request.stream": False})
+    client = tracer.start_span("chat gpt", context=set_span_in_context(server), kind=SpanKind.CLIENT,
+                               attributes={"gen_ai.request.temperature": 0.5, "modelgate.attempt": 1})
+    client.set_attributes({"gen_ai.response.finish_reasons": ["stop", "length"], "server.port": 443,
+                           "gen_ai.usage.input_tokens": -2, "empty": ()})
+    client.set_status(Status(StatusCode.ERROR, "upstream said no"))
+    client.end()
+    server.set_status(Status(StatusCode.OK))
+    if odd:  # things the fast path leaves to the library
+        server.add_event("retry", {"n": 1})
+        server.set_attribute("bytes", b"\x00\x01")
+        server.set_attribute("huge", 2**70)
+    server.end()
+    root = tracer.start_span("root")
+    root.end()
+    return keep.spans
+
+
+def test_encoding_equals_the_librarys_for_the_proxys_spans() -> None:
+    spans = finished_spans()
+    ours, theirs = otlp_encoding._encode(spans), library_encode_spans(spans)  # the fast path itself, no fallback
+    assert len(ours.resource_spans[0].scope_spans[0].spans) == 3
+    client = ours.resource_spans[0].scope_spans[0].spans[0]
+    assert client.status.message == "upstream said no"
+    assert client.kind == 3  # SPAN_KIND_CLIENT
+    assert ours == theirs
+    assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
+
+
+def test_what_the_fast_path_does_not_handle_goes_to_the_library() -> None:
+    spans = finished_spans(odd=True)
+    with pytest.raises((otlp_encoding._Unhandled, ValueError)):
+        otlp_encoding._encode(spans)
+    ours = otlp_encoding.encode_spans(spans)
+    assert ours == library_encode_spans(spans)
+    assert ours.resource_spans[0].scope_spans[0].spans[1].events[0].name == "retry"
+
+
+def test_install_makes_the_http_exporter_use_it() -> None:
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter
+
+    otlp_encoding.install()
+    assert trace_exporter.encode_spans is otlp_encoding.encode_spans  # type: ignore[attr-defined]
