@@ -45,6 +45,29 @@ OPERATIONS = {"llm/v1/chat": "chat", "llm/v1/completions": "text_completion", "l
 """Tasks -> ``gen_ai.operation.name``."""
 
 
+_PROPAGATED = frozenset((b"traceparent", b"tracestate", b"baggage"))
+"""The request headers the propagators may read."""
+
+_ADDRESSES: dict[str, dict[str, Any]] = {}
+_ADDRESSES_BOUND = 1024
+"""Provider URL -> its ``server.address`` / ``server.port`` attributes (a URL is configuration: few; bounded)."""
+
+
+class _OTel:
+    """The opentelemetry names the request path uses, imported once by the first :class:`Tracing` (so a proxy
+    with tracing off never imports opentelemetry, and a span's hot path does no import statement)."""
+
+    def load(self) -> None:
+        from opentelemetry.propagate import extract, inject
+        from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+
+        self.extract, self.inject, self.set_span_in_context = extract, inject, set_span_in_context
+        self.SpanKind, self.Status, self.StatusCode = SpanKind, Status, StatusCode
+
+
+_otel: Any = _OTel()
+
+
 class TracingConfigError(ValueError):
     """The ``OTEL_*`` settings ask for something this proxy cannot do."""
 
@@ -73,6 +96,8 @@ class Tracing:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+        _otel.load()
+
         named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
         self.provider: TracerProvider = TracerProvider(
             resource=Resource.create({} if named else {"service.name": DEFAULT_SERVICE_NAME}))
@@ -94,20 +119,14 @@ class Tracing:
     def start_request(self, name: str, headers: Sequence[tuple[bytes, bytes]], attributes: dict[str, Any],
                       start_ns: int) -> Span:
         """The server span of one request, a child of the caller's ``traceparent`` when it sent one."""
-        from opentelemetry.propagate import extract
-        from opentelemetry.trace import SpanKind
-
-        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers
-                   if k in (b"traceparent", b"tracestate", b"baggage")}
-        return self.tracer.start_span(name, context=extract(carrier) if carrier else None, kind=SpanKind.SERVER,
-                                      attributes=attributes, start_time=start_ns)
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers if k in _PROPAGATED}
+        return self.tracer.start_span(name, context=_otel.extract(carrier) if carrier else None,
+                                      kind=_otel.SpanKind.SERVER, attributes=attributes, start_time=start_ns)
 
     def start_attempt(self, parent: Span | None, name: str, attributes: dict[str, Any]) -> Span:
         """The client span of one provider call."""
-        from opentelemetry.trace import SpanKind, set_span_in_context
-
-        context = set_span_in_context(parent) if parent is not None else None
-        return self.tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attributes)
+        context = _otel.set_span_in_context(parent) if parent is not None else None
+        return self.tracer.start_span(name, context=context, kind=_otel.SpanKind.CLIENT, attributes=attributes)
 
     def shutdown(self) -> None:
         """Export what waits and stop (blocks: call it in a thread)."""
@@ -116,13 +135,12 @@ class Tracing:
 
 def end_span(span: Span, attributes: dict[str, Any], error_type: str | None = None,
              message: str | None = None) -> None:
-    from opentelemetry.trace import Status, StatusCode
-
+    """Set ``attributes`` (one call: the SDK checks each attribute) and the error, if any, and end ``span``."""
+    if error_type is not None:
+        attributes = {**attributes, "error.type": error_type}
+        span.set_status(_otel.Status(_otel.StatusCode.ERROR, message))
     if attributes:
         span.set_attributes(attributes)
-    if error_type is not None:
-        span.set_attribute("error.type", error_type)
-        span.set_status(Status(StatusCode.ERROR, message))
     span.end()
 
 
@@ -132,16 +150,23 @@ def outgoing_headers(headers: dict[str, str], url: str) -> dict[str, str]:
     span = ATTEMPT.get()
     if span is None:
         return headers
-    from opentelemetry.propagate import inject
-    from opentelemetry.trace import set_span_in_context
-
-    parts = urlsplit(url)
-    if parts.hostname:
-        span.set_attribute("server.address", parts.hostname)
-        span.set_attribute("server.port", parts.port or (443 if parts.scheme == "https" else 80))
+    address = _ADDRESSES.get(url)
+    if address is None:
+        address = _address(url)
+        if len(_ADDRESSES) < _ADDRESSES_BOUND:
+            _ADDRESSES[url] = address
+    if address:
+        span.set_attributes(address)
     out = dict(headers)
-    inject(out, context=set_span_in_context(span))
+    _otel.inject(out, context=_otel.set_span_in_context(span))
     return out
+
+
+def _address(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return {}
+    return {"server.address": parts.hostname, "server.port": parts.port or (443 if parts.scheme == "https" else 80)}
 
 
 def answer_attributes(body: Any) -> dict[str, Any]:
