@@ -22,8 +22,8 @@ def add_table_arguments(serve: argparse.ArgumentParser) -> None:
                         help="where the Delta tables live: a directory, or s3://, gs://, abfss:// URI")
     tables.add_argument("--table-storage-options", default=None, metavar="FILE",
                         help="JSON or YAML mapping of delta-rs storage options (credentials, endpoint)")
-    tables.add_argument("--table-batch-rows", type=int, default=1000, metavar="N",
-                        help="commit as soon as N rows wait (default 1000)")
+    tables.add_argument("--table-batch-rows", type=int, default=10_000, metavar="N",
+                        help="commit as soon as N rows wait (default 10000)")
     tables.add_argument("--table-batch-seconds", type=float, default=10.0, metavar="S",
                         help="commit what waits at least every S seconds (default 10)")
     tables.add_argument("--table-buffer-mb", type=int, default=64, metavar="N",

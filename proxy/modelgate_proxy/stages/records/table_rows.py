@@ -8,9 +8,11 @@ Databricks' tables so their documented queries and joins work on ours:
 - ``endpoint_usage``: like ``system.serving.endpoint_usage`` (one row per tracked request);
 - ``served_entities``: like ``system.serving.served_entities`` (one row per served entity and configuration).
 
-Differences from Databricks are listed in docs/records.md. Rows are plain dicts built on the event loop (cheap);
-:func:`modelgate_proxy.stages.records.table_schemas.to_table` encodes them (JSON bodies, the 10 MiB check)
-in the writer's thread. No pyarrow here: a proxy without tables never loads it.
+Differences from Databricks are listed in docs/records.md. Rows are plain dicts built on the event loop (cheap)
+and hold only flat values: a payload row's bodies are JSON bytes already (encoded once, with orjson, when the row
+is made: the request and answer dicts are released at once and the queued rows are nothing the garbage collector
+walks), so :func:`modelgate_proxy.stages.records.table_schemas.to_table` in the writer's thread only builds
+columns. No pyarrow here: a proxy without tables never loads it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from time import time as _clock
 from typing import Any
 
 import orjson
@@ -47,18 +50,41 @@ def now() -> datetime:
 
 def arrival(latency: float) -> datetime:
     """When a request that took ``latency`` seconds and ends now arrived (Databricks' ``request_time``)."""
-    return datetime.now(UTC) - timedelta(seconds=latency)
+    return datetime.fromtimestamp(_clock() - latency, UTC)  # a quarter of now() - timedelta()
 
 
 def payload_row(*, request_id: str, client_request_id: str | None, time: datetime, status: int, latency: float,
                 request: Any, response: Any, entity_id: str | None, requester: str) -> dict[str, Any]:
-    """A payload row; ``request`` and ``response`` are still JSON values (encoded in the writer thread)."""
-    return {
+    """A payload row; ``request`` and ``response`` (JSON values) become their JSON bytes here, or ``None`` with
+    ``MAX_REQUEST_SIZE_EXCEEDED`` / ``MAX_RESPONSE_SIZE_EXCEEDED`` in ``logging_error_codes`` when over 10 MiB
+    (``logging_error_codes`` is a tuple: the row holds no mutable container)."""
+    codes: tuple[str, ...] = ()
+    bodies: list[bytes | None] = []
+    for value, code in ((request, "MAX_REQUEST_SIZE_EXCEEDED"), (response, "MAX_RESPONSE_SIZE_EXCEEDED")):
+        data = orjson.dumps(value) if value is not None else None
+        if data is not None and len(data) > MAX_PAYLOAD_BYTES:
+            data, codes = None, (*codes, code)
+        bodies.append(data)
+    return {  # made after the bodies: a dict of flat values only is one the garbage collector does not track
         "request_date": time.date(), "databricks_request_id": request_id, "client_request_id": client_request_id,
         "request_time": time, "status_code": status, "sampling_fraction": 1.0,
-        "execution_duration_ms": round(latency * 1000), "request": request, "response": response,
-        "served_entity_id": entity_id, "logging_error_codes": [], "requester": requester,
+        "execution_duration_ms": round(latency * 1000), "request": bodies[0], "response": bodies[1],
+        "served_entity_id": entity_id, "logging_error_codes": codes, "requester": requester,
     }
+
+
+def payload_row_bytes(row: dict[str, Any]) -> int:
+    """What a payload row holds, roughly, in bytes: its bodies plus a fixed part (the queue's byte bound)."""
+    size = ROW_OVERHEAD_BYTES
+    for field in ("request", "response"):
+        body = row.get(field)
+        if isinstance(body, bytes):
+            size += len(body)
+    return size
+
+
+ROW_OVERHEAD_BYTES = 1024
+"""A queued row's own objects (the dict, its strings, the datetimes), counted once per row."""
 
 
 def usage_row(*, request_id: str, client_request_id: str | None, time: datetime, status: int, requester: str,
@@ -102,9 +128,3 @@ def bounded_bodies(row: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
             codes.append(code)
         else:
             yield field, data
-
-
-def encode_payload_bodies(row: dict[str, Any]) -> None:
-    """In place: ``request`` / ``response`` become JSON text, or ``None`` when over 10 MiB (:func:`bounded_bodies`)."""
-    for field, data in bounded_bodies(row):
-        row[field] = data.decode()

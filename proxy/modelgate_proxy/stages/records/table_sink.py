@@ -1,16 +1,19 @@
 """One Delta table written in the background: never in the request path, no silent loss.
 
-``put`` (called by a request's finisher on the event loop) only appends a row dict to a deque. One task per
-table wakes when ``batch_rows`` rows wait or ``batch_seconds`` passed, turns what waits into an Arrow table and
-commits it with delta-rs (``write_deltalake``, append) in a worker thread: delta-rs calls block, so they never
-run on the loop. A failed commit (store slow, down, a commit conflict) keeps the batch and retries with
+``put`` (called by a request's finisher on the event loop) only appends a row dict to a deque, bounded in rows
+(``max_queue``) and in bytes (``max_queue_bytes``, the bodies a payload row holds). One task per table wakes when
+``batch_rows`` rows (or half of ``max_queue_bytes``) wait or ``batch_seconds`` passed, turns what waits into an
+Arrow table and commits it with delta-rs (``write_deltalake``, append) in a worker thread: delta-rs calls block
+(they release the GIL while they write), so they never run on the loop. The sink keeps its ``DeltaTable`` between
+commits, so a commit reads only the log entries written since the last one (not the whole log from the last
+checkpoint). A failed commit (store slow, down, a commit conflict) keeps the batch and retries with
 exponential backoff (``retry_min_seconds`` doubling to ``retry_max_seconds``); batches that wait meanwhile are
 kept in memory up to ``buffer_bytes`` (Arrow bytes). With a spill directory (``spill_dir``), a batch whose commit
 failed goes to disk instead (:mod:`.table_spill`, bounded by ``spill_bytes``), as does what is unwritten at
 ``stop``; spilled batches are committed first when the store is back, by this process or the next one. Only past
 the bounds are batches dropped (the oldest), counted (reasons ``buffer_full``, ``spill_full``) and reported by
-:meth:`TableSink.problems` (``/readyz``). Other reasons: ``queue_full`` (more than ``max_queue`` rows arrived
-between two wake-ups), ``encode_error``, ``spill_error`` (a spill file that cannot be read back),
+:meth:`TableSink.problems` (``/readyz``). Other reasons: ``queue_full`` (more than ``max_queue`` rows or
+``max_queue_bytes`` arrived between two wake-ups), ``encode_error``, ``spill_error`` (a spill file that cannot be read back),
 ``shutdown`` (rows still unwritten, and not spilled, when ``stop`` ran out of ``flush_seconds``), ``closed`` (a
 row after ``stop``).
 
@@ -30,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from .table_rows import payload_row_bytes
 from .table_spill import SpillDir
 
 if TYPE_CHECKING:
@@ -48,14 +52,16 @@ DropCounter = Callable[[str, str, int], None]
 
 @dataclass(frozen=True, slots=True)
 class TableSettings:
-    batch_rows: int = 1000
-    """Commit as soon as this many rows wait."""
+    batch_rows: int = 10_000
+    """Commit as soon as this many rows wait (a commit costs milliseconds and adds a file: not too many)."""
     batch_seconds: float = 10.0
     """Commit what waits at least this often."""
     buffer_bytes: int = 64 * 1024 * 1024
     """Arrow bytes kept per table while the store fails; past it the oldest batch is dropped."""
     max_queue: int = 100_000
     """Rows waiting for the writer task to pick them up."""
+    max_queue_bytes: int = 64 * 1024 * 1024
+    """Bytes of rows (:func:`.table_rows.payload_row_bytes`) waiting for the writer task to pick them up."""
     retry_min_seconds: float = 0.5
     retry_max_seconds: float = 30.0
     flush_seconds: float = 20.0
@@ -75,6 +81,9 @@ class TableSink:
         self.name, self.uri, self.kind, self.settings = name, uri, kind, settings
         self._options, self._on_drop, self._merge_key = storage_options, on_drop, merge_key
         self._queue: deque[dict[str, Any]] = deque()
+        self._queue_bytes = 0
+        self._sized = kind == "payload"  # usage and entity rows are small and of one size: counted as rows only
+        self._table: Any = None  # the DeltaTable of the last successful append (a worker thread's)
         self._pending: deque[pa.Table] = deque()  # encoded batches, oldest first
         self._pending_bytes = 0
         self._wake = asyncio.Event()
@@ -94,11 +103,20 @@ class TableSink:
         if self._closing:
             self._drop("closed", 1)
             return
-        if len(self._queue) >= self.settings.max_queue:
+        settings = self.settings
+        if len(self._queue) >= settings.max_queue:
             self._drop("queue_full", 1)
             return
+        if self._sized:
+            size = payload_row_bytes(row)
+            if self._queue_bytes + size > settings.max_queue_bytes and self._queue:
+                self._drop("queue_full", 1)
+                return
+            self._queue_bytes += size
+            if self._queue_bytes * 2 >= settings.max_queue_bytes:
+                self._wake.set()
         self._queue.append(row)
-        if len(self._queue) >= self.settings.batch_rows:
+        if len(self._queue) >= settings.batch_rows:
             self._wake.set()
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
@@ -136,6 +154,7 @@ class TableSink:
         if rows:
             log.error("table %s: %d rows not written before shutdown (%s)", self.name, rows, self.last_error)
             self._queue.clear()
+            self._queue_bytes = 0
             self._pending.clear()
             self._drop("shutdown", rows)
 
@@ -188,7 +207,14 @@ class TableSink:
 
     async def _take_queue(self) -> None:
         while self._queue:
-            rows = [self._queue.popleft() for _ in range(min(len(self._queue), self.settings.batch_rows))]
+            if len(self._queue) <= self.settings.batch_rows:  # the usual case: all of it, at C speed
+                rows = list(self._queue)
+                self._queue.clear()
+                self._queue_bytes = 0
+            else:
+                rows = [self._queue.popleft() for _ in range(self.settings.batch_rows)]
+                if self._sized:
+                    self._queue_bytes = max(0, self._queue_bytes - sum(map(payload_row_bytes, rows)))
             try:
                 table = await asyncio.to_thread(_encode, rows, self.kind)
             except Exception as exc:
@@ -295,7 +321,17 @@ class TableSink:
              .when_not_matched_insert_all()
              .execute())
         else:
-            write_deltalake(self.uri, table, mode="append", storage_options=self._options)
+            # the table of the last append: delta-rs reads only the log entries written since (another writer's
+            # too) and resolves a concurrent append itself; after a failure the table is opened afresh
+            target, self._table = self._table, None
+            if target is None:
+                with contextlib.suppress(TableNotFoundError):
+                    target = DeltaTable(self.uri, storage_options=self._options)
+            if target is None:
+                write_deltalake(self.uri, table, mode="append", storage_options=self._options)
+            else:
+                write_deltalake(target, table, mode="append")
+                self._table = target
         return int(table.num_rows)
 
     def _drop(self, reason: str, rows: int) -> None:

@@ -9,6 +9,7 @@ Table names, as in Databricks: the payload table ``<catalogName>.<schemaName>.<t
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -33,6 +34,10 @@ class EndpointTables:
 class Tables:
     def __init__(self, store: TableStore, settings: TableSettings, on_drop: DropCounter | None = None) -> None:
         self.store, self.settings, self._on_drop = store, settings, on_drop
+        # pyarrow and delta-rs now, at start-up, not at the first commit: what their imports make then lives
+        # among the objects the app freezes out of the garbage collector's sight (server.app, gc.freeze)
+        importlib.import_module("deltalake")
+        importlib.import_module(".table_schemas", __package__)
         self._sinks: dict[str, TableSink] = {}
 
     def sink(self, full_name: str, kind: TableKind, merge_key: str | None = None) -> TableSink:

@@ -1,0 +1,91 @@
+"""A table's queue (docs/records.md, "Delivery"): payload rows hold their bodies as JSON bytes (no reference to the
+request's objects), the queue is bounded in bytes as well as in rows, and a sink that keeps its table between
+commits still sees another writer's commits (every row once)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from pathlib import Path
+
+from modelgate_proxy.stages.records.table_rows import (
+    MAX_PAYLOAD_BYTES,
+    ROW_OVERHEAD_BYTES,
+    now,
+    payload_row,
+    payload_row_bytes,
+)
+from modelgate_proxy.stages.records.table_sink import TableSettings, TableSink
+
+from .tables_support import read_table
+
+
+def prow(request_id: str, request: object, response: object = None) -> dict[str, object]:
+    return payload_row(request_id=request_id, client_request_id=None, time=now(), status=200, latency=0.01,
+                       request=request, response=response, entity_id=None, requester="x")
+
+
+def test_a_payload_row_holds_json_bytes_and_nothing_the_collector_walks() -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    row = prow("r1", body, {"choices": [{"message": {"content": "hello"}}]})
+    assert row["request"] == b'{"messages":[{"role":"user","content":"hi"}]}'
+    assert row["response"] == b'{"choices":[{"message":{"content":"hello"}}]}'
+    assert row["logging_error_codes"] == ()
+    assert not gc.is_tracked(row)  # flat values only: a queue of rows adds nothing to a collection
+    body["messages"] = []  # the request's own objects may change later: the row does not
+    assert row["request"] == b'{"messages":[{"role":"user","content":"hi"}]}'
+    assert payload_row_bytes(row) == ROW_OVERHEAD_BYTES + len(row["request"]) + len(row["response"])  # type: ignore[arg-type]
+
+    big = prow("r2", {"input": "x" * MAX_PAYLOAD_BYTES}, {"ok": True})
+    assert big["request"] is None
+    assert big["response"] == b'{"ok":true}'
+    assert big["logging_error_codes"] == ("MAX_REQUEST_SIZE_EXCEEDED",)
+
+
+def test_past_the_queue_byte_bound_rows_are_dropped_and_the_rest_written(tmp_path: Path) -> None:
+    text = "y" * 10_000
+    size = payload_row_bytes(prow("probe", {"input": text}))
+    uri = str(tmp_path / "payload")
+
+    async def main() -> TableSink:
+        settings = TableSettings(batch_rows=1000, batch_seconds=30, max_queue_bytes=3 * size + size // 2)
+        sink = TableSink("t", uri, "payload", settings, None)
+        for i in range(5):  # before start: every row waits in the queue
+            sink.put(prow(f"r{i}", {"input": text}))
+        await sink.start()
+        await sink.stop()
+        return sink
+
+    sink = asyncio.run(main())
+    assert sink.dropped == {"queue_full": 2}
+    assert sink.written == 3
+    rows = read_table(uri)
+    assert sorted(r["databricks_request_id"] for r in rows) == ["r0", "r1", "r2"]
+    assert all(r["request"] == '{"input":"' + text + '"}' for r in rows)
+
+
+def test_a_sink_keeping_its_table_sees_the_other_writer_s_commits(tmp_path: Path) -> None:
+    uri = str(tmp_path / "payload")
+
+    async def main() -> tuple[TableSink, TableSink]:
+        settings = TableSettings(batch_rows=2, batch_seconds=30)
+        a, b = TableSink("a", uri, "payload", settings, None), TableSink("b", uri, "payload", settings, None)
+        await a.start()
+        await b.start()
+        for round_ in range(3):  # a, b, a, b, ...: each commit of a follows one of b its table has not seen
+            for sink in (a, b):
+                for i in range(2):
+                    sink.put(prow(f"{sink.name}-{round_}-{i}", {"n": i}))
+                for _ in range(200):
+                    if sink.written == 2 * (round_ + 1):
+                        break
+                    await asyncio.sleep(0.02)
+        await a.stop()
+        await b.stop()
+        return a, b
+
+    a, b = asyncio.run(main())
+    assert (a.written, b.written) == (6, 6)
+    ids = [r["databricks_request_id"] for r in read_table(uri)]
+    assert len(ids) == 12
+    assert len(set(ids)) == 12
