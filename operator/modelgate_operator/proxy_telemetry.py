@@ -14,9 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from modelgate_proxy.spec import ServingEndpointSpec
+
 Manifest = dict[str, Any]
 
 STORAGE_DIR = "/etc/modelgate/table-storage"
+TABLES_MEMORY_FLOOR_MIB = 768
+"""The memory limit a proxy writing Delta tables gets at least, unless ``spec.proxy.resources`` sets its own: the
+queues and the Arrow buffers (docs/records.md: about 500 MiB with the defaults) above the proxy's own use."""
 SPILL_DIR = "/var/lib/modelgate/spill"
 
 
@@ -73,10 +78,17 @@ def parse(text: str | None) -> ProxyTelemetry | None:
     return None if telemetry == ProxyTelemetry() else telemetry
 
 
-def apply(deployment: Manifest, telemetry: ProxyTelemetry, endpoint: str, namespace: str) -> None:
-    """Add the tables' flags, volumes and the tracing environment to a rendered proxy Deployment (in place)."""
+def apply(
+    deployment: Manifest, telemetry: ProxyTelemetry, endpoint: str, namespace: str, *, writes_tables: bool = False,
+    own_resources: bool = False,
+) -> None:
+    """Add the tables' flags, volumes and the tracing environment to a rendered proxy Deployment (in place).
+    ``writes_tables``: the endpoint logs payloads or usage (its tables are written); ``own_resources``: its spec sets
+    the container's resources (then they are kept as they are)."""
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
+    if telemetry.tables is not None and writes_tables and not own_resources:
+        raise_memory_limit(container, TABLES_MEMORY_FLOOR_MIB)
     if telemetry.service_account_name:
         pod["serviceAccountName"] = telemetry.service_account_name
     tables = telemetry.tables
@@ -117,3 +129,38 @@ def apply(deployment: Manifest, telemetry: ProxyTelemetry, endpoint: str, namesp
         named = {e["name"] for e in env}
         env += [{"name": k, "value": v} for k, v in sorted(tracing.env.items()) if k not in named]
         container["env"] = [*container.get("env", []), *env]
+
+
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def _bytes(quantity: str | int) -> float | None:
+    """A memory quantity in bytes (``512Mi``, ``1G``, ``268435456``); ``None`` for a form it does not read."""
+    text = str(quantity).strip()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * _UNITS[unit]
+            except ValueError:
+                return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def raise_memory_limit(container: Manifest, floor_mib: int) -> None:
+    """Set the container's memory limit to at least ``floor_mib`` MiB (in place)."""
+    resources = container.setdefault("resources", {})
+    limits = resources.setdefault("limits", {})
+    current = _bytes(limits["memory"]) if "memory" in limits else None
+    if current is None or current < floor_mib * 2**20:
+        limits["memory"] = f"{floor_mib}Mi"
+
+
+def writes_tables(spec: ServingEndpointSpec) -> bool:
+    """Whether the endpoint logs payloads or usage (so its proxy writes Delta tables when a table root is set)."""
+    gateway = spec.ai_gateway
+    if gateway is None:
+        return False
+    return any(c is not None and c.enabled for c in (gateway.inference_table_config, gateway.usage_tracking_config))

@@ -27,7 +27,7 @@ from modelgate_proxy.spec.gateway import GuardrailJudge
 
 from . import render_auth, render_judge
 from .gateway_defaults import GatewayDefaults
-from .proxy_telemetry import ProxyTelemetry
+from .proxy_telemetry import ProxyTelemetry, writes_tables
 from .proxy_telemetry import apply as apply_telemetry
 from .render_auth import AuthDefaults, EffectiveAuth
 from .render_config import checksum, config_text, owned_secret_data
@@ -334,7 +334,8 @@ def render_deployment(
         },
     }
     if defaults.telemetry is not None:
-        apply_telemetry(deployment, defaults.telemetry, owner.name, owner.namespace)
+        apply_telemetry(deployment, defaults.telemetry, owner.name, owner.namespace, writes_tables=writes_tables(spec),
+                        own_resources=proxy is not None and proxy.resources is not None)
     return deployment
 
 

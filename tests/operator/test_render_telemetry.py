@@ -10,7 +10,13 @@ import pytest
 from pydantic import ValidationError
 
 from modelgate_operator import render
-from modelgate_operator.proxy_telemetry import SPILL_DIR, STORAGE_DIR, parse
+from modelgate_operator.proxy_telemetry import (
+    SPILL_DIR,
+    STORAGE_DIR,
+    TABLES_MEMORY_FLOOR_MIB,
+    parse,
+    raise_memory_limit,
+)
 from modelgate_operator.render import Owner, ProxyDefaults
 from modelgate_proxy.cli import build_parser
 from modelgate_proxy.spec import SecretRef, ServingEndpointSpec
@@ -99,3 +105,30 @@ def test_the_operator_refuses_a_bad_value_at_start(capsys: pytest.CaptureFixture
     assert "--proxy-telemetry is not usable" in err
     assert "rot" in err
     assert "Traceback" not in err
+
+
+def _memory_limit(spec_extra: dict[str, object], telemetry: object) -> str:
+    spec = ServingEndpointSpec.model_validate({**two_entities(plaintext="sk-x"), **spec_extra})  # type: ignore[dict-item]
+    defaults = ProxyDefaults(telemetry=parse(json.dumps(telemetry)) if telemetry else None)
+    d = render.render(OWNER, spec, {SecretRef("openai-creds", "api-key"): "b2xk"}, defaults).deployment
+    return str(d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"])  # type: ignore[index]
+
+
+def test_a_proxy_writing_tables_gets_the_documented_memory_floor_unless_its_spec_sets_resources() -> None:
+    logging_on = {"aiGateway": {"inferenceTableConfig": {"enabled": True, "catalogName": "c", "schemaName": "s"}}}
+    usage_on = {"aiGateway": {"usageTrackingConfig": {"enabled": True}}}
+    floor = f"{TABLES_MEMORY_FLOOR_MIB}Mi"
+    assert ProxyDefaults().resources["limits"]["memory"] == "256Mi"  # the default below the floor
+    assert _memory_limit(logging_on, TELEMETRY) == floor
+    assert _memory_limit(usage_on, TELEMETRY) == floor
+    assert _memory_limit({}, TELEMETRY) == "256Mi"  # writes no table: unchanged
+    assert _memory_limit(logging_on, None) == "256Mi"  # no table root: JSON lines, unchanged
+    own = {**logging_on, "proxy": {"resources": {"limits": {"memory": "300Mi"}}}}
+    assert _memory_limit(own, TELEMETRY) == "300Mi"  # the spec's own choice is kept
+    container: dict[str, object] = {"resources": {"limits": {"memory": "2Gi"}}}
+    raise_memory_limit(container, TABLES_MEMORY_FLOOR_MIB)
+    assert container == {"resources": {"limits": {"memory": "2Gi"}}}  # above the floor: kept
+    for below in ("512Mi", "500M", "268435456", "weird"):
+        container = {"resources": {"limits": {"memory": below}}}
+        raise_memory_limit(container, TABLES_MEMORY_FLOOR_MIB)
+        assert container == {"resources": {"limits": {"memory": floor}}}, below
