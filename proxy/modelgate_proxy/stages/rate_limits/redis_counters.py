@@ -1,8 +1,11 @@
 """The Redis counter backend: one Redis shared by every replica and worker process of an endpoint, so the
-configured limits hold for the endpoint as a whole (the replica count divides nothing). Each admission is one
-``EVALSHA`` of :data:`~.redis_scripts.ADMIT` (check every slot, count, reserve: atomic); settlements are sent in
-the background, gathered for :data:`SETTLE_DELAY` (20 ms) into one :data:`~.redis_scripts.SETTLE` per endpoint,
-so a request costs about one Redis round trip of the proxy's CPU.
+configured limits hold for the endpoint as a whole (the replica count divides nothing). Admissions are decided by
+:data:`~.redis_scripts.ADMIT` (check every slot, count, reserve: atomic per admission), one ``EVALSHA`` per
+endpoint for all the admissions that arrive while the previous call is under way (at most :data:`ADMIT_BATCH`):
+one request alone waits one round trip as before, and under load one round trip serves many requests (no timer:
+a batch waits only for the call before it). Settlements are sent in the background, gathered for
+:data:`SETTLE_DELAY` (20 ms) into one :data:`~.redis_scripts.SETTLE` per endpoint. A caller that leaves while
+its admission waits gets its reservation settled back to 0.
 
 **Configuration** (:class:`RedisSettings`): a ``redis://`` or ``rediss://`` URL without a password (a URL is
 shown in process lists and pod specs), the password read from a file (a Kubernetes Secret volume; read again for
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +49,8 @@ PROBE_SECONDS = 1.0
 SETTLE_DELAY = 0.02
 """Settlements are gathered for this long (or until :data:`SETTLE_BATCH` wait) and sent in one script call."""
 SETTLE_BATCH = 256
+ADMIT_BATCH = 64
+"""At most this many admissions of one endpoint in one script call."""
 _EXPIRY_MS = (SPAN * BUCKET_SECONDS + 1) * 1000
 _WINDOW = f',"g":{BUCKET_SECONDS},"w":{SPAN},"p":{PERIOD_SECONDS},"x":{_EXPIRY_MS}'
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
@@ -59,6 +65,29 @@ class PasswordFile(CredentialProvider):
     def get_credentials(self) -> tuple[str] | tuple[str, str]:
         password = self.path.read_text().strip()
         return (self.username, password) if self.username else (password,)
+
+
+@dataclass(slots=True)
+class _Admission:
+    """One admission waiting for its script call."""
+
+    slots: tuple[Slot, ...]
+    tokens: int
+    keys: list[str]
+    arg: str
+    """Its JSON argument without the closing key offset and brace."""
+    future: asyncio.Future[Ticket | Refused]
+
+
+def _decision(slots: tuple[Slot, ...], tokens: int, reply: list[Any]) -> Ticket | Refused:
+    if reply[0] == 1:
+        bucket = int(reply[1])
+        charged = tuple(meter for slot, chosen in zip(slots, reply[2:], strict=True)
+                        for meter in slot[int(chosen) - 1] if meter.measure == "t")
+        return Ticket(charged, bucket, tokens)
+    _, s, a, m, wait_ms = (int(x) for x in reply)
+    meter: Meter = slots[s - 1][a - 1][m - 1]
+    return Refused(meter, NEVER if wait_ms < 0 else wait_ms / 1000)
 
 
 class RedisCounters:
@@ -80,6 +109,9 @@ class RedisCounters:
         self._queued: dict[str, list[tuple[int, int, tuple[Meter, ...]]]] = {}
         """Settlements waiting to be sent, per endpoint (hash tag)."""
         self._timer: asyncio.TimerHandle | None = None
+        self._waiting: dict[str, list[_Admission]] = {}
+        """Admissions waiting for the script call under way, per endpoint (hash tag)."""
+        self._admitting: dict[str, asyncio.Task[None]] = {}
         self._encoded: dict[tuple[Slot, ...], tuple[list[str], str]] = {}
 
     @property
@@ -114,10 +146,57 @@ class RedisCounters:
         if not self._up:
             raise CountersUnavailable(f"the rate-limit store (Redis at {self.settings.where}) is unreachable")
         self._connect()
-        keys, spec = self._encode(tuple(slots))
+        slots = tuple(slots)
+        keys, spec = self._encode(slots)
         now = f',"n":{self.clock()!r}' if self.clock is not None else ""
+        loop = asyncio.get_running_loop()
+        admission = _Admission(slots, tokens, keys, f'{spec},"a":{tokens}{now},"o":', loop.create_future())
+        tag = keys[0].partition("}")[0] if keys else ""  # one endpoint's keys: one Redis Cluster slot per script
+        self._waiting.setdefault(tag, []).append(admission)
+        if tag not in self._admitting:
+            self._admitting[tag] = loop.create_task(self._send_admissions(tag))
+        return await admission.future
+
+    async def _send_admissions(self, tag: str) -> None:
+        """Send the admissions waiting for ``tag``, :data:`ADMIT_BATCH` at a time in one script call each, until
+        none waits (those arriving while a call is under way go in the next call)."""
         try:
-            reply = await self._admit(keys=keys, args=[f'{spec},"a":{tokens}{now}}}'])
+            await self._send_waiting(tag)
+        finally:
+            self._admitting.pop(tag, None)  # no await since the last look at the queue: nothing is left behind
+
+    async def _send_waiting(self, tag: str) -> None:
+        while waiting := self._waiting.pop(tag, None):
+            batch = waiting[:ADMIT_BATCH]
+            if len(waiting) > ADMIT_BATCH:
+                self._waiting[tag] = waiting[ADMIT_BATCH:]
+            try:
+                replies = await self._run_admit(batch)
+            except BaseException as exc:
+                for admission in batch:
+                    if not admission.future.done():
+                        admission.future.set_exception(
+                            exc if isinstance(exc, CountersUnavailable) else CountersUnavailable(str(exc)))
+                if not isinstance(exc, CountersUnavailable):
+                    raise
+                continue
+            for admission, reply in zip(batch, replies, strict=True):
+                decision = _decision(admission.slots, admission.tokens, reply)
+                if not admission.future.done():
+                    admission.future.set_result(decision)
+                elif isinstance(decision, Ticket) and decision.meters:
+                    self.settle(decision, 0)  # the caller left while waiting: give its reservation back
+
+    async def _run_admit(self, batch: list[_Admission]) -> list[Any]:
+        if not self._up:
+            raise CountersUnavailable(f"the rate-limit store (Redis at {self.settings.where}) is unreachable")
+        keys: list[str] = []
+        args: list[str] = []
+        for admission in batch:
+            args.append(f"{admission.arg}{len(keys)}}}")
+            keys.extend(admission.keys)
+        try:
+            replies: list[Any] = await self._admit(keys=keys, args=args)
         except _UNREACHABLE as exc:
             self._mark_down(exc)
             raise CountersUnavailable(
@@ -126,14 +205,7 @@ class RedisCounters:
             self._error()
             log.error("rate limits: the Redis admission script failed: %s", type(exc).__name__)
             raise CountersUnavailable("the rate-limit store answered an error") from exc
-        if reply[0] == 1:
-            bucket = int(reply[1])
-            charged = tuple(meter for slot, chosen in zip(slots, reply[2:], strict=True)
-                            for meter in slot[int(chosen) - 1] if meter.measure == "t")
-            return Ticket(charged, bucket, tokens)
-        _, s, a, m, wait_ms = (int(x) for x in reply)
-        meter: Meter = slots[s - 1][a - 1][m - 1]
-        return Refused(meter, NEVER if wait_ms < 0 else wait_ms / 1000)
+        return replies
 
     def settle(self, ticket: Ticket, tokens: int) -> None:
         delta = tokens - ticket.reserved

@@ -6,11 +6,13 @@ A counter is one Redis hash per scope (``<prefix>:{<endpoint>}:<scope>``) with o
 second, so a scope nobody uses disappears by itself; buckets older than the window are deleted when read.
 The clock is the Redis server's (``TIME``), one for every replica; ``n`` in the arguments replaces it (tests).
 
-``ADMIT``: ``KEYS`` = the hashes; ``ARGV[1]`` = JSON ``{"s": slots, "a": tokens, "g": bucket seconds,
-"w": buckets per window, "p": period seconds, "x": expiry ms, "n": now?}``, a slot being a list of alternatives,
-an alternative a list of meters ``[key index, "c"|"t", limit]``. Returns ``{1, bucket, alternative per slot...}``
-when admitted (the call counted, the tokens reserved), else ``{0, slot, alternative, meter, wait ms}`` (1-based;
-wait ``-1``: the reservation alone exceeds the limit).
+``ADMIT``: one or more admissions of one endpoint, decided one after the other (each sees the counts of those
+before it), in one atomic call. ``KEYS`` = the hashes of every admission, one after the other (a hash may repeat);
+``ARGV[i]`` = admission ``i`` as JSON ``{"s": slots, "a": tokens, "o": offset of its keys in KEYS, "g": bucket
+seconds, "w": buckets per window, "p": period seconds, "x": expiry ms, "n": now?}``, a slot being a list of
+alternatives, an alternative a list of meters ``[key index (after o), "c"|"t", limit]``. Returns one reply per
+admission: ``{1, bucket, alternative per slot...}`` when admitted (the call counted, the tokens reserved), else
+``{0, slot, alternative, meter, wait ms}`` (1-based; wait ``-1``: the reservation alone exceeds the limit).
 
 ``SETTLE``: ``KEYS`` = the token hashes of some admissions of one endpoint; ``ARGV[1]`` = JSON ``{"e": [[bucket,
 tokens used minus reserved, [key index...]], ...], "g", "w", "x", "n"?}``. A bucket still in the window is
@@ -30,105 +32,116 @@ else
 end
 """
 
-ADMIT = "local spec = cjson.decode(ARGV[1])" + _NOW + """
-local g, span, period, ttl, tokens = spec.g, spec.w, spec.p, spec.x, spec.a
-local bucket = math.floor(now / g)
-local oldest = bucket - span + 1
-local loaded = {}
-local function by_bucket(x, y) return x[1] < y[1] end
+ADMIT = """
+local t = redis.call('TIME')
+local clock = tonumber(t[1]) + tonumber(t[2]) / 1000000
 
-local function load(k)
-  local w = loaded[k]
-  if w then return w end
-  w = {c = {total = 0, list = {}}, t = {total = 0, list = {}}}
-  local flat = redis.call('HGETALL', KEYS[k])
-  local stale = {}
-  for i = 1, #flat, 2 do
-    local field = flat[i]
-    local idx = tonumber(string.sub(field, 2))
-    local win = w[string.sub(field, 1, 1)]
-    if idx == nil or win == nil or idx < oldest then
-      stale[#stale + 1] = field
-    else
-      local v = tonumber(flat[i + 1])
-      win.total = win.total + v
-      win.list[#win.list + 1] = {idx, v}
-    end
-  end
-  if #stale > 0 then redis.call('HDEL', KEYS[k], unpack(stale)) end
-  table.sort(w.c.list, by_bucket)
-  table.sort(w.t.list, by_bucket)
-  loaded[k] = w
-  return w
-end
+local function admit(spec)
+  local now = spec.n or clock
+  local o = spec.o
+  local g, span, period, ttl, tokens = spec.g, spec.w, spec.p, spec.x, spec.a
+  local bucket = math.floor(now / g)
+  local oldest = bucket - span + 1
+  local loaded = {}
+  local function by_bucket(x, y) return x[1] < y[1] end
 
-local function wait_of(win, amount, limit)
-  local need = win.total + amount - limit
-  local freed = 0
-  for _, e in ipairs(win.list) do
-    freed = freed + e[2]
-    if freed >= need then
-      local w = (e[1] + span) * g - now
-      if w < 0 then w = 0 end
-      return w
-    end
-  end
-  return period
-end
-
-local function refusal(alt)
-  local worst, at = nil, nil
-  for j, m in ipairs(alt) do
-    local measure, limit = m[2], m[3]
-    local amount = 1
-    if measure == 't' then amount = tokens end
-    local wait = nil
-    if amount > limit and limit > 0 then
-      wait = math.huge
-    else
-      local win = load(m[1])[measure]
-      if win.total + amount > limit then
-        if limit > 0 then wait = wait_of(win, amount, limit) else wait = period end
+  local function load(k)
+    local w = loaded[k]
+    if w then return w end
+    w = {c = {total = 0, list = {}}, t = {total = 0, list = {}}}
+    local flat = redis.call('HGETALL', KEYS[o + k])
+    local stale = {}
+    for i = 1, #flat, 2 do
+      local field = flat[i]
+      local idx = tonumber(string.sub(field, 2))
+      local win = w[string.sub(field, 1, 1)]
+      if idx == nil or win == nil or idx < oldest then
+        stale[#stale + 1] = field
+      else
+        local v = tonumber(flat[i + 1])
+        win.total = win.total + v
+        win.list[#win.list + 1] = {idx, v}
       end
     end
-    if wait and (worst == nil or wait > worst) then worst, at = wait, j end
+    if #stale > 0 then redis.call('HDEL', KEYS[o + k], unpack(stale)) end
+    table.sort(w.c.list, by_bucket)
+    table.sort(w.t.list, by_bucket)
+    loaded[k] = w
+    return w
   end
-  if worst == nil then return nil end
-  return {worst, at}
+
+  local function wait_of(win, amount, limit)
+    local need = win.total + amount - limit
+    local freed = 0
+    for _, e in ipairs(win.list) do
+      freed = freed + e[2]
+      if freed >= need then
+        local w = (e[1] + span) * g - now
+        if w < 0 then w = 0 end
+        return w
+      end
+    end
+    return period
+  end
+
+  local function refusal(alt)
+    local worst, at = nil, nil
+    for j, m in ipairs(alt) do
+      local measure, limit = m[2], m[3]
+      local amount = 1
+      if measure == 't' then amount = tokens end
+      local wait = nil
+      if amount > limit and limit > 0 then
+        wait = math.huge
+      else
+        local win = load(m[1])[measure]
+        if win.total + amount > limit then
+          if limit > 0 then wait = wait_of(win, amount, limit) else wait = period end
+        end
+      end
+      if wait and (worst == nil or wait > worst) then worst, at = wait, j end
+    end
+    if worst == nil then return nil end
+    return {worst, at}
+  end
+
+  local chosen = {}
+  local refused = nil
+  for s, slot in ipairs(spec.s) do
+    local best = nil
+    for a, alt in ipairs(slot) do
+      local r = refusal(alt)
+      if r == nil then
+        chosen[s] = a
+        break
+      end
+      if best == nil or r[1] < best[1] then best = {r[1], s, a, r[2]} end
+    end
+    if chosen[s] == nil and (refused == nil or best[1] > refused[1]) then refused = best end
+  end
+  if refused then
+    local wait_ms = -1
+    if refused[1] ~= math.huge then wait_ms = math.ceil(refused[1] * 1000) end
+    return {0, refused[2], refused[3], refused[4], wait_ms}
+  end
+  local touched = {}
+  for s, slot in ipairs(spec.s) do
+    for _, m in ipairs(slot[chosen[s]]) do
+      local amount = 1
+      if m[2] == 't' then amount = tokens end
+      redis.call('HINCRBY', KEYS[o + m[1]], m[2] .. bucket, amount)
+      touched[m[1]] = true
+    end
+  end
+  for k, _ in pairs(touched) do redis.call('PEXPIRE', KEYS[o + k], ttl) end
+  local out = {1, bucket}
+  for s = 1, #spec.s do out[#out + 1] = chosen[s] end
+  return out
 end
 
-local chosen = {}
-local refused = nil
-for s, slot in ipairs(spec.s) do
-  local best = nil
-  for a, alt in ipairs(slot) do
-    local r = refusal(alt)
-    if r == nil then
-      chosen[s] = a
-      break
-    end
-    if best == nil or r[1] < best[1] then best = {r[1], s, a, r[2]} end
-  end
-  if chosen[s] == nil and (refused == nil or best[1] > refused[1]) then refused = best end
-end
-if refused then
-  local wait_ms = -1
-  if refused[1] ~= math.huge then wait_ms = math.ceil(refused[1] * 1000) end
-  return {0, refused[2], refused[3], refused[4], wait_ms}
-end
-local touched = {}
-for s, slot in ipairs(spec.s) do
-  for _, m in ipairs(slot[chosen[s]]) do
-    local amount = 1
-    if m[2] == 't' then amount = tokens end
-    redis.call('HINCRBY', KEYS[m[1]], m[2] .. bucket, amount)
-    touched[m[1]] = true
-  end
-end
-for k, _ in pairs(touched) do redis.call('PEXPIRE', KEYS[k], ttl) end
-local out = {1, bucket}
-for s = 1, #spec.s do out[#out + 1] = chosen[s] end
-return out
+local replies = {}
+for i = 1, #ARGV do replies[i] = admit(cjson.decode(ARGV[i])) end
+return replies
 """
 
 SETTLE = "local spec = cjson.decode(ARGV[1])" + _NOW + """
