@@ -51,7 +51,8 @@ def test_default_render_is_namespaced_to_the_release_namespace(helm: Helm) -> No
     # a namespaced install needs nothing cluster-wide for the operator but the proxies' reviews binding (and the
     # modelgate-query role users bind): tests/chart/test_template_auth.py
     reviews = f"mg-modelgate-{NS}-proxy-reviews"
-    assert {d["metadata"]["name"] for d in find(docs, "ClusterRole")} == {"modelgate-query", reviews, f"{reviews}-binding",
+    assert {d["metadata"]["name"] for d in find(docs, "ClusterRole")} == {"modelgate-query", "modelgate-view", "modelgate-manage",
+                                                                       reviews, f"{reviews}-binding",
                                                                        f"mg-modelgate-{NS}-gateway"}
     assert {d["metadata"]["name"] for d in find(docs, "ClusterRoleBinding")} == {reviews, f"{reviews}-binding"}
     assert find(docs, "CustomResourceDefinition") == []  # only crds/ (helm install), not templates

@@ -29,6 +29,8 @@ def test_cluster_roles_and_the_reviews_binding_are_rendered_in_either_scope(helm
     docs = helm.template({"watch.scope": scope})
     query = one(docs, "ClusterRole", "modelgate-query")
     assert query["rules"] == _file("modelgate-query-clusterrole.yaml")["rules"]
+    for level in ("view", "manage"):  # the CAN_VIEW / CAN_MANAGE analogues (docs/management-api.md)
+        assert one(docs, "ClusterRole", f"modelgate-{level}")["rules"] == _file(f"modelgate-{level}-clusterrole.yaml")["rules"]
     reviews = one(docs, "ClusterRole", REVIEWS)
     assert reviews["rules"] == _file("modelgate-proxy-reviews-clusterrole.yaml")["rules"]
     binding = one(docs, "ClusterRoleBinding", REVIEWS)
