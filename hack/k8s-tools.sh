@@ -200,7 +200,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     exec 9>"$ROOT/.lock"
     flock -n 9 || { log "waiting for another k8s-tools.sh build to finish ($ROOT/.lock)"; flock 9; }
   fi
-  command -v go >/dev/null || { log "need Go (>= 1.24) on PATH to build ${missing[*]}; or set KUBEBUILDER_ASSETS"; exit 1; }
+  # exit 3: cannot build here at all (callers may skip); any other failure is a failed build
+  command -v go >/dev/null || { log "need Go (>= 1.24) on PATH to build ${missing[*]}; or set KUBEBUILDER_ASSETS"; exit 3; }
   for t in "${missing[@]}"; do
     ok "$t" && continue  # built meanwhile by the lock holder
     rm -f "$BIN/$t" "$BIN/$t.ok"

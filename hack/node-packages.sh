@@ -21,13 +21,14 @@ for p in containerd runc containernetworking-plugins debootstrap docker.io; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "${1:-}" = --check ]; then log "missing: ${missing[*]}"; exit 1; fi
-[ "$(id -u)" = 0 ] || { log "need root to install ${missing[*]}"; exit 1; }
-command -v apt-get >/dev/null || { log "no apt-get: install ${missing[*]} by hand"; exit 1; }
+# exit 3: these packages cannot be had on this machine (callers may skip); any other failure is a failed install
+[ "$(id -u)" = 0 ] || { log "need root to install ${missing[*]}"; exit 3; }
+command -v apt-get >/dev/null || { log "no apt-get: install ${missing[*]} by hand"; exit 3; }
 exec 9>/var/lib/dpkg/modelgate-node-packages.lock
 flock 9
 export DEBIAN_FRONTEND=noninteractive
 t=$SECONDS; log "apt-get update"
-apt-get update -qq >&2
+apt-get update -qq >&2 || { log "apt-get update failed: Debian's package index is not reachable from here"; exit 3; }
 log "apt-get update took $((SECONDS - t))s"
 t=$SECONDS; log "installing ${missing[*]}"
 # --no-install-recommends: no service units pulled in beyond the packages'; policy-rc.d keeps the

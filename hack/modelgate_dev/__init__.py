@@ -3,8 +3,6 @@
 - ``devcluster`` / ``devcluster_pki``: a throw-away local control plane (etcd + kube-apiserver) and its PKI;
 - ``node``: the dev cluster's real node (containerd, CNI bridge, kubelet, controller-manager, scheduler) and
   the teardown that restores the host; ``images``: the images it runs, built here;
-- ``localkubelet``: plays the kubelet for tests still without the real node (runs a proxy Deployment as a
-  local process);
 - ``localdev``: ``make up`` / ``make down`` orchestration (on the real node), ``background``: its helpers;
 - ``crdgen`` / ``chartcrds``: write and check the repository's copies of the CRDs (``make crd``);
 - ``importcontracts``: the import-linter contract type "this package imports only that part of another".

@@ -93,7 +93,7 @@ def test_image_commands_parse_with_the_real_clis(helm: Helm, monkeypatch: pytest
 
 
 # ------------------------------------------------------------------------------ runtime packages, no dev tooling
-DEV_MODULES = {"devcluster", "devcluster_pki", "localkubelet", "localdev", "crdgen", "chartcrds", "importcontracts"}
+DEV_MODULES = {"devcluster", "devcluster_pki", "localdev", "crdgen", "chartcrds", "importcontracts"}
 RUNTIME_SOURCES = {"pyproject.toml", "README.md", "proxy", "operator"}
 
 

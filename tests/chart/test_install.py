@@ -15,7 +15,6 @@ import pytest
 
 from modelgate_dev.devcluster import DevCluster
 from modelgate_operator import render
-from tests.operator.harness import FakeDeploymentController, admin_client
 
 from .helmtool import CHART, Helm, container, one, parse_docs, set_args
 from .localpod import LocalPod
@@ -45,17 +44,6 @@ def cluster_helm(helm: Helm, k8s: DevCluster) -> Helm:
                                    "HELM_DATA_HOME": str(k8s.dir / "helm-data")})  # fmt: skip
 
 
-@pytest.fixture
-def fake_kubelet(k8s: DevCluster, release_ns: str) -> Iterator[FakeDeploymentController]:
-    """Marks proxy Deployments rolled out (there is no kubelet or Deployment controller)."""
-    client = admin_client(k8s)
-    fake = FakeDeploymentController(client, release_ns)
-    fake.start()
-    yield fake
-    fake.stop()
-    client.close()
-
-
 def _rendered(helm: Helm, namespace: str) -> list[dict[str, Any]]:
     return parse_docs(helm.run("get", "manifest", RELEASE, "-n", namespace).stdout)
 
@@ -69,7 +57,7 @@ def _operator_deployment(k8s: DevCluster, helm: Helm, namespace: str) -> dict[st
 
 
 def test_helm_install_upgrade_uninstall(
-    k8s: DevCluster, cluster_helm: Helm, release_ns: str, fake_kubelet: FakeDeploymentController, tmp_path: Path
+    k8s: DevCluster, cluster_helm: Helm, release_ns: str, tmp_path: Path
 ) -> None:
     helm = cluster_helm
     values = {"livenessPort": _free_port(), "proxy.authentication.queryClusterRole": False}  # deploy/install.yaml has it
@@ -227,53 +215,3 @@ def test_fresh_install_of_templated_crds_with_peering(bare_k8s: DevCluster, helm
     helm.run("uninstall", RELEASE, "-n", namespace, "--wait")
     assert get(k8s, "deployment", f"{RELEASE}-modelgate", namespace) is None
     assert get(k8s, "crd", "servingendpoints.serving.modelgate.io", "default") is not None  # crds.keep
-
-
-def _peering_state(log: str) -> str:
-    """kopf starts a peering operator paused; its last pause/resume log line says where it stands."""
-    state = "paused"
-    for line in log.splitlines():
-        if "Resuming operations after the pause" in line:
-            state = "active"
-        elif "Pausing operations in favour of" in line or "Pausing all operators" in line:
-            state = "paused"
-    return state
-
-
-def test_two_replicas_share_a_peering_and_one_reconciles(
-    k8s: DevCluster, cluster_helm: Helm, release_ns: str, fake_kubelet: FakeDeploymentController, tmp_path: Path
-) -> None:
-    """replicaCount=2: both replicas (as the chart runs them) register in the KopfPeering; one is active."""
-    helm = cluster_helm
-    helm.run("install", RELEASE, str(CHART), "-n", release_ns, "--create-namespace",
-             *set_args({"replicaCount": 2, "livenessPort": _free_port()}), "--wait=false")  # fmt: skip
-    deployment = _operator_deployment(k8s, helm, release_ns)
-    peering = f"{RELEASE}-modelgate"
-    assert f"--peering={peering}" in container(deployment)["args"]
-    assert get(k8s, "kopfpeering", peering, release_ns) is not None
-    second = json.loads(json.dumps(deployment))
-    for port in container(second)["ports"]:
-        port["containerPort"] = _free_port()
-    args = container(second)["args"]
-    second["spec"]["template"]["spec"]["containers"][0]["args"] = [
-        f"--liveness=http://0.0.0.0:{container(second)['ports'][0]['containerPort']}/healthz"
-        if a.startswith("--liveness=") else a
-        for a in args
-    ]
-    second["metadata"]["name"] += "-b"  # another pod name (POD_NAME)
-    with LocalPod(k8s, deployment, tmp_path / "a.log") as a, LocalPod(k8s, second, tmp_path / "b.log") as b:
-        a.wait_live()
-        b.wait_live()
-        eventually("both replicas in the peering", lambda: len(
-            (get(k8s, "kopfpeering", peering, release_ns) or {}).get("status") or {}) == 2, 30.0)  # fmt: skip
-        reconcile_sample(k8s, release_ns, lambda: a.logs()[-2000:] + "\n----\n" + b.logs()[-2000:], timeout=30.0)
-        priorities = {p["priority"] for p in (get(k8s, "kopfpeering", peering, release_ns) or {})["status"].values()}
-        assert len(priorities) == 2, "replicas must not tie (kopf pauses every peer on a tie)"
-        active = [pod for pod in (a, b) if _peering_state(pod.logs()) == "active"]
-        assert len(active) == 1, "exactly one replica is active; the other waits (kopf peering)"
-        standby = b if active[0] is a else a
-        active[0].stop()  # fail over: the standby resumes and handles the deletion (finalizer)
-        eventually("the standby to take over", lambda: "Resuming operations after the pause" in standby.logs(), 90.0)
-        k8s.kubectl("delete", "servingendpoint", NAME, "-n", release_ns, "--timeout=60s")
-        assert get(k8s, "deployment", render.child_name(NAME), release_ns) is None
-    helm.run("uninstall", RELEASE, "-n", release_ns, "--wait")

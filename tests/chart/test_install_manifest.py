@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from modelgate_dev.devcluster import DevCluster
-from tests.operator.harness import FakeDeploymentController, admin_client
 
 from .helmtool import REPO_ROOT, Helm, container, find, one, parse_docs
 from .localpod import LocalPod
@@ -59,9 +58,6 @@ def test_kubectl_apply_install_manifest(k8s: DevCluster, endpoint_ns: str, tmp_p
     docs = parse_docs(INSTALL.read_text())
     deployment = one(docs, "Deployment")
     assert get(k8s, "deployment", "modelgate", "modelgate-system") is not None
-    client = admin_client(k8s)
-    fake = FakeDeploymentController(client, endpoint_ns)
-    fake.start()
     try:
         with LocalPod(k8s, deployment, tmp_path / "operator.log") as pod:
             pod.wait_live()
@@ -69,8 +65,6 @@ def test_kubectl_apply_install_manifest(k8s: DevCluster, endpoint_ns: str, tmp_p
             assert_no_drift(k8s, endpoint_ns)
             k8s.kubectl("delete", "servingendpoint", NAME, "-n", endpoint_ns, "--timeout=60s")
     finally:
-        fake.stop()
-        client.close()
         # remove what the manifest installed, except the CRDs the rest of the session shares
         rest = [f"{d['kind'].lower()}/{d['metadata']['name']}" for d in docs[1:] if d["kind"] != "CustomResourceDefinition"]
         k8s.kubectl("delete", "-n", "modelgate-system", "--ignore-not-found", "--wait=false", *rest)

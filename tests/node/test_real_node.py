@@ -74,6 +74,25 @@ def test_endpoint_ready_from_real_pod_and_chat_through_it(
         resp = chat(f"http://{pod.status.podIP}:{render.PROXY_PORT}", "hello node", NAME)
         assert resp.status_code == 200, resp.text
         assert "hello node" in resp.json()["choices"][0]["message"]["content"]
+        obj = endpoint(client, ns, NAME)
+        assert obj["status"]["state"] == {"ready": "READY", "configUpdate": "NOT_UPDATING"}
+        assert [e["state"]["deployment"] for e in obj["status"]["servedEntities"]] == ["DEPLOYMENT_READY"]
+        events = nc.cluster.kubectl("get", "events", "-n", ns, "-o", "jsonpath={.items[*].reason}").stdout.split()
+        assert "EndpointReady" in events, events
+        # no key in the proxy pod's logs nor the operator's
+        pod_logs = nc.cluster.kubectl("logs", "-n", ns, pod.metadata.name).stdout
+        assert pod_logs
+        assert "sk-node-1" not in pod_logs
+        assert "sk-node-1" not in op.logs()
+
+        # guardrails the proxy cannot enforce: it serves, and Ready says what it does not enforce
+        spec = {**chat_spec(api_base), "aiGateway": {"guardrails": {"input": {"safety": True}}}}
+        apply_endpoint(nc, ns, NAME, spec)
+        wait("Ready=True/GuardrailsNotEnforced", lambda: _ready(nc, ns) and (condition(
+            endpoint(client, ns, NAME), "Ready") or {}).get("reason") == "GuardrailsNotEnforced", 120)  # fmt: skip
+        ready = condition(endpoint(client, ns, NAME), "Ready")
+        assert ready is not None
+        assert "WITHOUT some requested guardrails: aiGateway.guardrails.input.safety" in ready["message"]
         assert "Traceback" not in op.logs()
 
 

@@ -1,5 +1,5 @@
-"""Fixtures of the operator tests: the operator process (as its ServiceAccount), an admin client, and a fake
-Deployment controller. ``namespace`` comes from ``tests/plugins/k8s.py`` (short enough for the operator's
+"""Fixtures of the operator tests: the operator process (as its ServiceAccount) and an admin client.
+``namespace`` comes from ``tests/plugins/k8s.py`` (short enough for the operator's
 client-certificate CN)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from lightkube import Client
 
 from modelgate_dev.devcluster import DevCluster
 
-from .harness import FakeDeploymentController, OperatorProcess, admin_client, install_rbac
+from .harness import OperatorProcess, admin_client, install_rbac
 
 
 @pytest.fixture
@@ -29,11 +29,3 @@ def client(k8s: DevCluster) -> Iterator[Client]:
     c = admin_client(k8s)
     yield c
     c.close()
-
-
-@pytest.fixture
-def kubelet(client: Client, namespace: str) -> Iterator[FakeDeploymentController]:
-    fake = FakeDeploymentController(client, namespace)
-    fake.start()
-    yield fake
-    fake.stop()

@@ -2,9 +2,9 @@
 least-privilege identity (a client certificate for ``system:serviceaccount:<ns>:modelgate-operator`` bound to
 ``operator/config/rbac``), JSON logs captured to a file.
 
-There is no kubelet or controller-manager, so :class:`FakeDeploymentController` plays the Deployment
-controller's part: it marks each Deployment's current generation as rolled out and available (that is what
-drives ProxyAvailable).
+There is no kubelet or controller-manager here, and nothing pretends there is: a proxy Deployment never rolls
+out, so an endpoint whose own work is done shows ``ProxyAvailable=False`` (reason ``Progressing``) and
+``Ready=False`` (:func:`settled`). What needs a rollout or a running proxy runs on the real node (``tests/node``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,12 +23,10 @@ from typing import Any, TypeVar
 import yaml
 from lightkube import ApiError, Client
 from lightkube.config.kubeconfig import KubeConfig
-from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
 from modelgate_dev.devcluster import DevCluster
-from modelgate_dev.localkubelet import mark_rolled_out, materialize, terminate
 from modelgate_operator.kube import ServingEndpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,7 +94,12 @@ class OperatorProcess:
 
     def stop(self) -> None:
         if self.proc is not None:
-            terminate(self.proc)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
         self.proc = None
 
     def kill(self) -> None:
@@ -114,38 +116,6 @@ class OperatorProcess:
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
-
-
-class FakeDeploymentController(threading.Thread):
-    """Marks every Deployment in the namespace as fully rolled out (status subresource), like the real one."""
-
-    def __init__(self, client: Client, namespace: str, interval: float = 0.2) -> None:
-        super().__init__(daemon=True)
-        self.client = client
-        self.namespace = namespace
-        self.interval = interval
-        self.enabled = threading.Event()
-        self.enabled.set()
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.wait(self.interval):
-            if not self.enabled.is_set():
-                continue
-            try:
-                for dep in self.client.list(Deployment, namespace=self.namespace):
-                    gen = dep.metadata.generation if dep.metadata else None
-                    observed = dep.status.observedGeneration if dep.status else None
-                    if gen is None or observed == gen or dep.metadata is None or dep.metadata.deletionTimestamp:
-                        continue
-                    replicas = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1
-                    mark_rolled_out(self.client, self.namespace, dep.metadata.name or "", gen, replicas, True)
-            except ApiError:
-                pass
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(5)
 
 
 def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.1) -> T:
@@ -175,10 +145,21 @@ def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
     return None
 
 
-def materialize_pod(client: Client, namespace: str, deployment: str, root: Path, port: int) -> list[str]:
-    """Play the kubelet for the proxy (:func:`modelgate_dev.localkubelet.materialize`): write the
-    Deployment's volumes under ``root`` and return its container command rewritten to run here."""
-    return materialize(client, namespace, deployment, root, port, [sys.executable, "-m", "modelgate_proxy"])
+def settled(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """``obj`` if the operator has done its part at the current generation on the control plane alone: config
+    valid, Secrets resolved, children applied, and the proxy waiting for a rollout that only a Deployment controller
+    and a kubelet can make (``ProxyAvailable=False``/``Progressing``, so ``Ready=False``); else None."""
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"]["generation"]:
+        return None
+    want = {"ConfigValid": "True", "SecretsResolved": "True", "ChildrenApplied": "True", "ProxyAvailable": "False"}
+    for ctype, value in want.items():
+        cond = condition(obj, ctype)
+        if cond is None or cond["status"] != value or cond["observedGeneration"] != obj["metadata"]["generation"]:
+            return None
+    if (condition(obj, "ProxyAvailable") or {}).get("reason") != "Progressing":
+        return None
+    return obj
 
 
 def encoded_forms(value: str) -> dict[str, str]:

@@ -23,13 +23,12 @@ from tests.plugins.k8s import install_crds, namespace_name
 
 from .harness import (
     REPO,
-    FakeDeploymentController,
     OperatorProcess,
     admin_client,
-    condition,
     endpoint,
     install_rbac,
     put_secret,
+    settled,
     wait_for,
 )
 from .samples import endpoint as manifest
@@ -68,8 +67,6 @@ def test_children_are_created_when_owner_references_block_deletion(
     namespace = namespace_name(request.node.name)
     k8s.kubectl("create", "namespace", namespace)
     client: Client = admin_client(k8s)
-    kubelet = FakeDeploymentController(client, namespace)
-    kubelet.start()
     try:
         kubeconfig = install_rbac(k8s, namespace)
         who = f"system:serviceaccount:{namespace}:modelgate-operator"
@@ -91,13 +88,8 @@ def test_children_are_created_when_owner_references_block_deletion(
 
         with OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log", "--log-format", "json") as op:
 
-            def ready() -> bool:
-                obj = endpoint(client, namespace, NAME)
-                cond = condition(obj, "Ready")
-                return bool(cond and cond["status"] == "True")
-
             try:
-                wait_for("Ready=True with every child applied", ready, timeout=30)
+                wait_for("every child applied", lambda: settled(endpoint(client, namespace, NAME)), timeout=30)
             finally:
                 print(op.logs()[-4000:])
             child = render.child_name(NAME)
@@ -109,5 +101,4 @@ def test_children_are_created_when_owner_references_block_deletion(
                 assert [(r.uid, r.blockOwnerDeletion) for r in refs] == [(uid, True)], kind.__name__
             assert "forbidden" not in op.logs().lower()
     finally:  # the control plane goes with the module: nothing else to clean up
-        kubelet.stop()
         client.close()

@@ -23,7 +23,6 @@ from modelgate_operator.kube import ServingEndpoint
 from tests.chart.test_argocd_health import run_health
 
 from .harness import (
-    FakeDeploymentController,
     OperatorProcess,
     assert_no_leak,
     condition,
@@ -63,7 +62,7 @@ def _users_deployment(namespace: str, name: str) -> dict[str, Any]:
 
 
 def test_objects_of_a_childs_name_that_the_endpoint_does_not_own_are_left_alone(
-    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client
 ) -> None:
     name = "victim"
     child = render.child_name(name)
@@ -110,7 +109,7 @@ def test_objects_of_a_childs_name_that_the_endpoint_does_not_own_are_left_alone(
 
 
 def test_a_child_the_api_server_rejects_becomes_a_condition_and_an_event(
-    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client
 ) -> None:
     name = "rejected"
     put_secret(client, namespace, "openai-creds", {"api-key": "sk-ref"})
@@ -128,14 +127,15 @@ def test_a_child_the_api_server_rejects_becomes_a_condition_and_an_event(
     warned = wait_for("a Warning event", lambda: [e for e in _warnings(client, namespace, name) if e.reason == "Invalid"])
     assert "must be less than or equal to memory limit" in (warned[0].message or "")
 
-    # fixing the spec heals it
+    # fixing the spec heals it (then the proxy waits for its rollout: no Deployment controller runs here)
     _apply(k8s, namespace, name, two_entities())
-    obj = wait_for("Ready=True", lambda: _current(client, namespace, name, "EndpointReady"), timeout=20)
+    obj = wait_for("children applied", lambda: _current(client, namespace, name, "Progressing"), timeout=20)
     assert condition(obj, "ChildrenApplied")["status"] == "True"  # type: ignore[index]
+    assert obj["status"]["state"] == {"ready": "NOT_READY", "configUpdate": "IN_PROGRESS"}
 
 
 def test_create_then_delete_bursts_leave_no_orphans(
-    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client
 ) -> None:
     put_secret(client, namespace, "openai-creds", {"api-key": "sk-ref"})
     names = [f"burst-{i}" for i in range(10)]
@@ -155,7 +155,7 @@ def test_create_then_delete_bursts_leave_no_orphans(
 
 
 def test_scaled_to_zero_is_not_ready(
-    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client
 ) -> None:
     name = "zero"
     put_secret(client, namespace, "openai-creds", {"api-key": "sk-ref"})
@@ -199,18 +199,3 @@ def test_kubectl_explain_shows_the_reference_syntax(k8s: DevCluster) -> None:
     token = k8s.kubectl("explain", "servingendpoint.spec.servedEntities.externalModel.customProviderConfig"
                         ".bearerTokenAuth.token").stdout  # fmt: skip
     assert "{{secrets/<secret-name>/<key>}}" in token
-
-
-def test_guardrails_that_are_not_enforced_are_not_reported_as_fully_serving(
-    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
-) -> None:
-    name = "guarded"
-    put_secret(client, namespace, "openai-creds", {"api-key": "sk-ref"})
-    spec = {**two_entities(), "aiGateway": {"guardrails": {"input": {"safety": True}}}}
-    _apply(k8s, namespace, name, spec)
-    obj = wait_for("Ready/GuardrailsNotEnforced", lambda: _current(client, namespace, name, "GuardrailsNotEnforced"),
-                   timeout=20)  # fmt: skip
-    ready = condition(obj, "Ready")
-    assert ready is not None
-    assert "WITHOUT some requested guardrails: aiGateway.guardrails.input.safety" in ready["message"]
-    assert ready["status"] == "True"  # it serves (the proxy enforces keywords and PII), but says what it does not

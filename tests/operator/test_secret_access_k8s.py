@@ -24,7 +24,6 @@ from modelgate_operator.secretcache import REFERENCEABLE_LABEL
 
 from .harness import (
     REPO,
-    FakeDeploymentController,
     OperatorProcess,
     admin_client,
     assert_no_leak,
@@ -32,6 +31,7 @@ from .harness import (
     endpoint,
     install_rbac,
     put_secret,
+    settled,
     wait_for,
 )
 from .samples import endpoint as manifest
@@ -154,10 +154,8 @@ def test_without_admission_policies_only_labelled_secrets_are_resolved(
     k8s: DevCluster, namespace: str, tmp_path: Path
 ) -> None:
     """The fallback (``--require-secret-label``): a Secret without ``serving.modelgate.io/referenceable=true`` is
-    not resolved, nothing is deployed; labelling it (the Secret editor's opt-in) lets the endpoint come up."""
+    not resolved, nothing is deployed; labelling it (the Secret editor's opt-in) lets the operator resolve it and apply the children."""
     client = admin_client(k8s)
-    kubelet = FakeDeploymentController(client, namespace)
-    kubelet.start()
     kubeconfig = install_rbac(k8s, namespace)
     try:
         put_secret(client, namespace, "openai-creds", {"api-key": "sk-ref"})
@@ -179,8 +177,7 @@ def test_without_admission_policies_only_labelled_secrets_are_resolved(
             assert not list(client.list(Deployment, namespace=namespace))
 
             k8s.kubectl("label", "secret", "openai-creds", "-n", namespace, f"{REFERENCEABLE_LABEL}=true")
-            wait_for("Ready once labelled", lambda: reason("EndpointReady"), timeout=20)
+            wait_for("resolved once labelled", lambda: settled(endpoint(client, namespace, "labelled")), timeout=20)
             assert "Traceback" not in op.logs()
     finally:
-        kubelet.stop()
         client.close()

@@ -9,9 +9,11 @@ Fixtures:
                       namespace controller run here, so it goes away with its pods).
 
 Tests using them are marked ``node``. Preparation (Debian packages, the node's binaries, the images: minutes
-the first time, cached after) runs before the first test, outside the per-test timeout. When the node cannot
-run here (not root, not Linux, a build fails, another dev node runs, MODELGATE_SKIP_NODE=1) the tests are
-skipped with the reason.
+the first time, cached after) runs before the first test, outside the per-test timeout, and prints its
+duration. The tests are skipped, with the reason printed, only when the node cannot run here (not Linux, not
+root, no apt or Go), when another live dev node holds the machine's node lock, or with MODELGATE_SKIP_NODE=1.
+On a machine that can run it, a failed build or install, or a node that does not start, FAILS them with the
+error.
 """
 
 from __future__ import annotations
@@ -30,12 +32,23 @@ import pytest
 
 from modelgate_dev.devcluster import DevClusterError
 from modelgate_dev.node.cluster import NodeCluster
-from modelgate_dev.node.prepare import prepare
+from modelgate_dev.node.node import NodeBusy
+from modelgate_dev.node.prepare import NodeUnavailable, prepare
 from modelgate_dev.node.procs import NodeError
 
 NODE_FIXTURES = frozenset({"node_cluster", "node_namespace"})
 SKIP_ENV = "MODELGATE_SKIP_NODE"
-_PREP = pytest.StashKey[Path | str]()
+
+
+class Skip(str):
+    """Why the node cannot run here (the tests skip)."""
+
+
+class Failed(str):
+    """Why preparing the node failed on a machine that can run it (the tests fail)."""
+
+
+_PREP = pytest.StashKey[Path | Skip | Failed]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,16 +61,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.node)
 
 
-def _prepare() -> Path | str:
+def _prepare() -> Path | Skip | Failed:
     if os.environ.get(SKIP_ENV) == "1":
-        return f"{SKIP_ENV}=1"
+        return _say(Skip(f"{SKIP_ENV}=1"))
     started = time.monotonic()
     try:
         bin_dir = prepare()
+    except NodeUnavailable as e:
+        return _say(Skip(str(e)))
     except NodeError as e:
-        return str(e)
-    print(f"node: prepared in {time.monotonic() - started:.1f}s", file=sys.stderr)
+        return _say(Failed(f"{e}\n(after {time.monotonic() - started:.1f}s)"))
+    print(f"node: binaries, packages and images prepared in {time.monotonic() - started:.1f}s", file=sys.stderr)
     return bin_dir
+
+
+def _say(outcome: Skip | Failed) -> Skip | Failed:
+    if isinstance(outcome, Failed):
+        print(f"node: preparing the real dev node FAILED, the node tests will fail:\n{outcome}", file=sys.stderr)
+    else:
+        print(f"node: the real-node tests are SKIPPED: {outcome}", file=sys.stderr)
+    return outcome
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -73,11 +96,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def node_bin_dir(config: pytest.Config) -> Path:
-    """The prepared bin directory, or skip the test with the reason the node cannot run here."""
+    """The prepared bin directory; skips the test when the node cannot run here, fails it when preparing failed."""
     prepared = config.stash.get(_PREP, None)
     if prepared is None:
         prepared = config.stash[_PREP] = _prepare()
-    if isinstance(prepared, str):
+    if isinstance(prepared, Failed):
+        pytest.fail(f"preparing the real dev node failed: {prepared}", pytrace=False)
+    if isinstance(prepared, Skip):
         pytest.skip(f"the real dev node cannot run here: {prepared}")
     return prepared
 
@@ -97,9 +122,13 @@ def node_cluster(pytestconfig: pytest.Config) -> Iterator[NodeCluster]:
     atexit.register(stop)  # also when the session dies between here and the finalizer
     try:
         nc.start()
+    except NodeBusy as e:
+        stop()
+        print(f"node: the real-node tests of this module are SKIPPED: {e}", file=sys.stderr)
+        pytest.skip(f"another dev node holds this machine: {e}")
     except (NodeError, DevClusterError) as e:
         stop()
-        pytest.skip(f"the real dev node did not start: {e}")
+        pytest.fail(f"the real dev node did not start: {e}", pytrace=False)
     try:
         nc.cluster.install_crds(pytestconfig.rootpath / "crds")
         yield nc

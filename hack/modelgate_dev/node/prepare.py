@@ -1,6 +1,10 @@
 """Everything a node needs before it can start, installed or built on first use, with the reason when it
 cannot be: root, Linux cgroups, the Debian packages (hack/node-packages.sh), the node's Kubernetes binaries
-(hack/k8s-tools.sh node) and the images (modelgate_dev.images)."""
+(hack/k8s-tools.sh node) and the images (modelgate_dev.images).
+
+Two kinds of failure: :class:`NodeUnavailable` (this machine cannot run the node at all: not Linux, not root, no
+apt or Go; the scripts say so with exit code 3), and :class:`NodeBuildFailed` (it could, but a build or install
+failed: a bug to see, not a reason to skip)."""
 
 from __future__ import annotations
 
@@ -23,6 +27,15 @@ class NodeUnavailable(NodeError):
     """This machine cannot run the dev node (the message says why)."""
 
 
+class NodeBuildFailed(NodeError):
+    """This machine can run the dev node, but installing or building what it needs failed (the message has the
+    failing step's output)."""
+
+
+CANNOT_HERE = 3
+"""Exit code of hack/node-packages.sh and hack/k8s-tools.sh for "cannot be had on this machine"."""
+
+
 def host_problem() -> str | None:
     if sys.platform != "linux":
         return f"the dev node needs Linux (this is {sys.platform})"
@@ -43,13 +56,16 @@ def _run(what: str, argv: list[str]) -> str:
         if line.startswith(("k8s-tools:", "node-packages:")):
             print(line, end="", file=sys.stderr, flush=True)
     out = proc.stdout.read()
-    if proc.wait() != 0:
-        raise NodeUnavailable(f"{what} failed (exit {proc.returncode}):\n{''.join(tail)}")
+    if proc.wait() == CANNOT_HERE:
+        raise NodeUnavailable(f"{what}: {''.join(tail).strip()}")
+    if proc.returncode != 0:
+        raise NodeBuildFailed(f"{what} failed (exit {proc.returncode}):\n{''.join(tail)}")
     return out
 
 
 def prepare() -> Path:
-    """Install/build what is missing; returns the Kubernetes bin directory. Raises :class:`NodeUnavailable`."""
+    """Install/build what is missing; returns the Kubernetes bin directory. Raises :class:`NodeUnavailable` or
+    :class:`NodeBuildFailed`."""
     problem = host_problem()
     if problem:
         raise NodeUnavailable(problem)
@@ -62,6 +78,6 @@ def prepare() -> Path:
         try:
             images.ensure_built()
         except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-            raise NodeUnavailable(f"building the images failed: {e}") from e
+            raise NodeBuildFailed(f"building the images failed: {e}") from e
     say("node", f"ready to start (binaries in {bin_dir})")
     return bin_dir
