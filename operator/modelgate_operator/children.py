@@ -122,11 +122,18 @@ class ChildWriter:
         return obj
 
     async def apply_all(self, owner: render.Owner, manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Apply every child concurrently, or none when any of them belongs to someone else."""
+        """Apply every child (concurrently, Roles before their bindings), or none when any belongs to someone else."""
         conflicts = [c for c in await asyncio.gather(*(self._check(owner, m) for m in manifests)) if c is not None]
         if conflicts:
             raise ChildConflict(conflicts)
-        results = await asyncio.gather(*(self._apply(owner, m) for m in manifests), return_exceptions=True)
+        # The operator holds no `bind` verb: the API server admits a RoleBinding only once its Role exists and
+        # grants nothing the operator lacks (else 404/403, no retry). Roles first, then the rest concurrently.
+        results: list[dict[str, Any] | BaseException | None] = [None] * len(manifests)
+        for wave in ([i for i, m in enumerate(manifests) if m["kind"] == "Role"],
+                     [i for i, m in enumerate(manifests) if m["kind"] != "Role"]):  # fmt: skip
+            done = await asyncio.gather(*(self._apply(owner, manifests[i]) for i in wave), return_exceptions=True)
+            for i, one in zip(wave, done, strict=True):
+                results[i] = one
         failures = []
         for manifest, result in zip(manifests, results, strict=True):
             if isinstance(result, ChildConflict):

@@ -1,10 +1,13 @@
 """The proxy's identity and rights, as the operator wires them, checked by the real API server: the objects are
 accepted, and the ServiceAccount's rights are what real SubjectAccessReviews (``kubectl auth can-i --as``) answer.
-Mode none says so in a condition, a status field and an Event; Ready stays computed from the rest."""
+Mode none says so in a condition, a status field and an Event; Ready stays computed from the rest (here, with no
+node, from the rollout that cannot happen: ``Progressing``). The proxy answering with bearer tokens in a real pod is
+checked on the real node (``tests/node``)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 import yaml
@@ -16,7 +19,7 @@ from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding, Role
 from modelgate_dev.devcluster import DevCluster
 from modelgate_operator import render, render_auth
 
-from .harness import FakeDeploymentController, OperatorProcess, condition, endpoint, wait_for
+from .harness import OperatorProcess, condition, endpoint, install_rbac, settled, wait_for
 from .samples import endpoint as manifest
 from .samples import two_entities
 
@@ -53,10 +56,10 @@ def _subjects(client: Client) -> list[tuple[str, str]]:
 
 
 def test_bearer_proxy_runs_as_a_service_account_that_may_only_review_and_read_its_api_keys(
-    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client
 ) -> None:
     _apply(k8s, namespace)
-    obj = wait_for("Ready", lambda: _settled(client, namespace, "Ready", "True"), timeout=20)
+    obj = wait_for("children applied", lambda: settled(endpoint(client, namespace, NAME)), timeout=20)
     auth = condition(obj, "Authenticated")
     assert auth is not None
     assert (auth["status"], auth["reason"]) == ("True", "BearerTokens"), auth
@@ -105,10 +108,13 @@ def _role_gone(client: Client, namespace: str) -> bool:
 
 
 def test_mode_none_is_reported_open_with_a_condition_and_an_event(
-    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client
 ) -> None:
     _apply(k8s, namespace, {"mode": "none"})
-    obj = wait_for("Ready", lambda: _settled(client, namespace, "Ready", "True"), timeout=20)  # Ready stays computed
+    obj = wait_for("children applied", lambda: settled(endpoint(client, namespace, NAME)), timeout=20)
+    ready = condition(obj, "Ready")
+    assert ready is not None
+    assert (ready["status"], ready["reason"]) == ("False", "Progressing"), ready  # computed from the rollout, not auth
     auth = condition(obj, "Authenticated")
     assert auth is not None
     assert (auth["status"], auth["reason"]) == ("False", "AuthenticationDisabled"), auth
@@ -132,3 +138,27 @@ def test_mode_none_is_reported_open_with_a_condition_and_an_event(
     obj = wait_for("Authenticated", lambda: _settled(client, namespace, "Authenticated", "True"), timeout=20)
     assert obj["status"]["authentication"]["open"] is False
     assert (namespace, "modelgate-proxy") in _subjects(client)
+
+
+def test_the_operator_may_bind_its_api_key_role_only_once_the_role_exists(k8s: DevCluster, namespace: str) -> None:
+    """Why the operator writes its Roles before the rest (children.ChildWriter.apply_all): it holds no ``bind`` verb,
+    so the API server admits its RoleBinding only after checking the operator holds every rule of the bound Role,
+    which must exist. A binding applied first is refused, with a code the operator treats as permanent."""
+    kubeconfig = install_rbac(k8s, namespace)
+    meta = {"namespace": namespace, "name": RBAC}
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}  # fmt: skip
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RBAC},
+               "subjects": [{"kind": "ServiceAccount", "name": render_auth.SERVICE_ACCOUNT, "namespace": namespace}]}
+
+    def apply(doc: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        return k8s.kubectl("apply", "--server-side", "--field-manager=modelgate-operator", "-f", "-",
+                           input=yaml.safe_dump(doc), kubeconfig=kubeconfig, check=False)  # fmt: skip
+
+    first = apply(binding)
+    assert first.returncode != 0, first.stdout
+    assert "NotFound" in first.stderr or "forbidden" in first.stderr, first.stderr
+    assert apply(role).returncode == 0
+    second = apply(binding)
+    assert second.returncode == 0, second.stderr

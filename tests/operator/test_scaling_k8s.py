@@ -21,7 +21,7 @@ from modelgate_operator import render
 from modelgate_operator.kube import ServingEndpoint
 from modelgate_proxy.spec import ServingEndpointSpec
 
-from .harness import FakeDeploymentController, OperatorProcess, condition, endpoint, install_rbac, put_secret, wait_for
+from .harness import OperatorProcess, condition, endpoint, install_rbac, put_secret, settled, wait_for
 from .samples import endpoint as manifest
 from .samples import two_entities
 
@@ -34,13 +34,9 @@ def apply_endpoint(k8s: DevCluster, namespace: str, spec: dict[str, Any]) -> Non
     k8s.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(manifest(NAME, namespace, spec)))
 
 
-def settled(client: Client, namespace: str) -> dict[str, Any] | None:
-    obj = endpoint(client, namespace, NAME)
-    applied = condition(obj, "ChildrenApplied") or {}
-    if obj.get("status", {}).get("observedGeneration") == obj["metadata"]["generation"] and \
-            applied.get("status") == "True":
-        return obj
-    return None
+def applied(client: Client, namespace: str) -> dict[str, Any] | None:
+    """The endpoint once the operator did its part (harness.settled: children applied, no rollout on this plane)."""
+    return settled(endpoint(client, namespace, NAME))
 
 
 def absent(client: Client, kind: type[Any], namespace: str) -> bool:
@@ -63,7 +59,7 @@ def test_spec_validation_of_scaling() -> None:
 
 
 def test_autoscaler_and_budget_are_owned_accepted_and_removed(
-    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client, kubelet: FakeDeploymentController
+    k8s: DevCluster, namespace: str, operator: OperatorProcess, client: Client
 ) -> None:
     put_secret(client, namespace, "openai-creds", {"api-key": "sk-ref"})
     spec = {**two_entities(), "aiGateway": LIMITS, "proxy": {
@@ -71,7 +67,7 @@ def test_autoscaler_and_budget_are_owned_accepted_and_removed(
                         "podsMetric": {"name": "modelgate_requests_per_second", "averageValue": "20"}},
         "disruptionBudget": {"maxUnavailable": 1}}}
     apply_endpoint(k8s, namespace, spec)
-    obj = wait_for("children applied", lambda: settled(client, namespace), timeout=30)
+    obj = wait_for("children applied", lambda: applied(client, namespace), timeout=30)
     uid = obj["metadata"]["uid"]
     hpa = client.get(HorizontalPodAutoscaler, CHILD, namespace=namespace)
     assert hpa.spec.minReplicas == 2
@@ -106,7 +102,7 @@ def test_autoscaler_and_budget_are_owned_accepted_and_removed(
 
 
 def test_redis_secret_reaches_the_proxy(
-    k8s: DevCluster, namespace: str, client: Client, kubelet: FakeDeploymentController, tmp_path: Path
+    k8s: DevCluster, namespace: str, client: Client, tmp_path: Path
 ) -> None:
     kubeconfig = install_rbac(k8s, namespace)
     put_secret(client, namespace, "openai-creds", {"api-key": "sk-ref"})
@@ -114,7 +110,7 @@ def test_redis_secret_reaches_the_proxy(
     with OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log", "--log-format", "json",
                          "--redis-secret", "modelgate-redis") as op:
         apply_endpoint(k8s, namespace, {**two_entities(), "aiGateway": LIMITS, "proxy": {"replicas": 3}})
-        obj = wait_for("children applied", lambda: settled(client, namespace), timeout=30)
+        obj = wait_for("children applied", lambda: applied(client, namespace), timeout=30)
         dep = client.get(Deployment, CHILD, namespace=namespace)
         container = dep.spec.template.spec.containers[0]
         env = {e.name: e.valueFrom.secretKeyRef for e in container.env or []}
