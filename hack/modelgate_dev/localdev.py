@@ -87,10 +87,9 @@ def quickstart_manifests(provider_url: str, key: str) -> list[dict[str, Any]]:
                                          "openaiApiKey": f"{{{{secrets/{KEY_SECRET}/api-key}}}}"},
                     },
                 }],
-                # open (the status says so: Authenticated=False), because the control-plane-only tests run this
-                # proxy as a local process, which has no ServiceAccount token for TokenReview; the printed
-                # snippets send the minted API key all the same
-                "proxy": {"authentication": {"mode": "none"}},
+                # no spec.proxy.authentication: the default, bearer (Kubernetes tokens and this namespace's API
+                # keys, checked by the proxy pod with TokenReview/SubjectAccessReview); the printed snippets send
+                # the API key minted below
             },
         },
     ]  # fmt: skip
@@ -256,6 +255,10 @@ class LocalDev:
         started = time.monotonic()
         url = self.wait_ready(nc.cluster)
         say(f"ServingEndpoint {ENDPOINT}: Ready, proxy pod answering at {url} ({time.monotonic() - started:.1f}s)")
+        got = nc.cluster.kubectl("get", "servingendpoint", ENDPOINT, "-n", ENDPOINT_NAMESPACE, "-o", "json")
+        auth = (json.loads(got.stdout).get("status") or {}).get("authentication") or {}
+        say(f"authentication: mode {auth.get('mode')}, open: {str(auth.get('open')).lower()}, API keys: "
+            f"{str(auth.get('apiKeys')).lower()} (status.authentication)")  # fmt: skip
         return url
 
     def down(self, purge: bool = False) -> None:

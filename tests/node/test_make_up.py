@@ -1,9 +1,11 @@
 """`make up` end to end (hack/up.sh in a temp state dir): the chart installed with helm (the operator as a
-pod), a chat answer through the real proxy pod, idempotent on a second run; `make down` leaves no process,
-mount, network device, iptables chain, cgroup or changed sysctl behind."""
+pod), a chat answer through the real proxy pod with the minted API key (authentication on: 401 without it),
+idempotent on a second run; `make down` leaves no process, mount, network device, iptables chain, cgroup or changed
+sysctl behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -15,6 +17,12 @@ from modelgate_dev.node.layout import CGROUP_NAMES
 from tests.plugins.node import node_bin_dir
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _kubectl(state: Path, *args: str) -> str:
+    cp = state / "control-plane"
+    return subprocess.run([str(cp / "bin" / "kubectl"), f"--kubeconfig={cp / 'kubeconfig'}", *args],
+                          capture_output=True, text=True, check=True, timeout=30).stdout  # fmt: skip
 
 
 def _ours(state: Path) -> list[str]:
@@ -39,6 +47,7 @@ def test_make_up_twice_then_down(pytestconfig: pytest.Config, tmp_path: Path) ->
             assert "quickstart   True" in run.stdout
             assert f"export KUBECONFIG={state.resolve()}/control-plane/kubeconfig" in run.stdout
             assert "make down" in run.stdout
+            assert "authentication: mode bearer, open: false, API keys: true" in run.stderr
             if attempt == 1:  # the printed Python snippet works as printed, from the repository
                 lines = run.stdout.splitlines()
                 start = next(i for i, line in enumerate(lines) if "<<'PY'" in line)
@@ -50,6 +59,15 @@ def test_make_up_twice_then_down(pytestconfig: pytest.Config, tmp_path: Path) ->
                 ran = subprocess.run(["bash", "-c", snippet], cwd=REPO, capture_output=True, text=True, timeout=60)
                 assert ran.returncode == 0, ran.stderr[-2000:]
                 assert "You said: Hello" in ran.stdout
+                status = _kubectl(state, "get", "se", "quickstart", "-o", "jsonpath={.status.authentication}")
+                assert json.loads(status) == {"mode": "bearer", "open": False, "audience": "modelgate.io/proxy",
+                                              "apiKeys": True}  # fmt: skip
+                url = next(w for w in run.stdout.split() if w.endswith("/serving-endpoints/quickstart/invocations"))
+                for header in ([], ["-H", "Authorization: Bearer mg-not-a-key"]):  # no key, a wrong key: 401
+                    code = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--noproxy", "*",
+                                           url, "-H", "Content-Type: application/json", *header, "-d", "{}"],
+                                          capture_output=True, text=True, timeout=30).stdout  # fmt: skip
+                    assert code == "401", (header, code)
             if attempt == 2:
                 assert "cluster: already running" in run.stderr
                 assert "provider stand-in: already running" in run.stderr
