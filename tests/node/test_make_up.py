@@ -63,9 +63,10 @@ def test_make_up_twice_then_down(pytestconfig: pytest.Config, tmp_path: Path) ->
                 assert json.loads(status) == {"mode": "bearer", "open": False, "audience": "modelgate.io/proxy",
                                               "apiKeys": True}  # fmt: skip
                 url = next(w for w in run.stdout.split() if w.endswith("/serving-endpoints/quickstart/invocations"))
+                body = '{"messages": [{"role": "user", "content": "Hello"}]}'  # a valid query, but no/a wrong key
                 for header in ([], ["-H", "Authorization: Bearer mg-not-a-key"]):  # no key, a wrong key: 401
                     code = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--noproxy", "*",
-                                           url, "-H", "Content-Type: application/json", *header, "-d", "{}"],
+                                           url, "-H", "Content-Type: application/json", *header, "-d", body],
                                           capture_output=True, text=True, timeout=30).stdout  # fmt: skip
                     assert code == "401", (header, code)
             if attempt == 2:
