@@ -56,16 +56,24 @@ def _object(k8s: DevCluster, namespace: str, kind: str, name: str) -> dict[str, 
     return data
 
 
+GATEWAY_BASE_ROLE = "modelgate-gateway-files-test"
+
+
 @pytest.fixture
 def gateway(k8s: DevCluster, namespace: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A gateway (``modelgate serve --auth-config ... --management-namespace``) whose ServiceAccount may manage
     the namespace's endpoints; alice may manage them (modelgate-manage), carol's group may view them
     (modelgate-view), bob may do nothing. Yields the URL and the API keys."""
     asyncio.run(_proxy_api(k8s, namespace, tmp_path).close())  # the gateway's SA, SAR rights, tmp_path/"token"
-    for role in ("gateway", "manage", "view"):  # the shipped ClusterRoles
+    for role in ("manage", "view"):  # the shipped ClusterRoles
         k8s.kubectl("apply", "-f", str(FILES / f"modelgate-{role}-clusterrole.yaml"))
+    # the gateway's shipped rules without the permissions API's, under a name of their own: the session's
+    # `modelgate-gateway` (tests/operator/harness.py, with those rights) is shared by the operator tests
+    base = yaml.safe_load((FILES / "modelgate-gateway-clusterrole.yaml").read_text())
+    base["metadata"]["name"] = GATEWAY_BASE_ROLE
+    k8s.kubectl("apply", "-f", "-", input=yaml.safe_dump(base))
     _apply(k8s, namespace, SECRET_READER, tmp_path / "secret-reader.yaml")
-    k8s.kubectl("create", "rolebinding", "gateway", "--clusterrole=modelgate-gateway",
+    k8s.kubectl("create", "rolebinding", "gateway", f"--clusterrole={GATEWAY_BASE_ROLE}",
                 f"--serviceaccount={namespace}:modelgate-proxy", "-n", namespace)
     k8s.kubectl("create", "rolebinding", "alice", "--clusterrole=modelgate-manage", "--user=alice@example.com",
                 "-n", namespace)
