@@ -12,7 +12,10 @@
 5. applies a Secret with the provider key and the ServingEndpoint ``quickstart``, mints an API key (its Secret, with
    the key's hash only, and a RoleBinding of its principal to ``modelgate-query``: authentication is on by default,
    docs/authentication.md) kept in ``<dir>/api-key``, waits until the endpoint is Ready and its proxy pod answers,
-   and sends one chat request with that key through that pod.
+   and sends one chat request with that key through that pod;
+6. waits for the namespace's workspace gateway pod (every endpoint and the Databricks management API on one URL,
+   docs/workspace-gateway.md), mints a token of a ServiceAccount that may query and manage (``<dir>/gateway-token``,
+   :mod:`.quickstart_gateway`), sends the same chat through it and prints ``DATABRICKS_HOST`` / ``DATABRICKS_TOKEN``.
 
 ``down`` tears it all down and restores the host (``--purge`` also deletes ``<dir>``). Logs: ``<dir>/logs/``
 (provider), ``<dir>/control-plane/logs/``, ``<dir>/node/logs/``; pods: ``kubectl logs``.
@@ -42,6 +45,7 @@ import yaml
 from modelgate_operator import render
 from modelgate_proxy.stages.identity.apikey_mint import mint
 
+from . import quickstart_gateway
 from .background import Background
 from .devcluster import REPO_ROOT, DevCluster, DevClusterError, link_tools
 from .node.cluster import NodeCluster
@@ -49,6 +53,7 @@ from .node.layout import GATEWAY
 from .node.node import RELAY_PORT
 from .node.prepare import prepare
 from .node.procs import NodeError
+from .pods import ready_pod_url
 
 REPO = REPO_ROOT
 CHART = REPO / "charts" / "modelgate"
@@ -124,6 +129,8 @@ class LocalDev:
         self.dir = state_dir.resolve()
         self.python = python
         self.provider = Background("fake-openai", self.dir)
+        self.gateway_url = ""
+        self.gateway_token = self.dir / "gateway-token"
 
     def node_cluster(self, bin_dir: Path) -> NodeCluster:
         if (self.dir / "control-plane" / "state.json").exists():
@@ -225,17 +232,8 @@ class LocalDev:
 
     @staticmethod
     def pod_url(cluster: DevCluster) -> str:
-        """A Ready, not terminating proxy pod of the endpoint (there is no kube-proxy: pods are reached by IP)."""
-        got = cluster.kubectl("get", "pods", "-n", ENDPOINT_NAMESPACE, "-l", f"{render.ENDPOINT_LABEL}={ENDPOINT}",
-                              "-o", "json", check=False)  # fmt: skip
-        if got.returncode != 0:
-            return ""
-        for pod in json.loads(got.stdout).get("items", []):
-            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in pod.get("status", {}).get("conditions", []))  # fmt: skip
-            if ready and not pod["metadata"].get("deletionTimestamp") and pod["status"].get("podIP"):
-                return f"http://{pod['status']['podIP']}:{render.PROXY_PORT}"
-        return ""
+        """A Ready, not terminating proxy pod of the endpoint."""
+        return ready_pod_url(cluster, ENDPOINT_NAMESPACE, f"{render.ENDPOINT_LABEL}={ENDPOINT}", render.PROXY_PORT)
 
     def up(self) -> str:
         """Bring everything up; returns the proxy pod's base URL."""
@@ -259,6 +257,13 @@ class LocalDev:
         auth = (json.loads(got.stdout).get("status") or {}).get("authentication") or {}
         say(f"authentication: mode {auth.get('mode')}, open: {str(auth.get('open')).lower()}, API keys: "
             f"{str(auth.get('apiKeys')).lower()} (status.authentication)")  # fmt: skip
+        self.apply(nc.cluster, quickstart_gateway.caller_manifests(ENDPOINT_NAMESPACE, KEY_SECRET))
+        started = time.monotonic()
+        self.gateway_url = quickstart_gateway.wait_gateway(nc.cluster, ENDPOINT_NAMESPACE)
+        quickstart_gateway.mint_token(nc.cluster, ENDPOINT_NAMESPACE, self.gateway_token)
+        say(f"workspace gateway of namespace {ENDPOINT_NAMESPACE}: pod answering at {self.gateway_url} "
+            f"({time.monotonic() - started:.1f}s); a token of ServiceAccount {quickstart_gateway.SERVICE_ACCOUNT} "
+            f"(may query and manage) in {self.gateway_token}")  # fmt: skip
         return url
 
     def down(self, purge: bool = False) -> None:
@@ -381,9 +386,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     say(f"chat through the proxy pod: {question!r} -> {answer!r}")
+    try:
+        via = chat(dev.gateway_url, question, dev.gateway_token.read_text().strip())
+    except (LocalDevError, OSError) as exc:
+        print(f"error: the workspace gateway did not answer: {exc}", file=sys.stderr)
+        return 1
+    say(f"chat through the workspace gateway: {question!r} -> {via!r}")
     print()
     print(DevCluster.attach(dev.dir / "control-plane").kubectl("get", "servingendpoints", "-A").stdout.rstrip())
     print(usage(dev.dir, url))
+    print(quickstart_gateway.usage(dev.gateway_url, dev.gateway_token, ENDPOINT, python_for_snippets()))
     return 0
 
 

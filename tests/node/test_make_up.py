@@ -69,6 +69,24 @@ def test_make_up_twice_then_down(pytestconfig: pytest.Config, tmp_path: Path) ->
                                            url, "-H", "Content-Type: application/json", *header, "-d", body],
                                           capture_output=True, text=True, timeout=30).stdout  # fmt: skip
                     assert code == "401", (header, code)
+                # the workspace gateway: the same chat on one URL with the printed DATABRICKS_* variables
+                assert "'Hello from make up!' -> 'You said: Hello from make up!'" in run.stderr.split(
+                    "chat through the workspace gateway:", 1)[1].split("\n", 1)[0]
+                export = next(line for line in lines if "export DATABRICKS_HOST=" in line).strip()
+                start = next(i for i, line in enumerate(lines) if "<<'PY'" in line and "OpenAI client on the workspace" in line)
+                gw_snippet = "\n".join([export, *lines[start : lines.index("PY", start) + 1]])
+                ran = subprocess.run(["bash", "-c", gw_snippet], cwd=REPO, capture_output=True, text=True, timeout=60)
+                assert ran.returncode == 0, ran.stderr[-2000:]
+                assert "You said: Hello" in ran.stdout
+                listed = subprocess.run(["bash", "-c", f"{export}; curl -s --noproxy '*' $DATABRICKS_HOST/api/2.0/"
+                                         "serving-endpoints -H \"Authorization: Bearer $DATABRICKS_TOKEN\""],
+                                        capture_output=True, text=True, timeout=30)  # fmt: skip
+                assert [e["name"] for e in json.loads(listed.stdout)["endpoints"]] == ["quickstart"], listed.stdout
+                unauthenticated = subprocess.run(["bash", "-c", f"{export}; curl -s -o /dev/null -w '%{{http_code}}' "
+                                                  "--noproxy '*' $DATABRICKS_HOST/api/2.0/serving-endpoints"],
+                                                 capture_output=True, text=True, timeout=30).stdout  # fmt: skip
+                assert unauthenticated == "401"
+                assert (state / "gateway-token").stat().st_mode & 0o077 == 0
             if attempt == 2:
                 assert "cluster: already running" in run.stderr
                 assert "provider stand-in: already running" in run.stderr
