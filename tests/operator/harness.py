@@ -24,9 +24,11 @@ import yaml
 from lightkube import ApiError, Client
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.resources.core_v1 import Secret
+from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
 from lightkube.types import PatchType
 
 from modelgate_dev.devcluster import DevCluster
+from modelgate_operator import render_auth
 from modelgate_operator.kube import ServingEndpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -203,3 +205,17 @@ def put_secret(client: Client, namespace: str, name: str, data: dict[str, str]) 
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }  # fmt: skip
     client.patch(Secret, name, body, namespace=namespace, patch_type=PatchType.APPLY, force=True)
+
+
+def can_as_service_account(k8s: DevCluster, namespace: str, account: str, *args: str) -> bool:
+    """``kubectl auth can-i ARGS`` as ServiceAccount ``account`` of ``namespace`` (with its groups)."""
+    who = f"system:serviceaccount:{namespace}:{account}"
+    res = k8s.kubectl("auth", "can-i", *args, f"--as={who}", "--as-group=system:serviceaccounts",
+                      f"--as-group=system:serviceaccounts:{namespace}", check=False)  # fmt: skip
+    return res.stdout.strip() == "yes"
+
+
+def reviews_subjects(client: Client) -> list[tuple[str, str]]:
+    """The ServiceAccounts (namespace, name) of the one proxy-reviews ClusterRoleBinding."""
+    crb = client.get(ClusterRoleBinding, render_auth.REVIEWS_CLUSTER_ROLE)
+    return [(s.namespace or "", s.name) for s in crb.subjects or [] if s.kind == "ServiceAccount"]

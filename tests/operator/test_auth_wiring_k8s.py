@@ -14,12 +14,21 @@ import yaml
 from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap
-from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding, Role
+from lightkube.resources.rbac_authorization_v1 import Role
 
 from modelgate_dev.devcluster import DevCluster
 from modelgate_operator import render, render_auth
 
-from .harness import OperatorProcess, condition, endpoint, install_rbac, settled, wait_for
+from .harness import (
+    OperatorProcess,
+    can_as_service_account,
+    condition,
+    endpoint,
+    install_rbac,
+    reviews_subjects,
+    settled,
+    wait_for,
+)
 from .samples import endpoint as manifest
 from .samples import two_entities
 
@@ -44,15 +53,7 @@ def _settled(client: Client, namespace: str, ctype: str, status: str) -> dict[st
 
 
 def _can(k8s: DevCluster, namespace: str, *args: str) -> bool:
-    who = f"system:serviceaccount:{namespace}:{render_auth.SERVICE_ACCOUNT}"
-    res = k8s.kubectl("auth", "can-i", *args, f"--as={who}", "--as-group=system:serviceaccounts",
-                      f"--as-group=system:serviceaccounts:{namespace}", check=False)  # fmt: skip
-    return res.stdout.strip() == "yes"
-
-
-def _subjects(client: Client) -> list[tuple[str, str]]:
-    crb = client.get(ClusterRoleBinding, render_auth.REVIEWS_CLUSTER_ROLE)
-    return [(s.namespace or "", s.name) for s in crb.subjects or [] if s.kind == "ServiceAccount"]
+    return can_as_service_account(k8s, namespace, render_auth.SERVICE_ACCOUNT, *args)
 
 
 def test_bearer_proxy_runs_as_a_service_account_that_may_only_review_and_read_its_api_keys(
@@ -68,7 +69,7 @@ def test_bearer_proxy_runs_as_a_service_account_that_may_only_review_and_read_it
     pod = client.get(Deployment, CHILD, namespace=namespace).spec.template.spec  # type: ignore[union-attr]
     assert pod is not None
     assert pod.serviceAccountName == "modelgate-proxy"
-    assert (namespace, "modelgate-proxy") in _subjects(client)
+    assert (namespace, "modelgate-proxy") in reviews_subjects(client)
     other = "kube-system"
     checks = {
         ("create", "tokenreviews.authentication.k8s.io"): True,
@@ -99,7 +100,7 @@ def test_bearer_proxy_runs_as_a_service_account_that_may_only_review_and_read_it
 
     # deleting the namespace's last endpoint takes its ServiceAccount out of the reviews binding
     k8s.kubectl("delete", "servingendpoint", NAME, "-n", namespace, "--wait=true", "--timeout=30s")
-    wait_for("subject removed", lambda: (namespace, "modelgate-proxy") not in _subjects(client), timeout=20)
+    wait_for("subject removed", lambda: (namespace, "modelgate-proxy") not in reviews_subjects(client), timeout=20)
     assert not _can(k8s, namespace, "create", "tokenreviews.authentication.k8s.io")
 
 
@@ -132,12 +133,12 @@ def test_mode_none_is_reported_open_with_a_condition_and_an_event(
     assert "--no-auth" in (dep.containers[0].command or [])
     assert not [v for v in dep.volumes or [] if v.name == "kube-api-access"]
     assert _role_gone(client, namespace)  # no API-key Role in mode none
-    assert (namespace, "modelgate-proxy") not in _subjects(client)  # no reviews for an open endpoint
+    assert (namespace, "modelgate-proxy") not in reviews_subjects(client)  # no reviews for an open endpoint
 
     _apply(k8s, namespace, {"mode": "bearer"})  # turned back on: the condition and the status follow
     obj = wait_for("Authenticated", lambda: _settled(client, namespace, "Authenticated", "True"), timeout=20)
     assert obj["status"]["authentication"]["open"] is False
-    assert (namespace, "modelgate-proxy") in _subjects(client)
+    assert (namespace, "modelgate-proxy") in reviews_subjects(client)
 
 
 def test_the_operator_may_bind_its_api_key_role_only_once_the_role_exists(k8s: DevCluster, namespace: str) -> None:

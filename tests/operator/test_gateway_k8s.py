@@ -12,12 +12,12 @@ import yaml
 from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Service, ServiceAccount
-from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding, RoleBinding
+from lightkube.resources.rbac_authorization_v1 import RoleBinding
 
 from modelgate_dev.devcluster import DevCluster
 from modelgate_operator import render, render_auth, render_gateway
 
-from .harness import OperatorProcess, put_secret, wait_for
+from .harness import OperatorProcess, can_as_service_account, put_secret, reviews_subjects, wait_for
 from .samples import endpoint as manifest
 from .samples import two_entities
 
@@ -39,15 +39,7 @@ def _owners(obj: dict[str, Any]) -> list[str]:
 
 
 def _can(k8s: DevCluster, namespace: str, *args: str) -> bool:
-    who = f"system:serviceaccount:{namespace}:{GW}"
-    res = k8s.kubectl("auth", "can-i", *args, f"--as={who}", "--as-group=system:serviceaccounts",
-                      f"--as-group=system:serviceaccounts:{namespace}", check=False)  # fmt: skip
-    return res.stdout.strip() == "yes"
-
-
-def _subjects(client: Client) -> list[tuple[str, str]]:
-    crb = client.get(ClusterRoleBinding, render_auth.REVIEWS_CLUSTER_ROLE)
-    return [(s.namespace or "", s.name) for s in crb.subjects or [] if s.kind == "ServiceAccount"]
+    return can_as_service_account(k8s, namespace, GW, *args)
 
 
 def _gone(client: Client, namespace: str) -> bool:
@@ -88,7 +80,7 @@ def test_one_gateway_per_namespace_owned_by_its_endpoints_with_least_rights_and_
     assert svc.spec.selector == render_gateway.selector_labels()
     rb = client.get(RoleBinding, GW, namespace=namespace)
     assert rb.roleRef.name == "modelgate-gateway"
-    assert (namespace, GW) in wait_for("gateway reviews subject", lambda: (s := _subjects(client)) and
+    assert (namespace, GW) in wait_for("gateway reviews subject", lambda: (s := reviews_subjects(client)) and
                                        (namespace, GW) in s and s, timeout=20)  # fmt: skip
 
     checks = {
@@ -133,7 +125,7 @@ def test_one_gateway_per_namespace_owned_by_its_endpoints_with_least_rights_and_
 
     k8s.kubectl("delete", "servingendpoint", "alpha", "-n", namespace, "--wait=true", "--timeout=30s")
     wait_for("gateway deleted", lambda: _gone(client, namespace), timeout=30)
-    wait_for("gateway subject removed", lambda: (namespace, GW) not in _subjects(client), timeout=20)
+    wait_for("gateway subject removed", lambda: (namespace, GW) not in reviews_subjects(client), timeout=20)
     assert not _can(k8s, namespace, "create", "servingendpoints.serving.modelgate.io", "-n", namespace)
 
 
