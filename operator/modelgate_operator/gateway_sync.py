@@ -105,8 +105,7 @@ class GatewaySync:
         if self.require_label and keys:
             unlabelled = await self.cache.unlabelled(namespace, sorted(keys), self.kube.secret_labels)
             keys = {n: k for n, k in keys.items() if n not in unlabelled}
-        values = {name: self.cache.get(namespace, name) or await self.kube.secret_data(namespace, name)
-                  for name in sorted(keys)}  # fmt: skip
+        values = await self.cache.fetch(namespace, sorted(keys), self.kube.secret_data)
         references = {name: sorted(k) for name, k in sorted(keys.items())}
         auth_text = config_text(render_gateway.auth_config(namespace, self.defaults))
         digest = hashlib.sha256(json.dumps({"refs": references, "values": values, "auth": auth_text},

@@ -77,8 +77,8 @@ class JudgeReader:
                 return JudgeWiring(args=args), loaded
             manifests, more = loaded
             fields = [*fields, *more]
-        fetched = {name: self.cache.get(owner.namespace, name) or await self.kube.secret_data(owner.namespace, name)
-                   for name in secrets.referenced_secret_names(fields)}  # fmt: skip
+        fetched = await self.cache.fetch(owner.namespace, secrets.referenced_secret_names(fields),
+                                         self.kube.secret_data)  # fmt: skip
         try:
             resolved = secrets.resolve(fields, fetched)
         except secrets.SecretResolutionError as exc:

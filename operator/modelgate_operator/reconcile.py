@@ -280,10 +280,8 @@ class Reconciler:
                                                 judge_problem, self.defaults.judge is not None) or config
         if spec is not None and config.status == "True":
             fields = secrets.collect(spec) + render_judge.own_key_fields(spec)
-            fetched = {
-                name: self.secrets.get(owner.namespace, name) or await self.kube.secret_data(owner.namespace, name)
-                for name in secrets.referenced_secret_names(fields)
-            }
+            fetched = await self.secrets.fetch(owner.namespace, secrets.referenced_secret_names(fields),
+                                               self.kube.secret_data)  # fmt: skip
             present = [n for n, d in fetched.items() if d is not None]
             unlabelled = await self.secrets.unlabelled(owner.namespace, present, self.kube.secret_labels) if (
                 self.require_label) else set()  # fmt: skip

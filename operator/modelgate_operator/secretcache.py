@@ -11,7 +11,7 @@ the operator watches every Secret of a cluster.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 REFERENCEABLE_LABEL = "serving.modelgate.io/referenceable"
 """With ``--require-secret-label`` (clusters without admission policies), only Secrets labelled ``...=true`` may be
@@ -64,6 +64,14 @@ class SecretCache:
         if (namespace, name) not in self._known:
             return None
         return (namespace, name) in self._labelled
+
+    async def fetch(
+        self, namespace: str, names: Iterable[str],
+        fetch_data: Callable[[str, str], Awaitable[dict[str, str] | None]],
+    ) -> dict[str, dict[str, str] | None]:
+        """Name -> the digests of each of ``names`` (fetching those the watch has not delivered); None: no such
+        Secret."""
+        return {name: self.get(namespace, name) or await fetch_data(namespace, name) for name in names}
 
     def get(self, namespace: str, name: str) -> dict[str, str] | None:
         """The digests, or None when the watch has not delivered this Secret (fetch it instead)."""
