@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from lightkube.resources.core_v1 import Pod
 
 from modelgate_dev.node.cluster import NodeCluster
-from modelgate_operator import render, render_gateway
+from modelgate_dev.quickstart_gateway import wait_gateway
 from tests.operator.harness import REPO, put_secret
 
 from .harness import admin, apply_endpoint, chat_spec, operator_on, provider_on_bridge, wait
@@ -20,20 +19,6 @@ from .harness import admin, apply_endpoint, chat_spec, operator_on, provider_on_
 NAME = "chat"
 AUDIENCE = "modelgate.io/proxy"
 QUERY_ROLE = REPO / "charts" / "modelgate" / "files" / "modelgate-query-clusterrole.yaml"
-
-
-def _gateway_base(nc: NodeCluster, ns: str) -> str:
-    def ready() -> str | None:
-        for pod in admin(nc).list(Pod, namespace=ns, labels=render_gateway.selector_labels()):
-            conds = (pod.status.conditions if pod.status else None) or []
-            if any(c.type == "Ready" and c.status == "True" for c in conds) and pod.status and pod.status.podIP:
-                return f"http://{pod.status.podIP}:{render.PROXY_PORT}"
-        return None
-
-    wait("the gateway pod Ready", lambda: ready() is not None, 240)
-    base = ready()
-    assert base is not None
-    return base
 
 
 def test_the_gateway_pod_answers_a_namespace_endpoint_on_one_url(
@@ -45,7 +30,7 @@ def test_the_gateway_pod_answers_a_namespace_endpoint_on_one_url(
     put_secret(admin(nc), ns, "openai", {"key": "sk-node-gateway"})
     with provider_on_bridge("sk-node-gateway") as api_base, operator_on(nc, ns, tmp_path / "operator.log"):
         apply_endpoint(nc, ns, NAME, chat_spec(api_base))
-        base = _gateway_base(nc, ns)
+        base = wait_gateway(nc.cluster, ns, timeout=240)  # make up's lookup: a Ready pod's IP (no kube-proxy)
         k.kubectl("create", "serviceaccount", "caller", "-n", ns)
         token = k.kubectl("create", "token", "caller", "-n", ns, "--audience", AUDIENCE).stdout.strip()
         headers = {"Authorization": f"Bearer {token}"}
