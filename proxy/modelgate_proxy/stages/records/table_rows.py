@@ -58,17 +58,11 @@ def payload_row(*, request_id: str, client_request_id: str | None, time: datetim
     """A payload row; ``request`` and ``response`` (JSON values) become their JSON bytes here, or ``None`` with
     ``MAX_REQUEST_SIZE_EXCEEDED`` / ``MAX_RESPONSE_SIZE_EXCEEDED`` in ``logging_error_codes`` when over 10 MiB
     (``logging_error_codes`` is a tuple: the row holds no mutable container)."""
-    codes: tuple[str, ...] = ()
-    bodies: list[bytes | None] = []
-    for value, code in ((request, "MAX_REQUEST_SIZE_EXCEEDED"), (response, "MAX_RESPONSE_SIZE_EXCEEDED")):
-        data = orjson.dumps(value) if value is not None else None
-        if data is not None and len(data) > MAX_PAYLOAD_BYTES:
-            data, codes = None, (*codes, code)
-        bodies.append(data)
+    request_json, response_json, codes = bounded_json(request, response)
     return {  # made after the bodies: a dict of flat values only is one the garbage collector does not track
         "request_date": time.date(), "databricks_request_id": request_id, "client_request_id": client_request_id,
         "request_time": time, "status_code": status, "sampling_fraction": 1.0,
-        "execution_duration_ms": round(latency * 1000), "request": bodies[0], "response": bodies[1],
+        "execution_duration_ms": round(latency * 1000), "request": request_json, "response": response_json,
         "served_entity_id": entity_id, "logging_error_codes": codes, "requester": requester,
     }
 
@@ -114,17 +108,26 @@ def served_entity_row(*, entity_id: str, endpoint: str, entity: str, provider: s
     }
 
 
+def bounded_json(request: Any, response: Any) -> tuple[bytes | None, bytes | None, tuple[str, ...]]:
+    """The JSON of a request and its response, each ``None`` when absent or over 10 MiB, and the codes of those
+    over it (``MAX_REQUEST_SIZE_EXCEEDED``, ``MAX_RESPONSE_SIZE_EXCEEDED``)."""
+    codes: tuple[str, ...] = ()
+    out: list[bytes | None] = []
+    for value, code in ((request, "MAX_REQUEST_SIZE_EXCEEDED"), (response, "MAX_RESPONSE_SIZE_EXCEEDED")):
+        data = orjson.dumps(value) if value is not None else None
+        if data is not None and len(data) > MAX_PAYLOAD_BYTES:
+            data, codes = None, (*codes, code)
+        out.append(data)
+    return out[0], out[1], codes
+
+
 def bounded_bodies(row: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
-    """The JSON of ``request`` / ``response`` when at most 10 MiB; in place, one over it becomes ``None`` with
-    ``MAX_REQUEST_SIZE_EXCEEDED`` / ``MAX_RESPONSE_SIZE_EXCEEDED`` added to ``logging_error_codes``."""
-    codes: list[str] = row["logging_error_codes"]
-    for field, code in (("request", "MAX_REQUEST_SIZE_EXCEEDED"), ("response", "MAX_RESPONSE_SIZE_EXCEEDED")):
-        value = row[field]
-        if value is None:
-            continue
-        data = orjson.dumps(value)
-        if len(data) > MAX_PAYLOAD_BYTES:
+    """The JSON of ``request`` / ``response`` when at most 10 MiB (:func:`bounded_json`); in place, one over it
+    becomes ``None`` with its code added to ``logging_error_codes``."""
+    request, response, codes = bounded_json(row["request"], row["response"])
+    row["logging_error_codes"].extend(codes)
+    for field, data in (("request", request), ("response", response)):
+        if data is None:
             row[field] = None
-            codes.append(code)
         else:
             yield field, data
