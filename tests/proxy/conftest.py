@@ -9,8 +9,10 @@ from tests.standins.server import serve_app
 
 from .redis_server import RedisServer
 
-FAKE_KEY = "sk-SENTINEL-0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c"
-"""A fake OpenAI key that must never appear in logs, error bodies or /metrics."""
+FAKE_KEY = "sk-SENTINEL-0f9e8d7c6b5a4f3e2d1c0b9a8fQxWzKv"
+"""A fake OpenAI key that must never appear in logs, error bodies or /metrics. Its tail is not hexadecimal: the
+leak tests look for its last 4 characters, and a hex tail turned up inside an object address of a DEBUG log line
+(``0x7f42526d5c90``), a false leak."""
 
 
 @pytest.fixture
