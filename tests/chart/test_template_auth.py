@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from modelgate_operator import render, render_gateway
+
 from .helmtool import REPO_ROOT, Doc, Helm, container, find, one
 
 NS = "modelgate-system"
@@ -87,13 +89,25 @@ def test_network_policy_admits_only_the_listed_peers_to_the_proxy_port(helm: Hel
     docs = helm.template({"proxy.networkPolicy.enabled": True, "proxy.networkPolicy.from": peers,
                           "watch.namespaces": ["team-a", "team-b"]})  # fmt: skip
     policies = find(docs, "NetworkPolicy")
-    assert sorted(p["metadata"]["namespace"] for p in policies) == ["team-a", "team-b"]
-    spec = policies[0]["spec"]
-    assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "modelgate-proxy"
-    assert spec["policyTypes"] == ["Ingress"]
-    assert spec["ingress"] == [{"from": peers, "ports": [{"port": 8080, "protocol": "TCP"}]}]
-    closed = one(helm.template({"proxy.networkPolicy.enabled": True}), "NetworkPolicy")
-    assert closed["spec"]["ingress"] == []  # nothing listed: nothing admitted
+    by_name = {(p["metadata"]["name"], p["metadata"]["namespace"]): p["spec"] for p in policies}
+    # The proxies' pods and the workspace gateway's pods (which serve the same endpoints) both get a policy.
+    assert sorted(by_name) == [(name, ns) for name in ("modelgate-gateway", "modelgate-proxy")
+                               for ns in ("team-a", "team-b")]  # fmt: skip
+    rendered_labels = {"modelgate-gateway": render_gateway.labels(), "modelgate-proxy": None}
+    for (name, _), spec in by_name.items():
+        selector = spec["podSelector"]["matchLabels"]
+        assert selector["app.kubernetes.io/name"] == name
+        assert selector["app.kubernetes.io/managed-by"] == render.MANAGED_BY
+        pod_labels = rendered_labels[name]
+        if pod_labels is not None:  # the selector matches the labels the operator puts on the gateway's pods
+            assert selector.items() <= pod_labels.items()
+        assert spec["policyTypes"] == ["Ingress"]
+        assert spec["ingress"] == [{"from": peers, "ports": [{"port": 8080, "protocol": "TCP"}]}]
+    closed = find(helm.template({"proxy.networkPolicy.enabled": True}), "NetworkPolicy")
+    assert len(closed) == 2
+    assert all(p["spec"]["ingress"] == [] for p in closed)  # nothing listed: nothing admitted
+    no_gateway = find(helm.template({"proxy.networkPolicy.enabled": True, "gateway.enabled": False}), "NetworkPolicy")
+    assert [p["metadata"]["name"] for p in no_gateway] == ["modelgate-proxy"]
     res = helm.run("template", "mg", str(REPO_ROOT / "charts" / "modelgate"), "-n", NS, "--set", "watch.scope=cluster",
                    "--set", "proxy.networkPolicy.enabled=true", check=False)  # fmt: skip
     assert res.returncode != 0
