@@ -54,6 +54,23 @@ export MG_BIN=$MODELGATE MG_CONF=$RUN/modelgate-endpoints.yaml MG_SECRETS=$RUN/s
 # flags), NEW_PROXY_AUTH (the Authorization header the load sends) and NEW_PROXY_NAME.
 MG_PROFILE=${MG_PROFILE:-plain}
 MG_EXTRA_ARGS=${MG_EXTRA_ARGS:-}
+# A profile that starts something (a Redis, an OTLP sink, a control plane) registers its teardown with
+# `bench_on_exit CMD`, never with its own `trap ... EXIT` (one would replace another's): the commands run in reverse
+# order when run.sh exits, normally or on a signal, so nothing outlives this run (bench/compare.sh relies on it).
+BENCH_ON_EXIT=()
+bench_on_exit() { BENCH_ON_EXIT+=("$1"); }
+_bench_exit() {
+  local i
+  for ((i = ${#BENCH_ON_EXIT[@]} - 1; i >= 0; i--)); do eval "${BENCH_ON_EXIT[i]}" || true; done
+}
+trap _bench_exit EXIT
+# On a signal, stop the harness first (its own TERM trap stops its targets and mocks after the current step).
+HARNESS_PID=
+_bench_stop_harness() {
+  if [[ -n $HARNESS_PID ]]; then kill -TERM "$HARNESS_PID" 2>/dev/null || true; wait "$HARNESS_PID" 2>/dev/null || true; fi
+}
+trap '_bench_stop_harness; exit 143' TERM
+trap '_bench_stop_harness; exit 130' INT
 if [[ ! -f $BENCH/profiles/$MG_PROFILE.sh ]]; then
   echo "bench/run.sh: no profile $MG_PROFILE (bench/profiles/: $(cd "$BENCH/profiles" && ls | sed 's/\.sh$//' | tr '\n' ' '))" >&2
   exit 2
@@ -85,7 +102,10 @@ code_hash() {  # the proxy's source as run: the harness restarts modelgate each 
 load_snapshot before
 echo "proxy source hash before: $(code_hash)" >>"$RUN/modelgate-versions.txt"
 status=0
-"$SHARED_BENCH/run.sh" || status=$?
+"$SHARED_BENCH/run.sh" &  # in the background, so that a signal to this script is handled at once (see above)
+HARNESS_PID=$!
+wait "$HARNESS_PID" || status=$?
+HARNESS_PID=
 load_snapshot after
 echo "proxy source hash after:  $(code_hash)" >>"$RUN/modelgate-versions.txt"
 cat "$RUN/modelgate-versions.txt" >&2

@@ -17,10 +17,13 @@ for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && break
   sleep 0.1
 done
-_bench_stop_redis() {
-  [[ -f $RUN/redis/redis.pid ]] && kill "$(cat "$RUN/redis/redis.pid")" 2>/dev/null || true
+_bench_stop_redis() {  # and wait until it is gone, so nothing of this run overlaps the next (bench/compare.sh)
+  local pid
+  pid=$(cat "$RUN/redis/redis.pid" 2>/dev/null) || return 0
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 }
-trap _bench_stop_redis EXIT
+bench_on_exit _bench_stop_redis
 
 # The bench endpoints with limits (calls and tokens per endpoint and per user: two meters per request) and usage
 # tracking; a limit of a billion calls/tokens a minute refuses nothing, so the load measures the cost only.

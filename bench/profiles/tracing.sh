@@ -5,7 +5,7 @@
 rm -f "$RUN/otlp-sink.port"
 python3 "$BENCH/otlp_sink.py" "$RUN/otlp-sink.port" 2>>"$RUN/otlp-sink.log" &
 OTLP_SINK_PID=$!
-trap 'kill "$OTLP_SINK_PID" 2>/dev/null || true' EXIT
+bench_on_exit 'kill "$OTLP_SINK_PID" 2>/dev/null; wait "$OTLP_SINK_PID" 2>/dev/null'
 for _ in $(seq 50); do [[ -s $RUN/otlp-sink.port ]] && break; sleep 0.1; done
 if [[ ! -s $RUN/otlp-sink.port ]]; then
   echo "bench/profiles/tracing.sh: the OTLP sink did not start (see $RUN/otlp-sink.log)" >&2
