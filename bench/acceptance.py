@@ -64,6 +64,7 @@ def figures(raw: Path, rnd: int, target: str) -> Figures | None:
     for name, src, key in (
         ("rps", thr, "rps"),
         ("p50_1c_us", lat, "p50_us"),
+        ("p99_1c_us", lat, "p99_us"),
         ("ttfb_1c_us", sseq, "ttfb_p50_us"),
         ("streams_s", sconc, "rps"),
     ):
