@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import gc
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from modelgate_proxy.stages.records.table_rows import (
     MAX_PAYLOAD_BYTES,
@@ -89,3 +92,34 @@ def test_a_sink_keeping_its_table_sees_the_other_writer_s_commits(tmp_path: Path
     ids = [r["databricks_request_id"] for r in read_table(uri)]
     assert len(ids) == 12
     assert len(set(ids)) == 12
+
+
+def test_rows_arriving_while_a_batch_is_encoded_wait_for_the_next_commit(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests keep coming while the writer encodes: those rows wait for the next wake-up. Taking them in the same
+    pass chained one small encode (a worker-thread round trip holding the GIL) after another for as long as the
+    load lasted; under load that was ~100 encodes of ~100 rows per table every 10 s instead of one."""
+    from modelgate_proxy.stages.records import table_sink
+
+    sink = TableSink("t", str(tmp_path / "payload"), "payload", TableSettings(batch_rows=1000, batch_seconds=30), None)
+    encoded: list[int] = []
+    real = table_sink._encode
+
+    def encode_while_rows_arrive(rows: list[Any], kind: table_sink.TableKind) -> Any:
+        encoded.append(len(rows))
+        if len(encoded) < 50:
+            for i in range(3):  # three requests answered during this encode
+                sink.put(prow(f"late-{len(encoded)}-{i}", {"n": i}))
+        return real(rows, kind)
+
+    monkeypatch.setattr(table_sink, "_encode", encode_while_rows_arrive)
+
+    async def main() -> None:
+        for i in range(10):
+            sink.put(prow(f"r{i}", {"n": i}))
+        await sink._take_queue()
+
+    asyncio.run(main())
+    assert encoded == [10]  # one encode of what waited, not one more per arrival
+    assert len(sink._queue) == 3  # the late rows wait in the queue, none lost
+    assert sum(t.num_rows for t in sink._pending) == 10

@@ -206,7 +206,12 @@ class TableSink:
                     return  # everything is on disk: the next start replays it
 
     async def _take_queue(self) -> None:
-        while self._queue:
+        """Encode the rows waiting now, in batches of at most ``batch_rows``. Not the rows that arrive while it
+        encodes: they wait for the next wake-up (taking them too chained small encodes, each a worker-thread
+        round trip holding the GIL, for as long as requests kept coming)."""
+        waiting = len(self._queue)
+        while waiting and self._queue:
+            waiting -= min(waiting, self.settings.batch_rows)
             if len(self._queue) <= self.settings.batch_rows:  # the usual case: all of it, at C speed
                 rows = list(self._queue)
                 self._queue.clear()
