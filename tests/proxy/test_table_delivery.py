@@ -207,7 +207,7 @@ def test_past_the_buffer_bound_rows_are_dropped_and_counted(tmp_path: Path) -> N
         await asyncio.sleep(0.3)
         problems = sink.problems()
         await sink.stop()
-        sink.put({"late": True})
+        sink.put(("late",))
         return sink, problems
 
     sink, problems = asyncio.run(main())

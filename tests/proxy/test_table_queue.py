@@ -13,7 +13,11 @@ import pytest
 
 from modelgate_proxy.stages.records.table_rows import (
     MAX_PAYLOAD_BYTES,
+    PAYLOAD_FIELDS,
+    REQUEST,
+    RESPONSE,
     ROW_OVERHEAD_BYTES,
+    Row,
     now,
     payload_row,
     payload_row_bytes,
@@ -23,7 +27,7 @@ from modelgate_proxy.stages.records.table_sink import TableSettings, TableSink
 from .tables_support import read_table
 
 
-def prow(request_id: str, request: object, response: object = None) -> dict[str, object]:
+def prow(request_id: str, request: object, response: object = None) -> Row:
     return payload_row(request_id=request_id, client_request_id=None, time=now(), status=200, latency=0.01,
                        request=request, response=response, entity_id=None, requester="x")
 
@@ -31,15 +35,18 @@ def prow(request_id: str, request: object, response: object = None) -> dict[str,
 def test_a_payload_row_holds_json_bytes_and_nothing_the_collector_walks() -> None:
     body = {"messages": [{"role": "user", "content": "hi"}]}
     row = prow("r1", body, {"choices": [{"message": {"content": "hello"}}]})
-    assert row["request"] == b'{"messages":[{"role":"user","content":"hi"}]}'
-    assert row["response"] == b'{"choices":[{"message":{"content":"hello"}}]}'
-    assert row["logging_error_codes"] == ()
-    assert not gc.is_tracked(row)  # flat values only: a queue of rows adds nothing to a collection
+    fields = dict(zip(PAYLOAD_FIELDS, row, strict=True))
+    assert fields["request"] == b'{"messages":[{"role":"user","content":"hi"}]}'
+    assert fields["response"] == b'{"choices":[{"message":{"content":"hello"}}]}'
+    assert fields["logging_error_codes"] == ()
+    assert isinstance(fields["request_time"], int)  # epoch microseconds: no datetime object per row
+    gc.collect()  # a tuple is untracked by the collector's first pass when it holds only untracked values
+    assert not gc.is_tracked(row)  # flat values only: a queue of rows adds nothing to later collections
     body["messages"] = []  # the request's own objects may change later: the row does not
-    assert row["request"] == b'{"messages":[{"role":"user","content":"hi"}]}'
-    assert payload_row_bytes(row) == ROW_OVERHEAD_BYTES + len(row["request"]) + len(row["response"])  # type: ignore[arg-type]
+    assert row[REQUEST] == b'{"messages":[{"role":"user","content":"hi"}]}'
+    assert payload_row_bytes(row) == ROW_OVERHEAD_BYTES + len(row[REQUEST]) + len(row[RESPONSE])
 
-    big = prow("r2", {"input": "x" * MAX_PAYLOAD_BYTES}, {"ok": True})
+    big = dict(zip(PAYLOAD_FIELDS, prow("r2", {"input": "x" * MAX_PAYLOAD_BYTES}, {"ok": True}), strict=True))
     assert big["request"] is None
     assert big["response"] == b'{"ok":true}'
     assert big["logging_error_codes"] == ("MAX_REQUEST_SIZE_EXCEEDED",)
@@ -105,7 +112,7 @@ def test_rows_arriving_while_a_batch_is_encoded_wait_for_the_next_commit(tmp_pat
     encoded: list[int] = []
     real = table_sink._encode
 
-    def encode_while_rows_arrive(rows: list[Any], kind: table_sink.TableKind) -> Any:
+    def encode_while_rows_arrive(rows: list[Row], kind: table_sink.TableKind) -> Any:
         encoded.append(len(rows))
         if len(encoded) < 50:
             for i in range(3):  # three requests answered during this encode

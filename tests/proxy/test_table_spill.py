@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from modelgate_proxy.stages.records.table_rows import now, usage_row
+from modelgate_proxy.stages.records.table_rows import Row, now, usage_row
 from modelgate_proxy.stages.records.table_sink import TableSettings, TableSink
 from modelgate_proxy.stages.records.table_store import TableStore
 from tests.standins.openai_api import OpenAIStandIn
@@ -32,7 +32,7 @@ RECORDS = {"usageTrackingConfig": {"enabled": True},
 PAYLOAD, USAGE = "ml.gw.chat_payload", "system.serving.endpoint_usage"
 
 
-def row(request_id: str) -> dict[str, object]:
+def row(request_id: str) -> Row:
     return usage_row(request_id=request_id, client_request_id=None, time=now(), status=200, requester="x",
                      input_tokens=1, output_tokens=2, usage_context=None, streaming=False, entity_id=None)
 

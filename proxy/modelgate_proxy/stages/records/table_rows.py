@@ -8,11 +8,14 @@ Databricks' tables so their documented queries and joins work on ours:
 - ``endpoint_usage``: like ``system.serving.endpoint_usage`` (one row per tracked request);
 - ``served_entities``: like ``system.serving.served_entities`` (one row per served entity and configuration).
 
-Differences from Databricks are listed in docs/records.md. Rows are plain dicts built on the event loop (cheap)
-and hold only flat values: a payload row's bodies are JSON bytes already (encoded once, with orjson, when the row
-is made: the request and answer dicts are released at once and the queued rows are nothing the garbage collector
-walks), so :func:`modelgate_proxy.stages.records.table_schemas.to_table` in the writer's thread only builds
-columns. No pyarrow here: a proxy without tables never loads it.
+Differences from Databricks are listed in docs/records.md. Rows are tuples built on the event loop (cheap), in the
+order of their table's ``*_FIELDS``, and hold only flat values: times are epoch microseconds (ints, not datetimes),
+a payload row's bodies are JSON bytes already (encoded once, with orjson, when the row is made: the request and
+answer dicts are released at once, and a tuple of untracked values is untracked by the garbage collector's first
+pass over it), so :func:`modelgate_proxy.stages.records.table_schemas.to_table` in the writer's thread only
+transposes them into columns. Columns that are the same on every row (``sampling_fraction``, ``account_id``, ...)
+or derived (``request_date`` from ``request_time``) are not in the rows. No pyarrow here: a proxy without tables
+never loads it.
 """
 
 from __future__ import annotations
@@ -20,8 +23,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from time import time as _clock
+from time import time_ns
 from typing import Any
 
 import orjson
@@ -44,81 +46,86 @@ def endpoint_id(endpoint: str) -> str:
     return str(uuid.uuid5(_ENTITY_NAMESPACE, f"endpoint/{endpoint}"))
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+PAYLOAD_FIELDS = ("databricks_request_id", "client_request_id", "request_time", "status_code",
+                  "execution_duration_ms", "request", "response", "served_entity_id", "logging_error_codes",
+                  "requester")
+"""A payload row's values, in this order (the table's other columns: :mod:`.table_schemas`)."""
+REQUEST, RESPONSE = PAYLOAD_FIELDS.index("request"), PAYLOAD_FIELDS.index("response")
+
+USAGE_FIELDS = ("client_request_id", "databricks_request_id", "requester", "status_code", "request_time",
+                "input_token_count", "output_token_count", "input_character_count", "output_character_count",
+                "usage_context", "request_streaming", "served_entity_id")
+
+SERVED_ENTITY_FIELDS = ("served_entity_id", "endpoint_name", "endpoint_id", "served_entity_name", "entity_name",
+                        "task", "external_model_config", "change_time")
+
+Row = tuple[Any, ...]
 
 
-def arrival(latency: float) -> datetime:
-    """When a request that took ``latency`` seconds and ends now arrived (Databricks' ``request_time``)."""
-    return datetime.fromtimestamp(_clock() - latency, UTC)  # a quarter of now() - timedelta()
+def now() -> int:
+    """Now, in microseconds since the epoch (UTC): how rows hold times."""
+    return time_ns() // 1000
 
 
-def payload_row(*, request_id: str, client_request_id: str | None, time: datetime, status: int, latency: float,
-                request: Any, response: Any, entity_id: str | None, requester: str) -> dict[str, Any]:
-    """A payload row; ``request`` and ``response`` (JSON values) become their JSON bytes here, or ``None`` with
-    ``MAX_REQUEST_SIZE_EXCEEDED`` / ``MAX_RESPONSE_SIZE_EXCEEDED`` in ``logging_error_codes`` when over 10 MiB
-    (``logging_error_codes`` is a tuple: the row holds no mutable container)."""
+def arrival(latency: float) -> int:
+    """When a request that took ``latency`` seconds and ends now arrived (Databricks' ``request_time``), in
+    microseconds since the epoch."""
+    return time_ns() // 1000 - round(latency * 1_000_000)
+
+
+def payload_row(*, request_id: str, client_request_id: str | None, time: int, status: int, latency: float,
+                request: Any, response: Any, entity_id: str | None, requester: str) -> Row:
+    """A payload row (:data:`PAYLOAD_FIELDS`); ``request`` and ``response`` (JSON values) become their JSON bytes
+    here, or ``None`` with ``MAX_REQUEST_SIZE_EXCEEDED`` / ``MAX_RESPONSE_SIZE_EXCEEDED`` in
+    ``logging_error_codes`` when over 10 MiB (``logging_error_codes`` is a tuple: the row holds no mutable
+    container)."""
     request_json, response_json, codes = bounded_json(request, response)
-    return {  # made after the bodies: a dict of flat values only is one the garbage collector does not track
-        "request_date": time.date(), "databricks_request_id": request_id, "client_request_id": client_request_id,
-        "request_time": time, "status_code": status, "sampling_fraction": 1.0,
-        "execution_duration_ms": round(latency * 1000), "request": request_json, "response": response_json,
-        "served_entity_id": entity_id, "logging_error_codes": codes, "requester": requester,
-    }
+    return (request_id, client_request_id, time, status, round(latency * 1000), request_json, response_json,
+            entity_id, codes, requester)
 
 
-def payload_row_bytes(row: dict[str, Any]) -> int:
+def payload_row_bytes(row: Row) -> int:
     """What a payload row holds, roughly, in bytes: its bodies plus a fixed part (the queue's byte bound)."""
     size = ROW_OVERHEAD_BYTES
-    for field in ("request", "response"):
-        body = row.get(field)
+    for body in (row[REQUEST], row[RESPONSE]):
         if isinstance(body, bytes):
             size += len(body)
     return size
 
 
 ROW_OVERHEAD_BYTES = 1024
-"""A queued row's own objects (the dict, its strings, the datetimes), counted once per row."""
+"""A queued row's own objects (the tuple, its strings, the ints), counted once per row."""
 
 
-def usage_row(*, request_id: str, client_request_id: str | None, time: datetime, status: int, requester: str,
+def usage_row(*, request_id: str, client_request_id: str | None, time: int, status: int, requester: str,
               input_tokens: int | None, output_tokens: int | None, usage_context: dict[str, Any] | None,
               streaming: bool, entity_id: str | None, input_chars: int | None = None,
-              output_chars: int | None = None) -> dict[str, Any]:
-    return {
-        "account_id": None, "workspace_id": None, "client_request_id": client_request_id,
-        "databricks_request_id": request_id, "requester": requester, "status_code": status, "request_time": time,
-        "input_token_count": input_tokens, "output_token_count": output_tokens, "input_character_count": input_chars,
-        "output_character_count": output_chars,
-        "usage_context": ([(str(k), v if isinstance(v, str) else orjson.dumps(v).decode())
-                           for k, v in usage_context.items()] if usage_context else None),
-        "request_streaming": streaming, "served_entity_id": entity_id,
-    }
+              output_chars: int | None = None) -> Row:
+    """A usage row (:data:`USAGE_FIELDS`)."""
+    context = ([(str(k), v if isinstance(v, str) else orjson.dumps(v).decode()) for k, v in usage_context.items()]
+               if usage_context else None)
+    return (client_request_id, request_id, requester, status, time, input_tokens, output_tokens, input_chars,
+            output_chars, context, streaming, entity_id)
 
 
 def served_entity_row(*, entity_id: str, endpoint: str, entity: str, provider: str, model: str, task: str,
-                      time: datetime) -> dict[str, Any]:
-    return {
-        "served_entity_id": entity_id, "account_id": None, "workspace_id": None, "created_by": None,
-        "endpoint_name": endpoint, "endpoint_id": endpoint_id(endpoint), "served_entity_name": entity,
-        "entity_type": "EXTERNAL_MODEL", "entity_name": model, "entity_version": None,
-        "endpoint_config_version": None, "task": task,
-        "external_model_config": {"provider": provider, "name": model, "task": task},
-        "change_time": time, "endpoint_delete_time": None,
-    }
+                      time: int) -> Row:
+    """A ``served_entities`` row (:data:`SERVED_ENTITY_FIELDS`)."""
+    return (entity_id, endpoint, endpoint_id(endpoint), entity, model, task,
+            {"provider": provider, "name": model, "task": task}, time)
 
 
 def bounded_json(request: Any, response: Any) -> tuple[bytes | None, bytes | None, tuple[str, ...]]:
     """The JSON of a request and its response, each ``None`` when absent or over 10 MiB, and the codes of those
     over it (``MAX_REQUEST_SIZE_EXCEEDED``, ``MAX_RESPONSE_SIZE_EXCEEDED``)."""
+    request_json = orjson.dumps(request) if request is not None else None
+    response_json = orjson.dumps(response) if response is not None else None
     codes: tuple[str, ...] = ()
-    out: list[bytes | None] = []
-    for value, code in ((request, "MAX_REQUEST_SIZE_EXCEEDED"), (response, "MAX_RESPONSE_SIZE_EXCEEDED")):
-        data = orjson.dumps(value) if value is not None else None
-        if data is not None and len(data) > MAX_PAYLOAD_BYTES:
-            data, codes = None, (*codes, code)
-        out.append(data)
-    return out[0], out[1], codes
+    if request_json is not None and len(request_json) > MAX_PAYLOAD_BYTES:
+        request_json, codes = None, ("MAX_REQUEST_SIZE_EXCEEDED",)
+    if response_json is not None and len(response_json) > MAX_PAYLOAD_BYTES:
+        response_json, codes = None, (*codes, "MAX_RESPONSE_SIZE_EXCEEDED")
+    return request_json, response_json, codes
 
 
 def bounded_bodies(row: dict[str, Any]) -> Iterator[tuple[str, bytes]]:

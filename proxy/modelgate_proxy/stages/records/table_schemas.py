@@ -3,9 +3,12 @@ encoder. Loaded only when ``--table-root`` is set (pyarrow is a heavy import).""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+
+from .table_rows import PAYLOAD_FIELDS, SERVED_ENTITY_FIELDS, USAGE_FIELDS, Row
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -62,10 +65,32 @@ SERVED_ENTITIES_SCHEMA = pa.schema([
 ])
 
 SCHEMAS = {"payload": PAYLOAD_SCHEMA, "usage": USAGE_SCHEMA, "served_entities": SERVED_ENTITIES_SCHEMA}
+ROW_FIELDS = {"payload": PAYLOAD_FIELDS, "usage": USAGE_FIELDS, "served_entities": SERVED_ENTITY_FIELDS}
+
+CONSTANTS: dict[str, Any] = {"sampling_fraction": 1.0, "entity_type": "EXTERNAL_MODEL"}
+"""Columns not in the rows: the same value on every row (the others not in a row are null)."""
 
 
-def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    """The rows as one Arrow table, built column by column (a payload row's bodies are JSON bytes already: the
-    string columns take them as they are, checked as UTF-8 by Arrow)."""
-    return pa.Table.from_arrays(
-        [pa.array([row.get(f.name) for row in rows], type=f.type) for f in schema], schema=schema)
+def to_table(rows: Sequence[Row], kind: str) -> pa.Table:
+    """The rows (tuples in the order of ``ROW_FIELDS[kind]``) as one Arrow table: transposed into columns at C speed
+    (``zip``), each column converted in one call; times (epoch microseconds) become UTC timestamps, and
+    ``request_date`` their UTC date; columns not in the rows are their constant or null. A payload row's bodies are
+    JSON bytes already: the string columns take them as they are, checked as UTF-8 by Arrow."""
+    schema = SCHEMAS[kind]
+    values = dict(zip(ROW_FIELDS[kind], zip(*rows, strict=True) if rows else ((),) * len(ROW_FIELDS[kind]),
+                      strict=True))
+    columns: dict[str, pa.Array] = {}
+    for f in schema:
+        if f.name in values:
+            column = values[f.name]
+            columns[f.name] = (pa.array(column, pa.int64()).cast(f.type) if f.type == _TS
+                               else pa.array(column, f.type))
+    arrays = []
+    for f in schema:
+        if f.name in columns:
+            arrays.append(columns[f.name])
+        elif f.name == "request_date":
+            arrays.append(columns["request_time"].cast(pa.date32()))
+        else:
+            arrays.append(pa.repeat(pa.scalar(CONSTANTS.get(f.name), f.type), len(rows)))
+    return pa.Table.from_arrays(arrays, schema=schema)

@@ -1,6 +1,6 @@
 """One Delta table written in the background: never in the request path, no silent loss.
 
-``put`` (called by a request's finisher on the event loop) only appends a row dict to a deque, bounded in rows
+``put`` (called by a request's finisher on the event loop) only appends a row (a tuple) to a deque, bounded in rows
 (``max_queue``) and in bytes (``max_queue_bytes``, the bodies a payload row holds). One task per table wakes when
 ``batch_rows`` rows (or half of ``max_queue_bytes``) wait or ``batch_seconds`` passed, turns what waits into an
 Arrow table and commits it with delta-rs (``write_deltalake``, append) in a worker thread: delta-rs calls block
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .table_rows import payload_row_bytes
+from .table_rows import Row, payload_row_bytes
 from .table_spill import SpillDir
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class TableSink:
                  merge_key: str | None = None) -> None:
         self.name, self.uri, self.kind, self.settings = name, uri, kind, settings
         self._options, self._on_drop, self._merge_key = storage_options, on_drop, merge_key
-        self._queue: deque[dict[str, Any]] = deque()
+        self._queue: deque[Row] = deque()
         self._queue_bytes = 0
         self._sized = kind == "payload"  # usage and entity rows are small and of one size: counted as rows only
         self._table: Any = None  # the DeltaTable of the last successful append (a worker thread's)
@@ -99,7 +99,7 @@ class TableSink:
         self.spilled_rows = 0
 
     # --- the request path -------------------------------------------------------------------------------------
-    def put(self, row: dict[str, Any]) -> None:
+    def put(self, row: Row) -> None:
         if self._closing:
             self._drop("closed", 1)
             return
@@ -345,7 +345,7 @@ class TableSink:
             self._on_drop(self.name, reason, rows)
 
 
-def _encode(rows: list[dict[str, Any]], kind: TableKind) -> pa.Table:
-    from .table_schemas import SCHEMAS, to_table
+def _encode(rows: list[Row], kind: TableKind) -> pa.Table:
+    from .table_schemas import to_table
 
-    return to_table(rows, SCHEMAS[kind])
+    return to_table(rows, kind)
