@@ -17,7 +17,6 @@ request or response body over 10 MiB is not logged: it is ``null`` and ``logging
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,6 +27,7 @@ from ...spec.gateway import InferenceTableConfig
 from .sinks import RecordSink
 from .table_rows import arrival, bounded_bodies, payload_row
 from .tables import EndpointTables
+from .timestamps import utc_now_ms
 
 
 def encode_payload_record(record: dict[str, Any]) -> bytes:
@@ -73,7 +73,7 @@ class PayloadLog:
             return
         record: dict[str, Any] = {
             "record": "payload",
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "timestamp": utc_now_ms(),
             "request_id": ex.request_id,
             "client_request_id": ex.client_request_id,
             "endpoint": ex.endpoint.name,

@@ -11,7 +11,6 @@ Tokens are the provider's ``usage`` (for streams, the chunk that carries it) or 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ...exchange import Exchange, Next, Outcome, Result
@@ -19,6 +18,7 @@ from ...usage_tokens import answer_texts, request_texts
 from .sinks import RecordSink
 from .table_rows import arrival, usage_row
 from .tables import EndpointTables
+from .timestamps import utc_now_ms
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
@@ -75,7 +75,7 @@ class UsageTracking:
         entity, usage, principal = ex.entity, outcome.usage, ex.principal
         record: dict[str, Any] = {
             "record": "usage",
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "timestamp": utc_now_ms(),
             "request_id": ex.request_id,
             "endpoint": ex.endpoint.name,
             "served_entity": entity.name if entity is not None else None,
