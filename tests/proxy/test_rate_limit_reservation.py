@@ -3,8 +3,11 @@ caller's own ``max_tokens`` never is."""
 
 from __future__ import annotations
 
-from modelgate_proxy.stages.rate_limits.admission import _token_cap
+from modelgate_proxy.exchange import Principal
+from modelgate_proxy.spec import RateLimit
+from modelgate_proxy.stages.rate_limits import limit_plan
 from modelgate_proxy.stages.rate_limits.counters import Meter
+from modelgate_proxy.stages.rate_limits.limit_plan import token_cap as _token_cap
 from modelgate_proxy.stages.rate_limits.reservation import reservation
 
 CHAT = "llm/v1/chat"
@@ -39,3 +42,16 @@ def test_cap_is_the_tightest_slot_of_the_roomiest_alternatives() -> None:
     assert _token_cap((groups,)) == 300
     assert _token_cap((groups, endpoint)) == 200
     assert _token_cap((((meter("t", 100),), calls_only),)) is None  # an alternative without a token limit
+
+
+def test_the_plan_keeps_each_principals_limits_and_token_cap_and_is_bounded() -> None:
+    plan = limit_plan.LimitPlan("e", [RateLimit.model_validate(
+        {"key": "user", "calls": 5, "tokens": 700, "renewalPeriod": "minute"})], 1)
+    alice = Principal("user", "alice", ())
+    slots, counts_tokens, cap = plan.limits_for(alice)
+    assert counts_tokens
+    assert cap == 700 == _token_cap(slots)
+    assert plan.limits_for(alice)[0] is slots  # cached: the same tuples (the Redis backend's cache keys on them)
+    for i in range(limit_plan._CACHE_SIZE + 5):
+        plan.limits_for(Principal("user", f"u{i}", ()))
+    assert len(plan._cache) <= limit_plan._CACHE_SIZE

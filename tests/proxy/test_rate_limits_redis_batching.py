@@ -12,7 +12,7 @@ from modelgate_proxy.exchange import Principal
 from modelgate_proxy.spec import RateLimit
 from modelgate_proxy.stages.rate_limits.counters import Refused, Ticket
 from modelgate_proxy.stages.rate_limits.limit_plan import LimitPlan
-from modelgate_proxy.stages.rate_limits.redis_counters import RedisCounters
+from modelgate_proxy.stages.rate_limits.redis_counters import ENCODED_CACHE, RedisCounters
 from modelgate_proxy.stages.rate_limits.redis_settings import RedisSettings
 
 WHO = Principal("user", "a", ())
@@ -68,3 +68,54 @@ def test_a_caller_leaving_while_its_admission_waits_gets_its_reservation_back(re
         assert isinstance(again, Ticket), again  # the 1000 tokens of the caller that left were given back
 
     asyncio.run(main())
+
+
+def test_a_batch_sends_its_distinct_keys_once_and_users_of_different_keys_are_counted_apart(redis_url: str) -> None:
+    user_limit = RateLimit.model_validate({"key": "user", "calls": 3, "renewalPeriod": "minute"})
+    endpoint_limit = RateLimit.model_validate({"key": "endpoint", "calls": 100, "renewalPeriod": "minute"})
+    per_user = LimitPlan("mixed", [endpoint_limit, user_limit], 1)
+    alice, bob = Principal("user", "alice", ()), Principal("user", "bob", ())
+
+    async def main() -> tuple[list[Ticket | Refused], list[int]]:
+        backend = RedisCounters(RedisSettings(redis_url, prefix="mixed"), clock=lambda: 1000.0)
+        await backend.start()
+        sent: list[int] = []
+        script = backend._admit
+
+        async def counting(*, keys: list[str], args: list[str]) -> object:
+            sent.append(len(keys))
+            return await script(keys=keys, args=args)
+
+        backend._admit = counting
+        who = [alice, bob] * 5  # one batch: 10 admissions over 3 distinct keys (the endpoint, alice, bob)
+        decisions = await asyncio.gather(*(backend.admit(per_user.slots_for(p)[0], 0) for p in who))
+        await backend.close()
+        return list(decisions), sent
+
+    decisions, sent = asyncio.run(main())
+    assert sent[0] == 3  # the endpoint's hash, alice's and bob's: each once, not once per admission
+    by_user = {"alice": [d for d, p in zip(decisions, [alice, bob] * 5, strict=True) if p is alice],
+               "bob": [d for d, p in zip(decisions, [alice, bob] * 5, strict=True) if p is bob]}
+    for name, mine in by_user.items():  # 3 calls each, counted on each one's own key
+        assert [isinstance(d, Ticket) for d in mine] == [True, True, True, False, False], name
+        assert all(d.meter.scope == f"user {name!r}" for d in mine if isinstance(d, Refused))
+
+
+def test_the_slot_encodings_are_cached_by_identity_and_bounded(redis_url: str) -> None:
+    async def main() -> tuple[int, int, bool]:
+        backend = RedisCounters(RedisSettings(redis_url, prefix="cache"), clock=lambda: 1000.0)
+        many = LimitPlan("e", [RateLimit.model_validate({"key": "user", "calls": 5, "renewalPeriod": "minute"})], 1)
+        for i in range(ENCODED_CACHE + 10):
+            backend._encode(many.slots_for(Principal("user", f"u{i}", ()))[0])
+        size = len(backend._encoded)
+        slots = many.slots_for(WHO)[0]
+        first = backend._encode(slots)
+        equal_copy = tuple(tuple(tuple(alt) for alt in slot) for slot in slots)  # equal, not the same tuples
+        again = backend._encode(equal_copy)
+        await backend.close()
+        return size, ENCODED_CACHE, first == again and first is not again
+
+    size, bound, same_encoding = asyncio.run(main())
+    assert size <= bound
+    assert size > 0
+    assert same_encoding  # an equal copy is encoded again, to the same keys and JSON

@@ -17,7 +17,7 @@ from typing import Literal
 
 from ...errors import BadRequest, RateLimited, RateLimitsUnavailable
 from ...exchange import ANONYMOUS, Exchange, Next, Outcome, Result
-from .counters import CounterBackend, CountersUnavailable, Refused, Slot, Ticket
+from .counters import CounterBackend, CountersUnavailable, Refused, Ticket
 from .limit_plan import LimitPlan
 from .reservation import DEFAULT_MAX_TOKENS, Reservation, reservation
 
@@ -43,11 +43,10 @@ class RateLimits:
         self.hooks = hooks or Hooks()
 
     async def __call__(self, ex: Exchange, call_next: Next) -> Result:
-        slots, counts_tokens = self.plan.slots_for(ex.principal or ANONYMOUS)
+        slots, counts_tokens, cap = self.plan.limits_for(ex.principal or ANONYMOUS)
         if not slots:
             return await call_next(ex)
-        reserved = reservation(ex.task, ex.payload, self.default_max_tokens, _token_cap(slots)) if counts_tokens \
-            else None
+        reserved = reservation(ex.task, ex.payload, self.default_max_tokens, cap) if counts_tokens else None
         try:
             decision = await self.backend.admit(slots, reserved.tokens if reserved is not None else 0)
         except CountersUnavailable as exc:
@@ -81,17 +80,6 @@ class RateLimits:
         seconds = max(1, math.ceil(refused.wait))
         return RateLimited(f"rate limit exceeded {where}: {meter.describe()}{per_replica}; retry in {seconds} s",
                            headers={"retry-after": str(seconds)})
-
-
-def _token_cap(slots: tuple[Slot, ...]) -> int | None:
-    """The most tokens one request can be admitted with: per slot the roomiest alternative's tightest token
-    limit, then the tightest slot (``None`` when no slot counts tokens)."""
-    cap: float = math.inf
-    for slot in slots:
-        roomiest = max((min((m.limit for m in alternative if m.measure == "t"), default=math.inf)
-                        for alternative in slot), default=math.inf)
-        cap = min(cap, roomiest)
-    return None if cap == math.inf else int(cap)
 
 
 class _Settle:

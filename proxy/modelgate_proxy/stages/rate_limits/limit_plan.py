@@ -66,17 +66,24 @@ class LimitPlan:
         self._endpoint: tuple[Meter, ...] = tuple(endpoint_meters.values())
         self._named = {who: tuple(meters.values()) for who, meters in named.items()}
         self._has_groups = "user_group" in self._defaults or any(k == "user_group" for k, _ in self._named)
-        self._cache: dict[Principal, tuple[tuple[Slot, ...], bool]] = {}
+        self._cache: dict[Principal, tuple[tuple[Slot, ...], bool, int | None]] = {}
 
     def slots_for(self, principal: Principal) -> tuple[tuple[Slot, ...], bool]:
         """The slots ``principal`` is held to, and whether any of them counts tokens (cached per principal)."""
+        slots, counts_tokens, _ = self.limits_for(principal)
+        return slots, counts_tokens
+
+    def limits_for(self, principal: Principal) -> tuple[tuple[Slot, ...], bool, int | None]:
+        """:meth:`slots_for` and the slots' :func:`token_cap`, cached per principal (at most 4096 principals: a
+        full cache starts again empty)."""
         found = self._cache.get(principal)
         if found is None:
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()
             slots = self._slots(principal)
             found = self._cache[principal] = (
-                slots, any(m.measure == "t" for slot in slots for alternative in slot for m in alternative))
+                slots, any(m.measure == "t" for slot in slots for alternative in slot for m in alternative),
+                token_cap(slots))
         return found
 
     def _slots(self, principal: Principal) -> tuple[Slot, ...]:
@@ -116,6 +123,17 @@ class LimitPlan:
 
     def _meter(self, key: str, measure: Measure, number: int, scope: str) -> Meter:
         return Meter(key, measure, per_replica(number, self.replicas), number, scope)
+
+
+def token_cap(slots: tuple[Slot, ...]) -> int | None:
+    """The most tokens one request can be admitted with: per slot the roomiest alternative's tightest token
+    limit, then the tightest slot (``None`` when no slot counts tokens)."""
+    cap: float = math.inf
+    for slot in slots:
+        roomiest = max((min((m.limit for m in alternative if m.measure == "t"), default=math.inf)
+                        for alternative in slot), default=math.inf)
+        cap = min(cap, roomiest)
+    return None if cap == math.inf else int(cap)
 
 
 def _keep_stricter(meters: dict[tuple[str, Measure], Meter], meter: Meter) -> None:

@@ -51,6 +51,8 @@ SETTLE_DELAY = 0.02
 SETTLE_BATCH = 256
 ADMIT_BATCH = 64
 """At most this many admissions of one endpoint in one script call."""
+ENCODED_CACHE = 4096
+"""Slot sets whose encoding is kept (a full cache starts again empty)."""
 _EXPIRY_MS = (SPAN * BUCKET_SECONDS + 1) * 1000
 _WINDOW = f',"g":{BUCKET_SECONDS},"w":{SPAN},"p":{PERIOD_SECONDS},"x":{_EXPIRY_MS}'
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
@@ -75,7 +77,7 @@ class _Admission:
     tokens: int
     keys: list[str]
     arg: str
-    """Its JSON argument without the closing key offset and brace."""
+    """Its JSON object without its key indexes and the closing brace."""
     future: asyncio.Future[Ticket | Refused]
 
 
@@ -112,7 +114,8 @@ class RedisCounters:
         self._waiting: dict[str, list[_Admission]] = {}
         """Admissions waiting for the script call under way, per endpoint (hash tag)."""
         self._admitting: dict[str, asyncio.Task[None]] = {}
-        self._encoded: dict[tuple[Slot, ...], tuple[list[str], str]] = {}
+        self._encoded: dict[int, tuple[tuple[Slot, ...], list[str], str]] = {}
+        """``id(slots)`` -> the slots (kept: the id cannot be reused while they are here), their keys and JSON."""
 
     @property
     def available(self) -> bool:
@@ -150,7 +153,7 @@ class RedisCounters:
         keys, spec = self._encode(slots)
         now = f',"n":{self.clock()!r}' if self.clock is not None else ""
         loop = asyncio.get_running_loop()
-        admission = _Admission(slots, tokens, keys, f'{spec},"a":{tokens}{now},"o":', loop.create_future())
+        admission = _Admission(slots, tokens, keys, f'{spec},"a":{tokens}{now},"k":', loop.create_future())
         tag = keys[0].partition("}")[0] if keys else ""  # one endpoint's keys: one Redis Cluster slot per script
         self._waiting.setdefault(tag, []).append(admission)
         if tag not in self._admitting:
@@ -190,13 +193,13 @@ class RedisCounters:
     async def _run_admit(self, batch: list[_Admission]) -> list[Any]:
         if not self._up:
             raise CountersUnavailable(f"the rate-limit store (Redis at {self.settings.where}) is unreachable")
-        keys: list[str] = []
-        args: list[str] = []
+        index: dict[str, int] = {}  # the batch's distinct keys: most admissions of a batch share theirs
+        specs: list[str] = []
         for admission in batch:
-            args.append(f"{admission.arg}{len(keys)}}}")
-            keys.extend(admission.keys)
+            own = ",".join([str(index.setdefault(key, len(index) + 1)) for key in admission.keys])
+            specs.append(f"{admission.arg}[{own}]}}")
         try:
-            replies: list[Any] = await self._admit(keys=keys, args=args)
+            replies: list[Any] = await self._admit(keys=list(index), args=["[" + ",".join(specs) + "]"])
         except _UNREACHABLE as exc:
             self._mark_down(exc)
             raise CountersUnavailable(
@@ -262,18 +265,19 @@ class RedisCounters:
         return self._client
 
     def _encode(self, slots: tuple[Slot, ...]) -> tuple[list[str], str]:
-        """The keys and the JSON of ``slots`` without the tokens (cached: the plan hands out the same tuples)."""
-        found = self._encoded.get(slots)
-        if found is None:
-            if len(self._encoded) >= 4096:
+        """The keys and the JSON of ``slots`` without the tokens, cached by identity (the plan hands out the same
+        tuples; hashing their meters cost more than the lookup saved), at most :data:`ENCODED_CACHE` entries."""
+        found = self._encoded.get(id(slots))
+        if found is None or found[0] is not slots:
+            if len(self._encoded) >= ENCODED_CACHE:
                 self._encoded.clear()
             index: dict[str, int] = {}
             encoded = [[[[index.setdefault(m.key, len(index) + 1), m.measure, m.limit] for m in alternative]
                         for alternative in slot] for slot in slots]
             prefix = self.settings.prefix
-            found = self._encoded[slots] = ([f"{prefix}:{key}" for key in index],
-                                            '{"s":' + orjson.dumps(encoded).decode() + _WINDOW)
-        return found
+            found = self._encoded[id(slots)] = (slots, [f"{prefix}:{key}" for key in index],
+                                                '{"s":' + orjson.dumps(encoded).decode() + _WINDOW)
+        return found[1], found[2]
 
     def _error(self) -> None:
         if self._on_error is not None:

@@ -7,12 +7,15 @@ second, so a scope nobody uses disappears by itself; buckets older than the wind
 The clock is the Redis server's (``TIME``), one for every replica; ``n`` in the arguments replaces it (tests).
 
 ``ADMIT``: one or more admissions of one endpoint, decided one after the other (each sees the counts of those
-before it), in one atomic call. ``KEYS`` = the hashes of every admission, one after the other (a hash may repeat);
-``ARGV[i]`` = admission ``i`` as JSON ``{"s": slots, "a": tokens, "o": offset of its keys in KEYS, "g": bucket
-seconds, "w": buckets per window, "p": period seconds, "x": expiry ms, "n": now?}``, a slot being a list of
-alternatives, an alternative a list of meters ``[key index (after o), "c"|"t", limit]``. Returns one reply per
-admission: ``{1, bucket, alternative per slot...}`` when admitted (the call counted, the tokens reserved), else
-``{0, slot, alternative, meter, wait ms}`` (1-based; wait ``-1``: the reservation alone exceeds the limit).
+before it), in one atomic call. ``KEYS`` = the distinct hashes of the admissions (each once, however many
+admissions use it); ``ARGV[1]`` = the admissions as one JSON array, admission ``i`` being ``{"s": slots, "a":
+tokens, "k": [index in KEYS of its own key 1, 2, ...], "g": bucket seconds, "w": buckets per window, "p": period
+seconds, "x": expiry ms, "n": now?}``, a slot being a list of alternatives, an alternative a list of meters ``[own
+key index, "c"|"t", limit]``. (One argument and the distinct keys rather than one argument per admission and
+every admission's keys: the client encodes each argument on its own, which cost more than the rest of an
+admission.) Returns one reply per admission: ``{1, bucket, alternative per slot...}`` when admitted (the call
+counted, the tokens reserved), else ``{0, slot, alternative, meter, wait ms}`` (1-based; wait ``-1``: the
+reservation alone exceeds the limit).
 
 ``SETTLE``: ``KEYS`` = the token hashes of some admissions of one endpoint; ``ARGV[1]`` = JSON ``{"e": [[bucket,
 tokens used minus reserved, [key index...]], ...], "g", "w", "x", "n"?}``. A bucket still in the window is
@@ -38,7 +41,7 @@ local clock = tonumber(t[1]) + tonumber(t[2]) / 1000000
 
 local function admit(spec)
   local now = spec.n or clock
-  local o = spec.o
+  local ks = spec.k
   local g, span, period, ttl, tokens = spec.g, spec.w, spec.p, spec.x, spec.a
   local bucket = math.floor(now / g)
   local oldest = bucket - span + 1
@@ -49,7 +52,7 @@ local function admit(spec)
     local w = loaded[k]
     if w then return w end
     w = {c = {total = 0, list = {}}, t = {total = 0, list = {}}}
-    local flat = redis.call('HGETALL', KEYS[o + k])
+    local flat = redis.call('HGETALL', KEYS[ks[k]])
     local stale = {}
     for i = 1, #flat, 2 do
       local field = flat[i]
@@ -63,7 +66,7 @@ local function admit(spec)
         win.list[#win.list + 1] = {idx, v}
       end
     end
-    if #stale > 0 then redis.call('HDEL', KEYS[o + k], unpack(stale)) end
+    if #stale > 0 then redis.call('HDEL', KEYS[ks[k]], unpack(stale)) end
     table.sort(w.c.list, by_bucket)
     table.sort(w.t.list, by_bucket)
     loaded[k] = w
@@ -129,18 +132,18 @@ local function admit(spec)
     for _, m in ipairs(slot[chosen[s]]) do
       local amount = 1
       if m[2] == 't' then amount = tokens end
-      redis.call('HINCRBY', KEYS[o + m[1]], m[2] .. bucket, amount)
+      redis.call('HINCRBY', KEYS[ks[m[1]]], m[2] .. bucket, amount)
       touched[m[1]] = true
     end
   end
-  for k, _ in pairs(touched) do redis.call('PEXPIRE', KEYS[o + k], ttl) end
+  for k, _ in pairs(touched) do redis.call('PEXPIRE', KEYS[ks[k]], ttl) end
   local out = {1, bucket}
   for s = 1, #spec.s do out[#out + 1] = chosen[s] end
   return out
 end
 
 local replies = {}
-for i = 1, #ARGV do replies[i] = admit(cjson.decode(ARGV[i])) end
+for i, spec in ipairs(cjson.decode(ARGV[1])) do replies[i] = admit(spec) end
 return replies
 """
 
