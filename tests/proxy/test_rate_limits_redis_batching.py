@@ -119,3 +119,22 @@ def test_the_slot_encodings_are_cached_by_identity_and_bounded(redis_url: str) -
     assert size <= bound
     assert size > 0
     assert same_encoding  # an equal copy is encoded again, to the same keys and JSON
+
+
+def test_a_batch_counts_on_top_of_earlier_buckets_exactly(redis_url: str) -> None:
+    now = [1000.0]
+
+    async def main() -> tuple[int, int, int]:
+        backend = RedisCounters(RedisSettings(redis_url, prefix="layers"), clock=lambda: now[0])
+        await backend.start()
+        slots, _ = plan(10, 1000).slots_for(WHO)
+        first = await asyncio.gather(*(backend.admit(slots, 30) for _ in range(4)))  # 4 calls, 120 tokens
+        now[0] = 1030.0  # same window, a later bucket: the batch reads both buckets once and counts on
+        second = await asyncio.gather(*(backend.admit(slots, 100) for _ in range(12)))
+        now[0] = 1061.5  # the first bucket has left the window: its 4 calls and 120 tokens are free again
+        third = await asyncio.gather(*(backend.admit(slots, 30) for _ in range(6)))
+        await backend.close()
+        return tuple(sum(isinstance(d, Ticket) for d in ds) for ds in (first, second, third))  # type: ignore[return-value]
+
+    # 880 tokens left after the first: 8 of 100 fit (calls: 4 + 8 = 12 > 10, so the calls limit decides: 6)
+    assert asyncio.run(main()) == (4, 6, 4)  # then 6 calls of the second bucket stay: 4 more calls fit

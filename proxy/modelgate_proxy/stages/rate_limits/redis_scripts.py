@@ -7,7 +7,9 @@ second, so a scope nobody uses disappears by itself; buckets older than the wind
 The clock is the Redis server's (``TIME``), one for every replica; ``n`` in the arguments replaces it (tests).
 
 ``ADMIT``: one or more admissions of one endpoint, decided one after the other (each sees the counts of those
-before it), in one atomic call. ``KEYS`` = the distinct hashes of the admissions (each once, however many
+before it), in one atomic call; a hash is read (``HGETALL``) once per call and kept up to date in the script as
+admissions are counted, not read again by every admission (that read and its parse were most of the script's
+time: a hash holds up to 122 fields). ``KEYS`` = the distinct hashes of the admissions (each once, however many
 admissions use it); ``ARGV[1]`` = the admissions as one JSON array, admission ``i`` being ``{"s": slots, "a":
 tokens, "k": [index in KEYS of its own key 1, 2, ...], "g": bucket seconds, "w": buckets per window, "p": period
 seconds, "x": expiry ms, "n": now?}``, a slot being a list of alternatives, an alternative a list of meters ``[own
@@ -38,6 +40,8 @@ end
 ADMIT = """
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local windows = {}  -- KEYS index -> the hash as read for one bucket and window, kept up to date by the admissions
+local function by_bucket(x, y) return x[1] < y[1] end
 
 local function admit(spec)
   local now = spec.n or clock
@@ -45,13 +49,11 @@ local function admit(spec)
   local g, span, period, ttl, tokens = spec.g, spec.w, spec.p, spec.x, spec.a
   local bucket = math.floor(now / g)
   local oldest = bucket - span + 1
-  local loaded = {}
-  local function by_bucket(x, y) return x[1] < y[1] end
 
   local function load(k)
-    local w = loaded[k]
-    if w then return w end
-    w = {c = {total = 0, list = {}}, t = {total = 0, list = {}}}
+    local w = windows[ks[k]]
+    if w and w.bucket == bucket and w.span == span then return w end
+    w = {bucket = bucket, span = span, c = {total = 0, list = {}}, t = {total = 0, list = {}}}
     local flat = redis.call('HGETALL', KEYS[ks[k]])
     local stale = {}
     for i = 1, #flat, 2 do
@@ -69,7 +71,7 @@ local function admit(spec)
     if #stale > 0 then redis.call('HDEL', KEYS[ks[k]], unpack(stale)) end
     table.sort(w.c.list, by_bucket)
     table.sort(w.t.list, by_bucket)
-    loaded[k] = w
+    windows[ks[k]] = w
     return w
   end
 
@@ -133,6 +135,15 @@ local function admit(spec)
       local amount = 1
       if m[2] == 't' then amount = tokens end
       redis.call('HINCRBY', KEYS[ks[m[1]]], m[2] .. bucket, amount)
+      local win = load(m[1])[m[2]]  -- the next admission of this call reads the count from here
+      win.total = win.total + amount
+      local last = win.list[#win.list]
+      if last and last[1] == bucket then
+        last[2] = last[2] + amount
+      else
+        win.list[#win.list + 1] = {bucket, amount}
+        if last and last[1] > bucket then table.sort(win.list, by_bucket) end
+      end
       touched[m[1]] = true
     end
   end
