@@ -24,14 +24,15 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.trace import Span
+
+    from .trace_spans import LiveSpan
 
 log = logging.getLogger("modelgate.proxy")
 
 EXPORTERS = ("otlp", "console")
 DEFAULT_SERVICE_NAME = "modelgate-proxy"
 
-ATTEMPT: ContextVar[Span | None] = ContextVar("modelgate_attempt_span", default=None)
+ATTEMPT: ContextVar[LiveSpan | None] = ContextVar("modelgate_attempt_span", default=None)
 """The client span of the provider call in progress in this task (set by :mod:`.stages.tracing`)."""
 
 PROVIDER_NAMES = {
@@ -59,10 +60,10 @@ class _OTel:
 
     def load(self) -> None:
         from opentelemetry.propagate import extract, inject
-        from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+        from opentelemetry.trace import SpanKind, get_current_span
 
-        self.extract, self.inject, self.set_span_in_context = extract, inject, set_span_in_context
-        self.SpanKind, self.Status, self.StatusCode = SpanKind, Status, StatusCode
+        self.extract, self.inject, self.get_current_span = extract, inject, get_current_span
+        self.SpanKind = SpanKind
 
 
 _otel: Any = _OTel()
@@ -89,18 +90,23 @@ def tracing_wanted(env: Mapping[str, str]) -> bool:
 
 
 class Tracing:
-    """The process's tracer provider and tracer; :meth:`shutdown` exports what waits."""
+    """The process's spans: the SDK's tracer provider (sampler, ids, resource, processors) and the proxy's
+    :class:`~modelgate_proxy.trace_spans.SpanFactory`; :meth:`shutdown` exports what waits."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace import SpanLimits, TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+        from .trace_spans import SpanFactory
 
         _otel.load()
 
         named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
         self.provider: TracerProvider = TracerProvider(
             resource=Resource.create({} if named else {"service.name": DEFAULT_SERVICE_NAME}))
+        processors: list[BatchSpanProcessor] = []
         for name in {n.strip().lower() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",")}:
             exporter: SpanExporter | None = None
             if name == "otlp":
@@ -113,34 +119,41 @@ class Tracing:
             elif name == "console":
                 exporter = ConsoleSpanExporter()
             if exporter is not None:
-                self.provider.add_span_processor(BatchSpanProcessor(exporter))
-        self.tracer = self.provider.get_tracer("modelgate_proxy")
+                processors.append(BatchSpanProcessor(exporter))
+                self.provider.add_span_processor(processors[-1])  # its shutdown stops them
+        self.spans = SpanFactory(self.provider.sampler, self.provider.id_generator, self.provider.resource,
+                                 InstrumentationScope("modelgate_proxy"), SpanLimits(), processors)
 
     def start_request(self, name: str, headers: Sequence[tuple[bytes, bytes]], attributes: dict[str, Any],
-                      start_ns: int) -> Span:
+                      start_ns: int) -> LiveSpan:
         """The server span of one request, a child of the caller's ``traceparent`` when it sent one."""
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers if k in _PROPAGATED}
-        return self.tracer.start_span(name, context=_otel.extract(carrier) if carrier else None,
-                                      kind=_otel.SpanKind.SERVER, attributes=attributes, start_time=start_ns)
+        if carrier:
+            context = _otel.extract(carrier)
+            parent = _otel.get_current_span(context).get_span_context()
+        else:
+            context = parent = None
+        return self.spans.start(name, context, parent, _otel.SpanKind.SERVER, attributes, start_ns)
 
-    def start_attempt(self, parent: Span | None, name: str, attributes: dict[str, Any]) -> Span:
+    def start_attempt(self, parent: LiveSpan | None, name: str, attributes: dict[str, Any]) -> LiveSpan:
         """The client span of one provider call."""
-        context = _otel.set_span_in_context(parent) if parent is not None else None
-        return self.tracer.start_span(name, context=context, kind=_otel.SpanKind.CLIENT, attributes=attributes)
+        if parent is None:
+            return self.spans.start(name, None, None, _otel.SpanKind.CLIENT, attributes)
+        return self.spans.start(name, parent.in_context(), parent.context, _otel.SpanKind.CLIENT, attributes)
 
     def shutdown(self) -> None:
         """Export what waits and stop (blocks: call it in a thread)."""
         self.provider.shutdown()
 
 
-def end_span(span: Span, attributes: dict[str, Any], error_type: str | None = None,
+def end_span(span: LiveSpan, attributes: dict[str, Any], error_type: str | None = None,
              message: str | None = None) -> None:
-    """Set ``attributes`` (one call: the SDK checks each attribute) and the error, if any, and end ``span``."""
-    if error_type is not None:
-        attributes = {**attributes, "error.type": error_type}
-        span.set_status(_otel.Status(_otel.StatusCode.ERROR, message))
+    """Add ``attributes`` and the error, if any, and end ``span``."""
     if attributes:
         span.set_attributes(attributes)
+    if error_type is not None:
+        span.set_attributes({"error.type": error_type})
+        span.set_error(message)
     span.end()
 
 
@@ -158,7 +171,7 @@ def outgoing_headers(headers: dict[str, str], url: str) -> dict[str, str]:
     if address:
         span.set_attributes(address)
     out = dict(headers)
-    _otel.inject(out, context=_otel.set_span_in_context(span))
+    _otel.inject(out, context=span.in_context())
     return out
 
 

@@ -1,0 +1,152 @@
+"""The proxy's own recording span (docs/tracing.md, "Cost"): what the SDK's ``Tracer.start_span`` and ``Span`` do
+for a span, without what a span made by the proxy's own code does not need, ended into the SDK's
+``ReadableSpan`` for the SDK's span processors and exporters.
+
+Why not the SDK's ``Span``: profiled under load, it was most of what tracing cost on the event loop. It checks every
+attribute value (the proxy sets only strings, numbers, booleans and lists of strings it built itself), takes a lock
+on each call (the proxy uses a span from one task), copies its attributes twice and builds its readable copy at
+the end. What stays the SDK's: the sampler (``OTEL_TRACES_SAMPLER``), the id generator, the resource
+(``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``), the span limits (``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT``,
+``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``: a span past them goes through the SDK's ``BoundedAttributes``), the
+``SpanContext`` and ``TraceFlags`` (the same flags the SDK's tracer sets), the propagators, the batch span
+processor and the exporters. Not done: span processors' ``on_start`` (the proxy's only processors are the SDK's
+batch processors, whose ``on_start`` does nothing), the SDK's opt-in internal tracer metrics
+(``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``), span events and links (the proxy records none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from time import time_ns
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
+    from opentelemetry.sdk.trace.sampling import Sampler
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import SpanContext, SpanKind
+
+
+class _SDK:
+    """The SDK names a span's hot path uses, imported once (a proxy with tracing off never imports them)."""
+
+    def load(self) -> None:
+        from opentelemetry.attributes import BoundedAttributes
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+        from opentelemetry.trace import set_span_in_context as in_context
+
+        self.BoundedAttributes, self.ReadableSpan, self.SpanContext = BoundedAttributes, ReadableSpan, SpanContext
+        self.NonRecordingSpan, self.set_span_in_context = NonRecordingSpan, in_context
+        self.UNSET, self.Status, self.ERROR = Status(StatusCode.UNSET), Status, StatusCode.ERROR
+        self.flags = {(sampled, random): TraceFlags((TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+                                                    | (TraceFlags.RANDOM_TRACE_ID if random else 0))
+                      for sampled in (False, True) for random in (False, True)}
+
+
+_sdk: Any = _SDK()
+
+
+class SpanFactory:
+    """Starts :class:`LiveSpan` s the way the SDK's tracer starts its spans (sampler, ids, flags)."""
+
+    def __init__(self, sampler: Sampler, id_generator: Any, resource: Resource, scope: InstrumentationScope,
+                 limits: SpanLimits, processors: Sequence[Any]) -> None:
+        _sdk.load()
+        self.sampler, self.ids = sampler, id_generator
+        self.random_ids = bool(id_generator.is_trace_id_random())
+        self.recorder = _Recorder(resource, scope, limits, processors)
+
+    def start(self, name: str, context: Context | None, parent: SpanContext | None, kind: SpanKind,
+              attributes: dict[str, Any], start_time: int | None = None) -> LiveSpan:
+        """A span named ``name`` under ``parent`` (the span context in ``context``; None or invalid: a new
+        trace), recording unless the sampler drops it."""
+        if parent is None or not parent.is_valid:
+            parent = None
+            trace_id = self.ids.generate_trace_id()
+            random = self.random_ids
+        else:
+            trace_id = parent.trace_id
+            random = parent.trace_flags.random_trace_id
+        result = self.sampler.should_sample(context, trace_id, name, kind, attributes, ())
+        decision: Any = result.decision  # the SDK's Decision methods are untyped
+        span_context = _sdk.SpanContext(trace_id, self.ids.generate_span_id(), is_remote=False,
+                                        trace_flags=_sdk.flags[decision.is_sampled(), random],
+                                        trace_state=result.trace_state)
+        recording = decision.is_recording()
+        return LiveSpan(name, span_context, parent, kind, dict(result.attributes) if recording else {},
+                        self.recorder if recording else None, start_time if start_time is not None else time_ns())
+
+
+class _Recorder:
+    """What a span needs at its end: the resource, scope and limits, and the processors to hand it to."""
+
+    __slots__ = ("count_limit", "length_limit", "on_end", "resource", "scope")
+
+    def __init__(self, resource: Resource, scope: InstrumentationScope, limits: SpanLimits,
+                 processors: Sequence[Any]) -> None:
+        self.resource, self.scope = resource, scope
+        self.count_limit: int | None = limits.max_span_attributes
+        self.length_limit: int | None = limits.max_span_attribute_length
+        ends = tuple(p.on_end for p in processors)
+        self.on_end: Callable[[ReadableSpan], None] = ends[0] if len(ends) == 1 else _each(ends)
+
+    def attributes(self, attributes: dict[str, Any]) -> Mapping[str, Any]:
+        """``attributes`` as the span keeps them: past a limit, the SDK's bounded (truncated, counted) copy."""
+        if self.length_limit is None and (self.count_limit is None or len(attributes) <= self.count_limit):
+            return attributes
+        bounded: Mapping[str, Any] = _sdk.BoundedAttributes(self.count_limit, attributes, immutable=True,
+                                                            max_value_len=self.length_limit)
+        return bounded
+
+
+def _each(ends: tuple[Callable[[ReadableSpan], None], ...]) -> Callable[[ReadableSpan], None]:
+    def on_end(span: ReadableSpan) -> None:
+        for end in ends:
+            end(span)
+    return on_end
+
+
+class LiveSpan:
+    """A span in progress: its context (for propagation and children), its attributes, and :meth:`end`. A span
+    the sampler dropped (no recorder) records nothing and is not exported; its context still propagates."""
+
+    __slots__ = ("_context", "_recorder", "attributes", "context", "kind", "name", "parent", "start_time", "status")
+
+    def __init__(self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind,
+                 attributes: dict[str, Any], recorder: _Recorder | None, start_time: int) -> None:
+        self.name, self.context, self.parent, self.kind = name, context, parent, kind
+        self.attributes, self._recorder, self.start_time = attributes, recorder, start_time
+        self.status: Any = _sdk.UNSET
+        self._context: Context | None = None
+
+    def is_recording(self) -> bool:
+        return self._recorder is not None
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        if self._recorder is not None:
+            self.attributes.update(attributes)
+
+    def set_error(self, message: str | None) -> None:
+        if self._recorder is not None:
+            self.status = _sdk.Status(_sdk.ERROR, message)
+
+    def in_context(self) -> Context:
+        """The current context with this span in it (made once): the parent context of a child, the context a
+        propagator reads."""
+        if self._context is None:
+            self._context = _sdk.set_span_in_context(_sdk.NonRecordingSpan(self.context))
+        return self._context
+
+    def end(self, end_time: int | None = None) -> None:
+        """Hand the finished span to the processors (once: a second end does nothing)."""
+        recorder = self._recorder
+        if recorder is None:
+            return
+        self._recorder = None
+        recorder.on_end(_sdk.ReadableSpan(
+            self.name, self.context, self.parent, recorder.resource, recorder.attributes(self.attributes), (), (),
+            self.kind, None, self.status, self.start_time, end_time if end_time is not None else time_ns(),
+            recorder.scope))

@@ -1,0 +1,115 @@
+"""The proxy's own span (modelgate_proxy.trace_spans) against the SDK's: the same span as the SDK's tracer makes
+for the same ids, sampler and attributes, as the exporter library encodes it; the sampler's decision honoured;
+the SDK's span limits applied; one end only."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.propagate import inject
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+
+from modelgate_proxy.trace_spans import SpanFactory
+
+
+class Keep(SpanExporter):
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+
+class Counting(IdGenerator):
+    """Ids 1, 2, 3, ... so two tracers given fresh ones make the same ids."""
+
+    def __init__(self) -> None:
+        self.next = itertools.count(0x1000)
+
+    def generate_span_id(self) -> int:
+        return next(self.next)
+
+    def generate_trace_id(self) -> int:
+        return next(self.next) << 64
+
+    def is_trace_id_random(self) -> bool:
+        return True
+
+
+RESOURCE = Resource.create({"service.name": "t"})
+SCOPE = InstrumentationScope("modelgate_proxy")
+
+
+def sdk_spans(sampler: Sampler | None = None, limits: SpanLimits | None = None) -> list[ReadableSpan]:
+    """A server span with a client child and an error, made by the SDK's tracer."""
+    keep = Keep()
+    provider = TracerProvider(resource=RESOURCE, id_generator=Counting(), sampler=sampler, span_limits=limits)
+    provider.add_span_processor(SimpleSpanProcessor(keep))
+    tracer = provider.get_tracer("modelgate_proxy")
+    server = tracer.start_span("chat e", kind=SpanKind.SERVER, attributes={"a": "x", "n": 1}, start_time=10)
+    client = tracer.start_span("chat m", context=set_span_in_context(server), kind=SpanKind.CLIENT,
+                               attributes={"gen_ai.request.model": "m"}, start_time=11)
+    client.set_attributes({"gen_ai.response.finish_reasons": ["stop"], "f": 0.5, "b": True})
+    client.set_status(Status(StatusCode.ERROR, "boom"))
+    client.end(12)
+    server.set_attributes({"http.response.status_code": 200})
+    server.end(13)
+    return keep.spans
+
+
+def our_spans(sampler: Sampler | None = None, limits: SpanLimits | None = None) -> list[ReadableSpan]:
+    keep = Keep()
+    provider = TracerProvider(sampler=sampler)
+    factory = SpanFactory(provider.sampler, Counting(), RESOURCE, SCOPE, limits or SpanLimits(),
+                          [SimpleSpanProcessor(keep)])
+    server = factory.start("chat e", None, None, SpanKind.SERVER, {"a": "x", "n": 1}, 10)
+    client = factory.start("chat m", server.in_context(), server.context, SpanKind.CLIENT,
+                           {"gen_ai.request.model": "m"}, 11)
+    client.set_attributes({"gen_ai.response.finish_reasons": ["stop"], "f": 0.5, "b": True})
+    client.set_error("boom")
+    client.end(12)
+    server.set_attributes({"http.response.status_code": 200})
+    server.end(13)
+    server.end(14)  # a second end: nothing
+    return keep.spans
+
+
+def test_the_same_spans_as_the_sdk_tracer_makes() -> None:
+    ours, sdk = our_spans(), sdk_spans()
+    assert len(ours) == 2
+    assert encode_spans(ours) == encode_spans(sdk)
+    assert [s.context.trace_flags for s in ours] == [s.context.trace_flags for s in sdk] == [3, 3]
+
+
+@pytest.mark.parametrize("sampler", [ALWAYS_OFF, ParentBased(TraceIdRatioBased(0.0))])
+def test_a_span_the_sampler_drops_records_nothing_and_still_propagates(sampler: Sampler) -> None:
+    assert our_spans(sampler) == [] == sdk_spans(sampler)
+    factory = SpanFactory(sampler, Counting(), RESOURCE, SCOPE, SpanLimits(), [])
+    span = factory.start("chat e", None, None, SpanKind.SERVER, {"a": "x"})
+    span.set_attributes({"b": "y"})
+    assert not span.is_recording()
+    assert span.attributes == {}
+    carrier: dict[str, Any] = {}
+    inject(carrier, context=span.in_context())
+    assert carrier["traceparent"] == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-02"
+
+
+def test_the_sdk_span_limits_apply() -> None:
+    limits = SpanLimits(max_span_attributes=2, max_span_attribute_length=1)
+    ours, sdk = our_spans(limits=limits), sdk_spans(limits=limits)
+    assert encode_spans(ours) == encode_spans(sdk)
+    client = ours[0]
+    assert len(client.attributes) == 2
+    assert client.dropped_attributes == 2
+    assert all(len(v) <= 1 for v in client.attributes.values() if isinstance(v, str))
