@@ -5,9 +5,11 @@ OTLP/HTTP exporter uses it once installed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as library_encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
@@ -34,7 +36,7 @@ class Keep(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def finished_spans(*, odd: bool = False) -> list[ReadableSpan]:
+def finished_spans(*, odd: bool = False, extra: dict[str, Any] | None = None) -> list[ReadableSpan]:
     keep = Keep()
     provider = TracerProvider(resource=Resource.create({"service.name": "t", "deployment.count": 3}))
     provider.add_span_processor(SimpleSpanProcessor(keep))
@@ -49,6 +51,8 @@ def finished_spans(*, odd: bool = False) -> list[ReadableSpan]:
     client.set_attributes({"gen_ai.response.finish_reasons": ["stop", "length"], "server.port": 443,
                            "gen_ai.usage.input_tokens": -2, "empty": ()})
     client.set_status(Status(StatusCode.ERROR, "upstream said no"))
+    if extra:  # set as they are (the SDK's checks would drop what the fast path must leave to the library)
+        client._attributes._dict.update(extra)  # type: ignore[attr-defined]
     client.end()
     server.set_status(Status(StatusCode.OK))
     if odd:  # things the fast path leaves to the library
@@ -61,15 +65,37 @@ def finished_spans(*, odd: bool = False) -> list[ReadableSpan]:
     return keep.spans
 
 
+def parsed(data: bytes) -> ExportTraceServiceRequest:
+    return ExportTraceServiceRequest.FromString(data)
+
+
 def test_encoding_equals_the_librarys_for_the_proxys_spans() -> None:
     spans = finished_spans()
-    ours, theirs = otlp_encoding._encode(spans), library_encode_spans(spans)  # the fast path itself, no fallback
+    ours, theirs = parsed(otlp_encoding._encode(spans)), library_encode_spans(spans)  # the fast path, no fallback
     assert len(ours.resource_spans[0].scope_spans[0].spans) == 3
     client = ours.resource_spans[0].scope_spans[0].spans[0]
     assert client.status.message == "upstream said no"
     assert client.kind == 3  # SPAN_KIND_CLIENT
     assert ours == theirs
     assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
+    again = parsed(otlp_encoding.encode_spans(spans).SerializePartialToString())  # now from the attribute cache
+    assert again == theirs
+
+
+@pytest.mark.parametrize("value", [0, -1, -(2**63), 2**63 - 1, 0.0, -0.0, float("inf"), "", "é\u2603", True, False,
+                                   (), ("a", ""), (1, -2), (0.5, True), [3, 4]])
+def test_each_attribute_value_encodes_as_the_librarys(value: object) -> None:
+    spans = finished_spans(extra={"v": value, "w": value})
+    assert parsed(otlp_encoding._encode(spans)) == library_encode_spans(spans)
+
+
+def test_the_attribute_cache_is_bounded() -> None:
+    client = finished_spans()[0]
+    for n in range(otlp_encoding._CACHE_BOUND + 10):
+        client._attributes = {"gen_ai.response.id": f"id-{n}"}
+        otlp_encoding._span(client)
+        assert len(otlp_encoding._KEY_VALUES) <= otlp_encoding._CACHE_BOUND
+    assert len(otlp_encoding._KEY_VALUES) >= 10
 
 
 def test_what_the_fast_path_does_not_handle_goes_to_the_library() -> None:
@@ -79,6 +105,11 @@ def test_what_the_fast_path_does_not_handle_goes_to_the_library() -> None:
     ours = otlp_encoding.encode_spans(spans)
     assert ours == library_encode_spans(spans)
     assert ours.resource_spans[0].scope_spans[0].spans[1].events[0].name == "retry"
+    for odd in ({"big": 2**63}, {"nested": ((1,),)}, {"none": None}):
+        spans = finished_spans(extra=odd)
+        with pytest.raises(otlp_encoding._Unhandled):
+            otlp_encoding._encode(spans)
+        assert otlp_encoding.encode_spans(spans) == library_encode_spans(spans)
 
 
 def test_install_makes_the_http_exporter_use_it() -> None:
