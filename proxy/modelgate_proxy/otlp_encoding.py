@@ -166,6 +166,7 @@ def _span(span: ReadableSpan) -> bytes:
     attributes = span.attributes
     if attributes:
         get = _KEY_VALUES.get
+        value: Any
         for key, value in attributes.items():
             kind = type(value)
             if kind is str or kind is int or kind is bool:  # (not floats: -0.0 == 0.0)

@@ -66,7 +66,9 @@ def finished_spans(*, odd: bool = False, extra: dict[str, Any] | None = None) ->
 
 
 def parsed(data: bytes) -> ExportTraceServiceRequest:
-    return ExportTraceServiceRequest.FromString(data)
+    message = ExportTraceServiceRequest()
+    message.ParseFromString(data)
+    return message
 
 
 def test_encoding_equals_the_librarys_for_the_proxys_spans() -> None:

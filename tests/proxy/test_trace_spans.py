@@ -110,6 +110,7 @@ def test_the_sdk_span_limits_apply() -> None:
     ours, sdk = our_spans(limits=limits), sdk_spans(limits=limits)
     assert encode_spans(ours) == encode_spans(sdk)
     client = ours[0]
+    assert client.attributes is not None
     assert len(client.attributes) == 2
     assert client.dropped_attributes == 2
     assert all(len(v) <= 1 for v in client.attributes.values() if isinstance(v, str))
