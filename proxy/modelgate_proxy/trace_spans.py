@@ -58,6 +58,11 @@ class SpanFactory:
         self.sampler, self.ids = sampler, id_generator
         self.random_ids = bool(id_generator.is_trace_id_random())
         self.recorder = _Recorder(resource, scope, limits, processors)
+        self.inline = _inline_sampler(sampler)
+        """The SDK's always-on or parent-based always-on sampler (the default), whose decision is made here
+        without a call (the same decision: tests/proxy/test_trace_spans.py); False for any other sampler."""
+        self.needs_context = not self.inline
+        """Whether :meth:`start` reads ``context`` (only a sampler called for its decision does)."""
 
     def start(self, name: str, context: Context | None, parent: SpanContext | None, kind: SpanKind,
               attributes: dict[str, Any], start_time: int | None = None) -> LiveSpan:
@@ -70,14 +75,37 @@ class SpanFactory:
         else:
             trace_id = parent.trace_id
             random = parent.trace_flags.random_trace_id
-        result = self.sampler.should_sample(context, trace_id, name, kind, attributes, ())
-        decision: Any = result.decision  # the SDK's Decision methods are untyped
+        if self.inline:  # always on; parent-based: a child samples as its parent did (remote or local)
+            sampled = recording = parent is None or self.inline == _ALWAYS_ON or parent.trace_flags.sampled
+            trace_state = parent.trace_state if parent is not None else None
+            kept: Mapping[str, Any] = attributes
+        else:
+            result = self.sampler.should_sample(context, trace_id, name, kind, attributes, ())
+            decision: Any = result.decision  # the SDK's Decision methods are untyped
+            sampled, recording = decision.is_sampled(), decision.is_recording()
+            trace_state, kept = result.trace_state, result.attributes
         span_context = _sdk.SpanContext(trace_id, self.ids.generate_span_id(), is_remote=False,
-                                        trace_flags=_sdk.flags[decision.is_sampled(), random],
-                                        trace_state=result.trace_state)
-        recording = decision.is_recording()
-        return LiveSpan(name, span_context, parent, kind, dict(result.attributes) if recording else {},
+                                        trace_flags=_sdk.flags[sampled, random], trace_state=trace_state)
+        return LiveSpan(name, span_context, parent, kind, dict(kept) if recording else {},
                         self.recorder if recording else None, start_time if start_time is not None else time_ns())
+
+
+_ALWAYS_ON, _PARENT_BASED = 1, 2
+_DEFAULT_PARENT_BASED = ("ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,"
+                         "remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,"
+                         "localParentNotSampled:AlwaysOffSampler}")
+
+
+def _inline_sampler(sampler: Sampler) -> int:
+    """:data:`_ALWAYS_ON`, :data:`_PARENT_BASED` (with always-on root and parents' decisions: the SDK default) or 0."""
+    from opentelemetry.sdk.trace.sampling import ParentBased, StaticSampler
+
+    description = sampler.get_description()
+    if type(sampler) is StaticSampler and description == "AlwaysOnSampler":
+        return _ALWAYS_ON
+    if type(sampler) is ParentBased and description == _DEFAULT_PARENT_BASED:
+        return _PARENT_BASED
+    return 0
 
 
 class _Recorder:

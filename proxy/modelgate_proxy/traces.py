@@ -54,16 +54,23 @@ _ADDRESSES_BOUND = 1024
 """Provider URL -> its ``server.address`` / ``server.port`` attributes (a URL is configuration: few; bounded)."""
 
 
+_DEFAULT_PROPAGATORS = ("tracecontext,baggage", "tracecontext")
+
+
 class _OTel:
     """The opentelemetry names the request path uses, imported once by the first :class:`Tracing` (so a proxy
     with tracing off never imports opentelemetry, and a span's hot path does no import statement)."""
 
+    fast_propagation = False
+    """Whether ``OTEL_PROPAGATORS`` names the default W3C propagators (set by :class:`Tracing`)."""
+
     def load(self) -> None:
+        from opentelemetry.context import get_current
         from opentelemetry.propagate import extract, inject
         from opentelemetry.trace import SpanKind, get_current_span
 
         self.extract, self.inject, self.get_current_span = extract, inject, get_current_span
-        self.SpanKind = SpanKind
+        self.get_current, self.SpanKind = get_current, SpanKind
 
 
 _otel: Any = _OTel()
@@ -102,6 +109,8 @@ class Tracing:
         from .trace_spans import SpanFactory
 
         _otel.load()
+        propagators = ",".join(p.strip() for p in env.get("OTEL_PROPAGATORS", "tracecontext,baggage").split(","))
+        _otel.fast_propagation = propagators in _DEFAULT_PROPAGATORS
 
         named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
         self.provider: TracerProvider = TracerProvider(
@@ -139,7 +148,8 @@ class Tracing:
         """The client span of one provider call."""
         if parent is None:
             return self.spans.start(name, None, None, _otel.SpanKind.CLIENT, attributes)
-        return self.spans.start(name, parent.in_context(), parent.context, _otel.SpanKind.CLIENT, attributes)
+        return self.spans.start(name, parent.in_context() if self.spans.needs_context else None, parent.context,
+                                _otel.SpanKind.CLIENT, attributes)
 
     def shutdown(self) -> None:
         """Export what waits and stop (blocks: call it in a thread)."""
@@ -171,7 +181,15 @@ def outgoing_headers(headers: dict[str, str], url: str) -> dict[str, str]:
     if address:
         span.set_attributes(address)
     out = dict(headers)
-    _otel.inject(out, context=span.in_context())
+    if _otel.fast_propagation and not _otel.get_current():
+        # What the W3C trace-context propagator writes; the baggage propagator writes nothing (the current
+        # context is empty: no baggage). Any other propagator set, or a context with something in it: the SDK's.
+        context = span.context
+        out["traceparent"] = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+        if context.trace_state:
+            out["tracestate"] = context.trace_state.to_header()
+    else:
+        _otel.inject(out, context=span.in_context())
     return out
 
 

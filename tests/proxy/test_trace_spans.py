@@ -15,10 +15,20 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+    set_span_in_context,
+)
 
+from modelgate_proxy import traces
 from modelgate_proxy.trace_spans import SpanFactory
 
 
@@ -114,3 +124,54 @@ def test_the_sdk_span_limits_apply() -> None:
     assert len(client.attributes) == 2
     assert client.dropped_attributes == 2
     assert all(len(v) <= 1 for v in client.attributes.values() if isinstance(v, str))
+
+
+def parents() -> list[SpanContext | None]:
+    state = TraceState([("vendor", "v1")])
+    return [None, SpanContext(0xABC << 64, 0xDEF, is_remote=True, trace_flags=TraceFlags(1), trace_state=state),
+            SpanContext(0xABC << 64, 0xDEF, is_remote=True, trace_flags=TraceFlags(0), trace_state=state),
+            SpanContext(0xABC << 64, 0xDEF, is_remote=False, trace_flags=TraceFlags(3)),
+            SpanContext(0xABC << 64, 0xDEF, is_remote=False, trace_flags=TraceFlags(0))]
+
+
+@pytest.mark.parametrize("sampler", [ALWAYS_ON, ParentBased(ALWAYS_ON), TracerProvider().sampler])
+@pytest.mark.parametrize("parent", parents())
+def test_the_inline_sampler_decides_as_the_sdk_sampler(sampler: Sampler, parent: SpanContext | None) -> None:
+    inline = SpanFactory(sampler, Counting(), RESOURCE, SCOPE, SpanLimits(), [])
+    called = SpanFactory(sampler, Counting(), RESOURCE, SCOPE, SpanLimits(), [])
+    assert inline.inline
+    called.inline, called.needs_context = 0, True  # the sampler's own should_sample
+    context = set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
+    ours = inline.start("s", None, parent, SpanKind.CLIENT, {"a": 1})
+    sdk = called.start("s", context, parent, SpanKind.CLIENT, {"a": 1})
+    assert ours.context == sdk.context
+    assert ours.context.trace_state == sdk.context.trace_state
+    assert ours.context.trace_flags == sdk.context.trace_flags
+    assert ours.is_recording() == sdk.is_recording()
+    assert ours.attributes == sdk.attributes
+
+
+def test_other_samplers_are_called() -> None:
+    assert not SpanFactory(TraceIdRatioBased(0.5), Counting(), RESOURCE, SCOPE, SpanLimits(), []).inline
+    assert not SpanFactory(ParentBased(TraceIdRatioBased(1.0)), Counting(), RESOURCE, SCOPE, SpanLimits(), []).inline
+
+
+@pytest.mark.parametrize("parent", parents()[1:4])
+def test_the_provider_calls_traceparent_is_the_propagators(monkeypatch: pytest.MonkeyPatch,
+                                                           parent: SpanContext) -> None:
+    traces._otel.load()
+    monkeypatch.setattr(traces._otel, "fast_propagation", True)
+    factory = SpanFactory(ParentBased(ALWAYS_ON), Counting(), RESOURCE, SCOPE, SpanLimits(), [])
+    span = factory.start("s", None, parent, SpanKind.CLIENT, {})
+    expected = {"content-type": "application/json"}
+    inject(expected, context=span.in_context())
+    token = traces.ATTEMPT.set(span)
+    try:
+        fast = traces.outgoing_headers({"content-type": "application/json"}, "http://h:1/v1")
+        monkeypatch.setattr(traces._otel, "fast_propagation", False)
+        slow = traces.outgoing_headers({"content-type": "application/json"}, "http://h:1/v1")
+    finally:
+        traces.ATTEMPT.reset(token)
+    assert fast == slow == expected
+    assert fast["traceparent"].startswith(f"00-{0xABC << 64:032x}-")
+    assert ("tracestate" in fast) == bool(parent.trace_state)
