@@ -143,6 +143,8 @@ def test_the_span_tree_of_a_request_with_one_fallback(tmp_path: Path, otlp: Rece
     assert a["modelgate.served_entity"] == "second"
     assert a["gen_ai.usage.input_tokens"] == 7
     assert a["gen_ai.usage.output_tokens"] == 2
+    assert a["gen_ai.response.model"] == "gpt-4o-2024-08-06"  # the answered attempt's answer, as the caller got it
+    assert a["gen_ai.response.finish_reasons"] == ["stop"]
     assert request.status.code != Status.STATUS_CODE_ERROR
     failed, answered = clients
     for client in clients:  # both attempts are children of the request's span, inside it

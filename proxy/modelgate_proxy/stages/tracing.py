@@ -26,34 +26,50 @@ from ..traces import ATTEMPT, OPERATIONS, PROVIDER_NAMES, Tracing, answer_attrib
 
 SERVER_SPAN = "otel.server_span"
 OPEN_ATTEMPT = "otel.open_attempt"
-"""``Exchange.extra`` keys: the request's span, and a streamed attempt's span that ends with the stream."""
+ANSWER = "otel.answer"
+"""``Exchange.extra`` keys: the request's span, a streamed attempt's span that ends with the stream, and the last
+attempt's answer with its attributes (the request's span reads them again when the caller got that answer)."""
 
 _REQUEST_PARAMETERS = (("max_tokens", "gen_ai.request.max_tokens"), ("temperature", "gen_ai.request.temperature"),
                        ("top_p", "gen_ai.request.top_p"))
 
 
 class TraceRequest:
-    __slots__ = ("tracing",)
+    __slots__ = ("starts", "tracing")
 
     def __init__(self, tracing: Tracing) -> None:
         self.tracing = tracing
+        self.starts: dict[tuple[str, str, bool], tuple[str, dict[str, Any]]] = {}
+        """(endpoint, task, stream) -> the span's name and first attributes, made once (a span copies them)."""
 
     async def __call__(self, ex: Exchange, call_next: Next) -> Result:
-        operation = OPERATIONS.get(ex.task, ex.task)
+        key = (ex.endpoint.name, ex.task, ex.stream)
+        start = self.starts.get(key)
+        if start is None:
+            start = self.starts[key] = _request_start(*key)
+            if len(self.starts) > _STARTS_BOUND:
+                self.starts.clear()
         start_ns = time.time_ns() - int((perf_counter() - ex.arrived) * 1e9)
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": operation, "gen_ai.request.model": ex.endpoint.name,
-            "gen_ai.request.stream": ex.stream, "http.request.method": "POST",
-            "modelgate.endpoint": ex.endpoint.name,
-        }
-        ex.extra[SERVER_SPAN] = self.tracing.start_request(f"{operation} {ex.endpoint.name}", ex.headers,
-                                                           attributes, start_ns)
+        ex.extra[SERVER_SPAN] = self.tracing.start_request(start[0], ex.headers, start[1], start_ns)
         ex.on_finish(_finish_request)
         return await call_next(ex)
 
 
+_STARTS_BOUND = 1024
+"""Start attributes kept per stage (endpoints x tasks x stream, or served entities: configuration; bounded)."""
+
+
+def _request_start(endpoint: str, task: str, stream: bool) -> tuple[str, dict[str, Any]]:
+    operation = OPERATIONS.get(task, task)
+    return f"{operation} {endpoint}", {
+        "gen_ai.operation.name": operation, "gen_ai.request.model": endpoint, "gen_ai.request.stream": stream,
+        "http.request.method": "POST", "modelgate.endpoint": endpoint,
+    }
+
+
 def _finish_request(ex: Exchange, outcome: Outcome) -> None:
-    answer = answer_attributes(outcome.body)
+    seen = ex.extra.pop(ANSWER, None)  # the attempt's answer, read once
+    answer = dict(seen[1]) if seen is not None and seen[0] is outcome.body else answer_attributes(outcome.body)
     if outcome.usage is not None:
         answer["gen_ai.usage.input_tokens"] = outcome.usage.input
         answer["gen_ai.usage.output_tokens"] = outcome.usage.output
@@ -77,10 +93,12 @@ def _finish_request(ex: Exchange, outcome: Outcome) -> None:
 class TraceAttempt:
     """``call`` (one provider call for ``ex.entity``) inside a client span."""
 
-    __slots__ = ("call", "tracing")
+    __slots__ = ("call", "starts", "tracing")
 
     def __init__(self, tracing: Tracing, call: Next) -> None:
         self.tracing, self.call = tracing, call
+        self.starts: dict[tuple[str, str, str, str], tuple[str, dict[str, Any]]] = {}
+        """(entity, model, provider, task) -> the span's name and constant attributes, made once."""
 
     async def __call__(self, ex: Exchange) -> Result:
         call_next = self.call
@@ -91,18 +109,19 @@ class TraceAttempt:
         if entity is None:
             return await call_next(ex)
         model = entity.spec.external_model
-        operation = OPERATIONS.get(ex.task, ex.task)
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": operation,
-            "gen_ai.provider.name": PROVIDER_NAMES.get(model.provider, model.provider),
-            "gen_ai.request.model": model.name, "modelgate.served_entity": entity.name,
-            "modelgate.attempt": ex.attempts + 1,
-        }
-        for key, attribute in _REQUEST_PARAMETERS:
-            value = ex.payload.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
+        key = (entity.name, model.name, model.provider, ex.task)
+        start = self.starts.get(key)
+        if start is None:
+            start = self.starts[key] = _attempt_start(*key)
+            if len(self.starts) > _STARTS_BOUND:
+                self.starts.clear()
+        attributes = {**start[1], "modelgate.attempt": ex.attempts + 1}
+        payload = ex.payload
+        for key_, attribute in _REQUEST_PARAMETERS:
+            value = payload.get(key_)
+            if value is not None and isinstance(value, int | float) and not isinstance(value, bool):
                 attributes[attribute] = value
-        span = self.tracing.start_attempt(ex.extra.get(SERVER_SPAN), f"{operation} {model.name}", attributes)
+        span = self.tracing.start_attempt(ex.extra.get(SERVER_SPAN), start[0], attributes)
         token = ATTEMPT.set(span)
         try:
             result = await call_next(ex)
@@ -115,7 +134,17 @@ class TraceAttempt:
         finally:
             ATTEMPT.reset(token)
         if isinstance(result, Completed):
-            end_span(span, answer_attributes(result.body))
+            answer = answer_attributes(result.body)
+            ex.extra[ANSWER] = (result.body, answer)
+            end_span(span, answer)
         else:
             ex.extra[OPEN_ATTEMPT] = span
         return result
+
+
+def _attempt_start(entity: str, model: str, provider: str, task: str) -> tuple[str, dict[str, Any]]:
+    operation = OPERATIONS.get(task, task)
+    return f"{operation} {model}", {
+        "gen_ai.operation.name": operation, "gen_ai.provider.name": PROVIDER_NAMES.get(provider, provider),
+        "gen_ai.request.model": model, "modelgate.served_entity": entity,
+    }
