@@ -166,23 +166,14 @@ def _span(span: ReadableSpan) -> bytes:
     attributes = span.attributes
     if attributes:
         get = _KEY_VALUES.get
-        value: Any
-        for key, value in attributes.items():
-            kind = type(value)
-            if kind is str or kind is int or kind is bool:  # (not floats: -0.0 == 0.0)
-                cache_key: Any = (key, kind, value)
-            elif kind is list or kind is tuple:  # finish reasons: strings
-                cache_key = (key, kind, tuple(value)) if all(type(v) is str for v in value) else None
-            else:
-                cache_key = None
-            encoded = get(cache_key) if cache_key is not None else None
-            if encoded is None:
-                encoded = _field(9, _key_value(key, value))
-                if cache_key is not None:
-                    if len(_KEY_VALUES) >= _CACHE_BOUND:
-                        _KEY_VALUES.clear()
-                    _KEY_VALUES[cache_key] = encoded
-            parts.append(encoded)
+        try:  # each attribute's KeyValue from the cache, by key, exact type and value
+            encoded = [get((key, type(value), value)) for key, value in attributes.items()]
+        except TypeError:  # an unhashable value (a list): one at a time
+            encoded = [_cached(key, value) for key, value in attributes.items()]
+        if None in encoded:
+            encoded = [item if item is not None else _attribute(key, value)
+                       for item, (key, value) in zip(encoded, attributes.items(), strict=True)]
+        parts.extend(encoded)  # type: ignore[arg-type]  # (no None left)
     if span.dropped_attributes:
         parts.append(b"\x50")
         parts.append(_varint(span.dropped_attributes))
@@ -198,6 +189,26 @@ def _span(span: ReadableSpan) -> bytes:
         parts.append(b"\x7a\x00")  # an empty Status, as the library sets it
     parts.append(_FLAGS[flags])
     return _field(2, b"".join(parts))
+
+
+def _cached(key: str, value: Any) -> bytes | None:
+    try:
+        return _KEY_VALUES.get((key, type(value), value))
+    except TypeError:
+        return None
+
+
+def _attribute(key: str, value: Any) -> bytes:
+    """``Span.attributes`` (field 9) of one attribute, kept in the cache when its value is a ``str``, ``int`` or
+    ``bool``, or a tuple of strings (the cache's key has the exact type: ``True`` and ``1`` differ; floats are not
+    kept: ``-0.0 == 0.0``; nor lists: not hashable)."""
+    encoded = _field(9, _key_value(key, value))
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or (kind is tuple and all(type(v) is str for v in value)):
+        if len(_KEY_VALUES) >= _CACHE_BOUND:
+            _KEY_VALUES.clear()
+        _KEY_VALUES[key, kind, value] = encoded
+    return encoded
 
 
 def _key_value(key: str, value: Any) -> bytes:

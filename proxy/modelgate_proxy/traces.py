@@ -212,8 +212,8 @@ def answer_attributes(body: Any) -> dict[str, Any]:
         out["gen_ai.response.id"] = answer_id
     choices = body.get("choices")
     if isinstance(choices, list):
-        reasons = [c["finish_reason"] for c in choices
-                   if isinstance(c, dict) and isinstance(c.get("finish_reason"), str)]
+        reasons = tuple(c["finish_reason"] for c in choices  # a tuple, as the SDK keeps sequences
+                        if isinstance(c, dict) and isinstance(c.get("finish_reason"), str))
         if reasons:
             out["gen_ai.response.finish_reasons"] = reasons
     usage = body.get("usage")
