@@ -7,7 +7,9 @@ with a batch span processor (its own thread; ``OTEL_BSP_*``) and the OTLP/HTTP p
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``..._HEADERS``, ``..._TIMEOUT``,
 ``..._COMPRESSION`` itself; the sampler comes from ``OTEL_TRACES_SAMPLER`` / ``..._ARG``, the resource from
 ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` (service name default ``modelgate-proxy``), the
-propagators from ``OTEL_PROPAGATORS`` (default W3C ``traceparent`` + baggage).
+propagators from ``OTEL_PROPAGATORS`` (default W3C ``traceparent`` + baggage). Spans are the proxy's own
+(:mod:`.trace_spans`: the SDK's span was most of tracing's cost on the event loop), started with the provider's
+sampler and id generator and ended into the SDK's ``ReadableSpan`` for its processors (docs/tracing.md, "Cost").
 
 With tracing off nothing here is imported by the request path's stages (they are not in the pipeline) and
 :func:`outgoing_headers` costs one context-variable read per provider call. opentelemetry is imported only when
