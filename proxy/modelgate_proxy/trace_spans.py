@@ -151,16 +151,23 @@ def _each(ends: tuple[Callable[[ReadableSpan], None], ...]) -> Callable[[Readabl
 
 class LiveSpan:
     """A span in progress: its context (for propagation and children), its attributes, and :meth:`end`. A span
-    the sampler dropped (no recorder) records nothing and is not exported; its context still propagates."""
+    the sampler dropped (no recorder) records nothing and is not exported; its context still propagates.
 
-    __slots__ = ("_context", "_recorder", "attributes", "context", "kind", "name", "parent", "start_time", "status")
+    Ended, it goes to the processors as it is (the batch processor reads ``context``), and becomes the SDK's
+    ``ReadableSpan`` (:meth:`finished`) in the exporter's thread (:class:`FinishingExporter`): a batch there is
+    one loop over the same code, cheaper per span than the same work between two requests' code."""
+
+    __slots__ = ("_context", "_ended", "_recorder", "attributes", "context", "end_time", "kind", "name", "parent",
+                 "start_time", "status")
 
     def __init__(self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind,
                  attributes: dict[str, Any], recorder: _Recorder | None, start_time: int) -> None:
         self.name, self.context, self.parent, self.kind = name, context, parent, kind
         self.attributes, self._recorder, self.start_time = attributes, recorder, start_time
         self.status: Any = _sdk.UNSET
+        self.end_time: int | None = None
         self._context: Context | None = None
+        self._ended: _Recorder | None = None
 
     def is_recording(self) -> bool:
         return self._recorder is not None
@@ -181,13 +188,39 @@ class LiveSpan:
         return self._context
 
     def end(self, end_time: int | None = None) -> None:
-        """Hand the finished span to the processors (once: a second end does nothing)."""
+        """Hand the finished span to the processors (once: a second end does nothing; nothing changes it after)."""
         recorder = self._recorder
         if recorder is None:
             return
         self._recorder = None
+        self._ended = recorder
+        self.end_time = end_time if end_time is not None else time_ns()
+        recorder.on_end(self)  # type: ignore[arg-type]  # read as a ReadableSpan only through finished()
+
+    def finished(self) -> ReadableSpan:
+        """The SDK's ``ReadableSpan`` of this ended span."""
+        recorder = self._ended
+        if recorder is None:
+            raise RuntimeError("the span has not ended")
         attributes = recorder.attributes(self.attributes)
         kind = _sdk.FinishedSpan if attributes is self.attributes else _sdk.ReadableSpan  # (past a limit: drops)
-        recorder.on_end(kind(
-            self.name, self.context, self.parent, recorder.resource, attributes, (), (), self.kind, None, self.status,
-            self.start_time, end_time if end_time is not None else time_ns(), recorder.scope))
+        span: ReadableSpan = kind(self.name, self.context, self.parent, recorder.resource, attributes, (), (),
+                                  self.kind, None, self.status, self.start_time, self.end_time, recorder.scope)
+        return span
+
+
+class FinishingExporter:
+    """A span exporter in front of ``exporter`` (the SDK's OTLP or console one): the processor's batch of
+    :class:`LiveSpan` s becomes their ``ReadableSpan`` s, in the processor's thread."""
+
+    def __init__(self, exporter: Any) -> None:
+        self.exporter = exporter
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        return self.exporter.export([span.finished() if type(span) is LiveSpan else span for span in spans])
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.exporter.force_flush(timeout_millis))

@@ -108,7 +108,7 @@ class Tracing:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-        from .trace_spans import SpanFactory
+        from .trace_spans import FinishingExporter, SpanFactory
 
         _otel.load()
         propagators = ",".join(p.strip() for p in env.get("OTEL_PROPAGATORS", "tracecontext,baggage").split(","))
@@ -130,7 +130,7 @@ class Tracing:
             elif name == "console":
                 exporter = ConsoleSpanExporter()
             if exporter is not None:
-                processors.append(BatchSpanProcessor(exporter))
+                processors.append(BatchSpanProcessor(FinishingExporter(exporter)))  # type: ignore[arg-type]
                 self.provider.add_span_processor(processors[-1])  # its shutdown stops them
         self.spans = SpanFactory(self.provider.sampler, self.provider.id_generator, self.provider.resource,
                                  InstrumentationScope("modelgate_proxy"), SpanLimits(), processors)

@@ -4,7 +4,9 @@ the SDK's span limits applied; one end only."""
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +15,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.propagate import inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -29,7 +31,7 @@ from opentelemetry.trace import (
 )
 
 from modelgate_proxy import traces
-from modelgate_proxy.trace_spans import SpanFactory
+from modelgate_proxy.trace_spans import FinishingExporter, SpanFactory
 
 
 class Keep(SpanExporter):
@@ -82,7 +84,7 @@ def our_spans(sampler: Sampler | None = None, limits: SpanLimits | None = None) 
     keep = Keep()
     provider = TracerProvider(sampler=sampler)
     factory = SpanFactory(provider.sampler, Counting(), RESOURCE, SCOPE, limits or SpanLimits(),
-                          [SimpleSpanProcessor(keep)])
+                          [SimpleSpanProcessor(FinishingExporter(keep))])  # type: ignore[arg-type]
     server = factory.start("chat e", None, None, SpanKind.SERVER, {"a": "x", "n": 1}, 10)
     client = factory.start("chat m", server.in_context(), server.context, SpanKind.CLIENT,
                            {"gen_ai.request.model": "m"}, 11)
@@ -175,3 +177,15 @@ def test_the_provider_calls_traceparent_is_the_propagators(monkeypatch: pytest.M
     assert fast == slow == expected
     assert fast["traceparent"].startswith(f"00-{0xABC << 64:032x}-")
     assert ("tracestate" in fast) == bool(parent.trace_state)
+
+
+def test_the_console_exporter_gets_readable_spans() -> None:
+    out = io.StringIO()
+    processor = SimpleSpanProcessor(FinishingExporter(ConsoleSpanExporter(out=out)))  # type: ignore[arg-type]
+    factory = SpanFactory(ParentBased(ALWAYS_ON), Counting(), RESOURCE, SCOPE, SpanLimits(), [processor])
+    span = factory.start("chat e", None, None, SpanKind.SERVER, {"gen_ai.operation.name": "chat"})
+    span.end()
+    printed = json.loads(out.getvalue())
+    assert printed["name"] == "chat e"
+    assert printed["attributes"] == {"gen_ai.operation.name": "chat"}
+    assert printed["kind"] == "SpanKind.SERVER"
