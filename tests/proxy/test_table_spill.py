@@ -156,9 +156,17 @@ def test_a_restart_during_an_outage_loses_nothing(tmp_path: Path) -> None:
                 for i in range(20):
                     ask(f"during {i}")
                     time.sleep(0.1)
-                time.sleep(2)  # a failed commit or two: batches on disk
-                warnings = httpx.get(f"{base}/readyz").json().get("warnings", [])
-            assert any("spilled to disk" in w or "cannot write" in w for w in warnings), warnings
+                # a failed commit or two puts the batches on disk; the first failure takes object_store's own
+                # connection retries (a few seconds), so wait for it rather than for a fixed time
+                warnings: list[str] = []
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    warnings = httpx.get(f"{base}/readyz").json().get("warnings", [])
+                    if any("spilled to disk" in w for w in warnings):
+                        break
+                    time.sleep(0.2)
+            assert any("spilled to disk" in w for w in warnings), warnings
+            assert any("cannot write" in w for w in warnings), warnings
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
         finally:
