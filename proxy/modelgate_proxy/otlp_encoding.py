@@ -8,7 +8,10 @@ classes still cost about 25 µs per span, most of it one call into protobuf per 
 
 :func:`encode_spans` writes the request's protobuf wire format itself (the OTLP ``trace.proto`` field numbers
 below): a span's attributes repeat from request to request (the endpoint, the model, the provider, the status), so
-each attribute's encoded ``KeyValue`` is kept in a bounded cache and a span costs a few µs. What it does not write
+each attribute's encoded ``KeyValue`` is kept in a bounded cache (a key whose values do not repeat, such as a
+response id, stops being kept) and a span costs a few µs. The proxy's own ended spans
+(:class:`modelgate_proxy.trace_spans.LiveSpan`) are read as they are, without the SDK's ``ReadableSpan``: their
+constant base attributes (made once per endpoint or served entity) are encoded once per base. What it does not write
 itself (span events, links, attribute values other than ``str``, ``bool``, ``int`` within int64, ``float`` and flat
 sequences of those) goes to the library's encoder for the whole batch. tests/proxy/test_otlp_encoding.py parses
 what it writes with the opentelemetry-proto classes and compares it with the library's request.
@@ -32,9 +35,20 @@ _IS_REMOTE = 0x200  # SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _INT64 = 1 << 63
 
 _CACHE_BOUND = 4096
-"""Encoded attributes kept (a response id differs per request: the cache is emptied when full)."""
+"""Encoded attributes kept (emptied when full)."""
 _KEY_VALUES: dict[tuple[str, type, Any], bytes] = {}
+_KEPT: dict[str, int] = {}
+_KEY_FIELDS: dict[str, bytes] = {}
+"""An attribute key -> its encoded ``KeyValue.key`` field."""
+"""Values kept in :data:`_KEY_VALUES` per key since it was last emptied."""
+_VOLATILE = 256
+"""A key with that many values kept is not given more (its values are per request, such as a response id: they
+would empty the cache of the ones that repeat)."""
 _NAMES: dict[str, bytes] = {}
+_BASES_BOUND = 1024
+_BASES: dict[int, tuple[Mapping[str, Any], bytes, frozenset[str]]] = {}
+"""id(base attributes) -> the base, its encoded attributes and keys (a base is made once per endpoint or served
+entity: configuration; bounded)."""
 
 _KINDS = tuple(bytes((0x30, kind + 1)) for kind in range(5))
 """6 kind: SpanKind INTERNAL..CONSUMER = 0..4, SPAN_KIND_INTERNAL..CONSUMER = 1..5."""
@@ -62,51 +76,62 @@ class Encoded:
     SerializeToString = SerializePartialToString
 
 
-def install() -> None:
-    """Make ``OTLPSpanExporter.export`` encode with :func:`encode_spans` (it calls its module's ``encode_spans``)."""
+def install() -> bool:
+    """Make ``OTLPSpanExporter.export`` encode with :func:`encode_spans` (it calls its module's ``encode_spans``);
+    whether it does (then the exporter may be given the proxy's ended spans as they are)."""
     from opentelemetry.exporter.otlp.proto.http import trace_exporter
 
     if not hasattr(trace_exporter, "encode_spans"):  # pragma: no cover - a library change; the test says so
         logging.getLogger(__name__).warning(
             "opentelemetry-exporter-otlp-proto-http no longer calls trace_exporter.encode_spans: spans are encoded "
             "by the library's own (slower) encoder")
-        return
+        return False
     trace_exporter.encode_spans = encode_spans
+    return True
 
 
-def encode_spans(spans: Sequence[ReadableSpan]) -> Any:
+def encode_spans(spans: Sequence[Any]) -> Any:
     """The ``ExportTraceServiceRequest`` of ``spans`` (:class:`Encoded`, or the library's message), the same
-    request as the library's ``encode_spans(spans)``."""
+    request as the library's ``encode_spans(spans)``. A span is the SDK's ``ReadableSpan`` or the proxy's ended
+    span (:class:`modelgate_proxy.trace_spans.LiveSpan`: it has ``exported()`` and ``finished()``)."""
     try:
         return Encoded(_encode(spans))
     except (_Unhandled, ValueError, TypeError, OverflowError, UnicodeEncodeError):
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as library_encode_spans
 
-        return library_encode_spans(spans)
+        return library_encode_spans([span.finished() if hasattr(span, "exported") else span for span in spans])
 
 
-def _encode(spans: Sequence[ReadableSpan]) -> bytes:
+def _encode(spans: Sequence[Any]) -> bytes:
     """``ExportTraceServiceRequest``: 1 resource_spans (ResourceSpans: 1 resource, 2 scope_spans, 3 schema_url;
     ScopeSpans: 1 scope, 2 spans, 3 schema_url)."""
     groups: dict[int, tuple[Any, dict[int, tuple[Any, list[bytes]]]]] = {}  # id(resource) -> scopes
     for span in spans:
-        if span.events or span.links or span.dropped_events or span.dropped_links:
-            raise _Unhandled
-        resource = span.resource
+        exported = getattr(span, "exported", None)
+        parts = exported() if exported is not None else None
+        if parts is not None:  # the proxy's span as it is
+            resource, scope, base, attributes = parts
+            encoded = _live_span(span, base, attributes)
+        else:
+            if exported is not None:  # the proxy's span past a span limit: the SDK's bounded attributes
+                span = span.finished()
+            if span.events or span.links or span.dropped_events or span.dropped_links:
+                raise _Unhandled
+            resource, scope = span.resource, span.instrumentation_scope
+            encoded = _span(span)
         group = groups.get(id(resource))
         if group is None:
             group = groups[id(resource)] = (resource, {})
-        scope = span.instrumentation_scope
         scoped = group[1].get(id(scope))
         if scoped is None:
             scoped = group[1][id(scope)] = (scope, [])
-        scoped[1].append(_span(span))
+        scoped[1].append(encoded)
     out: list[bytes] = []
     for resource, scopes in groups.values():
         body = [_field(1, _resource(resource))]
-        for scope, encoded in scopes.values():
+        for scope, encoded_spans in scopes.values():
             scope_body = [_field(1, _scope(scope))]
-            scope_body.extend(encoded)
+            scope_body.extend(encoded_spans)
             if scope is not None and scope.schema_url:
                 scope_body.append(_field(3, scope.schema_url.encode()))
             body.append(_field(2, b"".join(scope_body)))
@@ -142,42 +167,124 @@ def _span(span: ReadableSpan) -> bytes:
     context = span.get_span_context()
     if context is None:
         raise _Unhandled
+    parts, flags = _head(context, span.parent, span.name, span.kind.value, span.start_time, span.end_time)
+    attributes = span.attributes
+    if attributes:
+        _add_attributes(parts, attributes)
+    if span.dropped_attributes:
+        parts.append(b"\x50")
+        parts.append(_varint(span.dropped_attributes))
+    return _tail(parts, span.status, flags)
+
+
+def _live_span(span: Any, base: Mapping[str, Any], attributes: dict[str, Any]) -> bytes:
+    """:func:`_span` of the proxy's ended span (a ``LiveSpan``: the same fields), its attributes ``base`` (encoded
+    once per base: :func:`_base`) then ``attributes``, as the SDK's span has them (``{**base, **attributes}``).
+    The same fields in the same order as :func:`_head` and :func:`_tail` write them, in fewer steps: the ids in
+    one ``struct`` call, the times in another."""
+    context, parent = span.context, span.parent
+    trace_id = context.trace_id
+    flags = _HAS_IS_REMOTE
+    if context.trace_state or not span.start_time or not span.end_time:  # (not the proxy's: the general way)
+        parts, flags = _head(context, parent, span.name, span.kind.value, span.start_time, span.end_time)
+    else:
+        if parent:
+            ids = _pack_ids_parent(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context.span_id, 0x2208,
+                                   parent.span_id)
+            if parent.is_remote:
+                flags |= _IS_REMOTE
+        else:
+            ids = _pack_ids(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context.span_id)
+        name = _NAMES.get(span.name)
+        if name is None:
+            name = _name(span.name)
+        parts = [ids, name, _KINDS[span.kind.value], _pack_times(0x39, span.start_time, 0x41, span.end_time)]
+    if base:
+        encoded, keys = _base(base)
+        if attributes and not keys.isdisjoint(attributes):  # an attribute of base set again: merge them
+            _add_attributes(parts, {**base, **attributes})
+        else:
+            parts.append(encoded)
+            if attributes:
+                _add_attributes(parts, attributes)
+    elif attributes:
+        _add_attributes(parts, attributes)
+    status = span.status
+    if status is _unset[0]:
+        parts.append(b"\x7a\x00")
+        parts.append(_FLAGS[flags])
+        return _field(2, b"".join(parts))
+    return _tail(parts, status, flags)
+
+
+_pack_ids = struct.Struct(">HQQHQ").pack
+_pack_ids_parent = struct.Struct(">HQQHQHQ").pack
+_pack_times = struct.Struct("<BQBQ").pack
+_LOW64 = (1 << 64) - 1
+_unset: list[Any] = [None]
+"""The SDK's unset ``Status`` the proxy's spans start with (set by :func:`unset_status`): its encoding is fixed."""
+
+
+def unset_status(status: Any) -> None:
+    """Tell the encoder which ``Status`` object is the unset one the proxy's spans share (its code 0, no
+    description: an empty ``Status`` message)."""
+    if status.status_code.value == 0 and not status.description:
+        _unset[0] = status
+
+
+def _name(name: str) -> bytes:
+    encoded = _field(5, name.encode()) if name else b""
+    if len(_NAMES) >= _CACHE_BOUND:
+        _NAMES.clear()
+    _NAMES[name] = encoded
+    return encoded
+
+
+def _base(base: Mapping[str, Any]) -> tuple[bytes, frozenset[str]]:
+    """The encoded attributes of ``base`` and its keys, made once per base mapping (the cache keeps the mapping,
+    so its ``id`` is not reused while it is in the cache; bounded)."""
+    entry = _BASES.get(id(base))
+    if entry is None or entry[0] is not base:
+        if len(_BASES) >= _BASES_BOUND:
+            _BASES.clear()
+        entry = _BASES[id(base)] = (base, b"".join(_field(9, _key_value(key, value)) for key, value in base.items()),
+                                    frozenset(base))
+    return entry[1], entry[2]
+
+
+def _head(context: Any, parent: Any, name: str, kind: int, start: int | None,
+          end: int | None) -> tuple[list[bytes], int]:
+    """A span's fields 1-8 and its flags (16)."""
     parts = [b"\x0a\x10" + context.trace_id.to_bytes(16, "big") + b"\x12\x08" + context.span_id.to_bytes(8, "big")]
     if context.trace_state:
         parts.append(_field(3, ",".join(f"{key}={value}" for key, value in context.trace_state.items()).encode()))
-    parent = span.parent
     flags = _HAS_IS_REMOTE
     if parent:
         parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
         if parent.is_remote:
             flags |= _IS_REMOTE
-    name = _NAMES.get(span.name)
-    if name is None:
-        name = _field(5, span.name.encode()) if span.name else b""
-        if len(_NAMES) >= _CACHE_BOUND:
-            _NAMES.clear()
-        _NAMES[span.name] = name
-    parts.append(name)
-    parts.append(_KINDS[span.kind.value])
-    if span.start_time:
-        parts.append(b"\x39" + _pack_fixed64(span.start_time))
-    if span.end_time:
-        parts.append(b"\x41" + _pack_fixed64(span.end_time))
-    attributes = span.attributes
-    if attributes:
-        get = _KEY_VALUES.get
+    encoded_name = _NAMES.get(name)
+    parts.append(encoded_name if encoded_name is not None else _name(name))
+    parts.append(_KINDS[kind])
+    if start:
+        parts.append(b"\x39" + _pack_fixed64(start))
+    if end:
+        parts.append(b"\x41" + _pack_fixed64(end))
+    return parts, flags
+
+
+def _add_attributes(parts: list[bytes], attributes: Mapping[str, Any]) -> None:
+    get, add = _KEY_VALUES.get, parts.append
+    for key, value in attributes.items():
         try:  # each attribute's KeyValue from the cache, by key, exact type and value
-            encoded = [get((key, type(value), value)) for key, value in attributes.items()]
-        except TypeError:  # an unhashable value (a list): one at a time
-            encoded = [_cached(key, value) for key, value in attributes.items()]
-        if None in encoded:
-            encoded = [item if item is not None else _attribute(key, value)
-                       for item, (key, value) in zip(encoded, attributes.items(), strict=True)]
-        parts.extend(encoded)  # type: ignore[arg-type]  # (no None left)
-    if span.dropped_attributes:
-        parts.append(b"\x50")
-        parts.append(_varint(span.dropped_attributes))
-    status = span.status
+            encoded = get((key, type(value), value))
+        except TypeError:  # an unhashable value (a list)
+            encoded = None
+        add(encoded if encoded is not None else _attribute(key, value))
+
+
+def _tail(parts: list[bytes], status: Any, flags: int) -> bytes:
+    """A span's status (15) and flags (16), and the span as ``ScopeSpans.spans`` (field 2)."""
     code = status.status_code.value
     message = status.description
     if code or message:
@@ -202,13 +309,33 @@ def _attribute(key: str, value: Any) -> bytes:
     """``Span.attributes`` (field 9) of one attribute, kept in the cache when its value is a ``str``, ``int`` or
     ``bool``, or a tuple of strings (the cache's key has the exact type: ``True`` and ``1`` differ; floats are not
     kept: ``-0.0 == 0.0``; nor lists: not hashable)."""
-    encoded = _field(9, _key_value(key, value))
     kind = type(value)
+    encoded = _str_attribute(key, value) if kind is str else _field(9, _key_value(key, value))
     if kind is str or kind is int or kind is bool or (kind is tuple and all(type(v) is str for v in value)):
-        if len(_KEY_VALUES) >= _CACHE_BOUND:
-            _KEY_VALUES.clear()
-        _KEY_VALUES[key, kind, value] = encoded
+        kept = _KEPT.get(key, 0)
+        if kept < _VOLATILE:  # past it, a key whose values seldom repeat (an id): not kept, encoded each time
+            if len(_KEY_VALUES) >= _CACHE_BOUND or len(_KEPT) >= _CACHE_BOUND:
+                _KEY_VALUES.clear()
+                _KEPT.clear()
+            _KEY_VALUES[key, kind, value] = encoded
+            _KEPT[key] = kept + 1
     return encoded
+
+
+def _str_attribute(key: str, value: str) -> bytes:
+    """:func:`_attribute` of a string value, in one step when the lengths fit in one byte (the proxy's do)."""
+    key_field = _KEY_FIELDS.get(key)
+    if key_field is None:
+        key_field = _field(1, key.encode()) if key else b""
+        if len(_KEY_FIELDS) >= _CACHE_BOUND:
+            _KEY_FIELDS.clear()
+        _KEY_FIELDS[key] = key_field
+    data = value.encode()
+    size = len(data)
+    total = len(key_field) + size + 4  # KeyValue: the key, then 2 value (AnyValue: 1 string)
+    if total < 0x80:
+        return bytes((0x4A, total)) + key_field + bytes((0x12, size + 2, 0x0A, size)) + data
+    return _field(9, key_field + _field(2, _field(1, data)))
 
 
 def _key_value(key: str, value: Any) -> bytes:
@@ -243,8 +370,13 @@ def _any_value(value: Any) -> bytes:
 def _field(number: int, data: bytes) -> bytes:
     """A length-delimited field."""
     size = len(data)
-    if size < 0x80:
-        return bytes((number << 3 | 2, size)) + data if number < 16 else _varint(number << 3 | 2) + bytes((size,)) + data
+    if number < 16:
+        if size < 0x80:
+            return bytes((number << 3 | 2, size)) + data
+        if size < 0x4000:
+            return bytes((number << 3 | 2, size & 0x7F | 0x80, size >> 7)) + data
+    elif size < 0x80:
+        return _varint(number << 3 | 2) + bytes((size,)) + data
     return _varint(number << 3 | 2) + _varint(size) + data
 
 

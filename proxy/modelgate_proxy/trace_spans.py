@@ -5,10 +5,12 @@ for a span, without what a span made by the proxy's own code does not need, ende
 Why not the SDK's ``Span``: profiled under load, it was most of what tracing cost on the event loop. It checks every
 attribute value (the proxy sets only strings, numbers, booleans and lists of strings it built itself), takes a lock
 on each call (the proxy uses a span from one task), copies its attributes twice and builds its readable copy at
-the end. What stays the SDK's: the sampler (``OTEL_TRACES_SAMPLER``), the id generator, the resource
+the end. Ended, the OTLP exporter's encoder reads it as it is; other exporters get the SDK's ``ReadableSpan``.
+What stays the SDK's: the sampler (``OTEL_TRACES_SAMPLER``), the id generator, the resource
 (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``), the span limits (``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT``,
 ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``: a span past them goes through the SDK's ``BoundedAttributes``), the
-``SpanContext`` and ``TraceFlags`` (the same flags the SDK's tracer sets), the propagators, the batch span
+``SpanContext`` (made as its constructor makes it, without the keyword call) and ``TraceFlags`` (the same flags
+the SDK's tracer sets), the propagators, the batch span
 processor and the exporters. Not done: span processors' ``on_start`` (the proxy's only processors are the SDK's
 batch processors, whose ``on_start`` does nothing), the SDK's opt-in internal tracer metrics
 (``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``), span events and links (the proxy records none).
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -56,9 +59,39 @@ class _SDK:
         self.flags = {(sampled, random): TraceFlags((TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
                                                     | (TraceFlags.RANDOM_TRACE_ID if random else 0))
                       for sampled in (False, True) for random in (False, True)}
+        self.span_context = _span_context(SpanContext)
+
+
+def _span_context(span_context: Any) -> Callable[[int, int, Any, Any], SpanContext]:
+    """``SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags, trace_state=state)``, made as its
+    ``__new__`` makes it (a tuple of the ids, ``is_remote``, the flags, the state or the default one, and whether
+    the ids are valid) without its keyword call; the SDK's constructor if its tuple is not that one."""
+    from opentelemetry.trace.span import DEFAULT_TRACE_STATE
+
+    def fast(trace_id: int, span_id: int, flags: Any, state: Any) -> SpanContext:
+        made: SpanContext = _new_tuple(span_context, (
+            trace_id, span_id, False, flags, DEFAULT_TRACE_STATE if state is None else state,
+            0 < trace_id < _TRACE_ID_END and 0 < span_id < _SPAN_ID_END))
+        return made
+
+    def sdk(trace_id: int, span_id: int, flags: Any, state: Any) -> SpanContext:
+        made: SpanContext = span_context(trace_id, span_id, is_remote=False, trace_flags=flags, trace_state=state)
+        return made
+
+    probes = [(1, 2, 1, None), (0, 2, 0, DEFAULT_TRACE_STATE), (1, 0, 1, None), (1 << 128, 1, 1, None)]
+    same = all(tuple(fast(*probe)) == tuple(sdk(*probe)) and type(fast(*probe)) is type(sdk(*probe))
+               for probe in probes)
+    return fast if same else sdk  # pragma: no branch
+
+
+_new_tuple = tuple.__new__
+_TRACE_ID_END, _SPAN_ID_END = 1 << 128, 1 << 64
 
 
 _sdk: Any = _SDK()
+
+NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
+"""No base attributes."""
 
 
 class SpanFactory:
@@ -75,11 +108,16 @@ class SpanFactory:
         without a call (the same decision: tests/proxy/test_trace_spans.py); False for any other sampler."""
         self.needs_context = not self.inline
         """Whether :meth:`start` reads ``context`` (only a sampler called for its decision does)."""
+        self.unset_status = _sdk.UNSET
+        """The SDK's unset ``Status`` every span starts with (one object)."""
 
     def start(self, name: str, context: Context | None, parent: SpanContext | None, kind: SpanKind,
-              attributes: dict[str, Any], start_time: int | None = None) -> LiveSpan:
+              attributes: dict[str, Any], start_time: int | None = None,
+              base: Mapping[str, Any] = NO_ATTRIBUTES) -> LiveSpan:
         """A span named ``name`` under ``parent`` (the span context in ``context``; None or invalid: a new
-        trace), recording unless the sampler drops it."""
+        trace), recording unless the sampler drops it. Its attributes are ``base`` (constant attributes shared by
+        many spans, made once and never changed: the exporter encodes them once) followed by ``attributes`` (this
+        span's own: the span keeps the dict and adds to it)."""
         if parent is None or not parent.is_valid:
             parent = None
             trace_id = self.ids.generate_trace_id()
@@ -90,17 +128,18 @@ class SpanFactory:
         if self.inline:  # always on; parent-based: a child samples as its parent did (remote or local)
             sampled = recording = parent is None or self.inline == _ALWAYS_ON or parent.trace_flags.sampled
             trace_state = parent.trace_state if parent is not None else None
-            kept: Mapping[str, Any] = attributes
+            own = attributes
         else:
-            result = self.sampler.should_sample(context, trace_id, name, kind, attributes, ())
+            result = self.sampler.should_sample(context, trace_id, name, kind, {**base, **attributes}, ())
             decision: Any = result.decision  # the SDK's Decision methods are untyped
             sampled, recording = decision.is_sampled(), decision.is_recording()
-            trace_state, kept = result.trace_state, result.attributes
-        span_context = _sdk.SpanContext(trace_id, self.ids.generate_span_id(), is_remote=False,
-                                        trace_flags=_sdk.flags[sampled, random], trace_state=trace_state)
-        return LiveSpan(name, span_context, parent, kind, dict(kept) if recording else {},
-                        self.recorder if recording else None, start_time if start_time is not None else time_ns())
-
+            trace_state, own, base = result.trace_state, dict(result.attributes), NO_ATTRIBUTES
+        span_context = _sdk.span_context(trace_id, self.ids.generate_span_id(), _sdk.flags[sampled, random],
+                                         trace_state)
+        if not recording:
+            return LiveSpan(name, span_context, parent, kind, NO_ATTRIBUTES, {}, None, 0)
+        return LiveSpan(name, span_context, parent, kind, base, own, self.recorder,
+                        start_time if start_time is not None else time_ns())
 
 _ALWAYS_ON, _PARENT_BASED = 1, 2
 _DEFAULT_PARENT_BASED = ("ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,"
@@ -133,9 +172,13 @@ class _Recorder:
         ends = tuple(p.on_end for p in processors)
         self.on_end: Callable[[ReadableSpan], None] = ends[0] if len(ends) == 1 else _each(ends)
 
+    def fits(self, count: int) -> bool:
+        """Whether ``count`` attributes are within the limits as they are (no length limit, count within)."""
+        return self.length_limit is None and (self.count_limit is None or count <= self.count_limit)
+
     def attributes(self, attributes: dict[str, Any]) -> Mapping[str, Any]:
         """``attributes`` as the span keeps them: past a limit, the SDK's bounded (truncated, counted) copy."""
-        if self.length_limit is None and (self.count_limit is None or len(attributes) <= self.count_limit):
+        if self.fits(len(attributes)):
             return attributes
         bounded: Mapping[str, Any] = _sdk.BoundedAttributes(self.count_limit, attributes, immutable=True,
                                                             max_value_len=self.length_limit)
@@ -153,17 +196,19 @@ class LiveSpan:
     """A span in progress: its context (for propagation and children), its attributes, and :meth:`end`. A span
     the sampler dropped (no recorder) records nothing and is not exported; its context still propagates.
 
-    Ended, it goes to the processors as it is (the batch processor reads ``context``), and becomes the SDK's
-    ``ReadableSpan`` (:meth:`finished`) in the exporter's thread (:class:`FinishingExporter`): a batch there is
-    one loop over the same code, cheaper per span than the same work between two requests' code."""
+    Its attributes are ``base`` (constant, shared by the spans of one endpoint or served entity) followed by
+    ``attributes`` (its own), as ``{**base, **attributes}``. Ended, it goes to the processors as it is (the batch
+    processor reads ``context``); in the exporter's thread (:class:`FinishingExporter`) the OTLP encoder reads it
+    as it is (:meth:`exported`), any other exporter gets the SDK's ``ReadableSpan`` (:meth:`finished`)."""
 
-    __slots__ = ("_context", "_ended", "_recorder", "attributes", "context", "end_time", "kind", "name", "parent",
-                 "start_time", "status")
+    __slots__ = ("_context", "_ended", "_recorder", "attributes", "base", "context", "end_time", "kind", "name",
+                 "parent", "start_time", "status")
 
     def __init__(self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind,
-                 attributes: dict[str, Any], recorder: _Recorder | None, start_time: int) -> None:
+                 base: Mapping[str, Any], attributes: dict[str, Any], recorder: _Recorder | None,
+                 start_time: int) -> None:
         self.name, self.context, self.parent, self.kind = name, context, parent, kind
-        self.attributes, self._recorder, self.start_time = attributes, recorder, start_time
+        self.base, self.attributes, self._recorder, self.start_time = base, attributes, recorder, start_time
         self.status: Any = _sdk.UNSET
         self.end_time: int | None = None
         self._context: Context | None = None
@@ -197,13 +242,24 @@ class LiveSpan:
         self.end_time = end_time if end_time is not None else time_ns()
         recorder.on_end(self)  # type: ignore[arg-type]  # read as a ReadableSpan only through finished()
 
+    def exported(self) -> tuple[Resource, InstrumentationScope, Mapping[str, Any], dict[str, Any]] | None:
+        """What the OTLP encoder writes of this ended span besides its fields: the resource, the scope, the base
+        and own attributes; None when its attributes go past a span limit (then :meth:`finished` bounds them)."""
+        recorder = self._ended
+        if recorder is None:
+            raise RuntimeError("the span has not ended")
+        if not recorder.fits(len(self.base) + len(self.attributes)):
+            return None
+        return recorder.resource, recorder.scope, self.base, self.attributes
+
     def finished(self) -> ReadableSpan:
         """The SDK's ``ReadableSpan`` of this ended span."""
         recorder = self._ended
         if recorder is None:
             raise RuntimeError("the span has not ended")
-        attributes = recorder.attributes(self.attributes)
-        kind = _sdk.FinishedSpan if attributes is self.attributes else _sdk.ReadableSpan  # (past a limit: drops)
+        merged = {**self.base, **self.attributes} if self.base else self.attributes
+        attributes = recorder.attributes(merged)
+        kind = _sdk.FinishedSpan if attributes is merged else _sdk.ReadableSpan  # (past a limit: drops)
         span: ReadableSpan = kind(self.name, self.context, self.parent, recorder.resource, attributes, (), (),
                                   self.kind, None, self.status, self.start_time, self.end_time, recorder.scope)
         return span
@@ -211,12 +267,16 @@ class LiveSpan:
 
 class FinishingExporter:
     """A span exporter in front of ``exporter`` (the SDK's OTLP or console one): the processor's batch of
-    :class:`LiveSpan` s becomes their ``ReadableSpan`` s, in the processor's thread."""
+    :class:`LiveSpan` s becomes their ``ReadableSpan`` s, in the processor's thread; with ``live`` (the OTLP
+    exporter, its encoding :mod:`modelgate_proxy.otlp_encoding`, which reads a :class:`LiveSpan` as it is) the
+    batch goes through unchanged."""
 
-    def __init__(self, exporter: Any) -> None:
-        self.exporter = exporter
+    def __init__(self, exporter: Any, live: bool = False) -> None:
+        self.exporter, self.live = exporter, live
 
     def export(self, spans: Sequence[Any]) -> Any:
+        if self.live:
+            return self.exporter.export(spans)
         return self.exporter.export([span.finished() if type(span) is LiveSpan else span for span in spans])
 
     def shutdown(self) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -57,6 +58,7 @@ _ADDRESSES_BOUND = 1024
 
 
 _DEFAULT_PROPAGATORS = ("tracecontext,baggage", "tracecontext")
+_NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
 
 
 class _OTel:
@@ -120,38 +122,47 @@ class Tracing:
         processors: list[BatchSpanProcessor] = []
         for name in {n.strip().lower() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",")}:
             exporter: SpanExporter | None = None
+            live = False
             if name == "otlp":
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
                 from .otlp_encoding import install
 
-                install()  # the exporter thread's protobuf encoding, 4x cheaper (docs/tracing.md)
+                # the exporter thread's protobuf encoding, from the proxy's spans as they are (docs/tracing.md)
+                live = install()
                 exporter = OTLPSpanExporter()
             elif name == "console":
                 exporter = ConsoleSpanExporter()
             if exporter is not None:
-                processors.append(BatchSpanProcessor(FinishingExporter(exporter)))  # type: ignore[arg-type]
+                processors.append(BatchSpanProcessor(FinishingExporter(exporter, live)))  # type: ignore[arg-type]
                 self.provider.add_span_processor(processors[-1])  # its shutdown stops them
         self.spans = SpanFactory(self.provider.sampler, self.provider.id_generator, self.provider.resource,
                                  InstrumentationScope("modelgate_proxy"), SpanLimits(), processors)
+        if any(isinstance(p.span_exporter, FinishingExporter) and p.span_exporter.live for p in processors):
+            from .otlp_encoding import unset_status
 
-    def start_request(self, name: str, headers: Sequence[tuple[bytes, bytes]], attributes: dict[str, Any],
+            unset_status(self.spans.unset_status)
+
+    def start_request(self, name: str, headers: Sequence[tuple[bytes, bytes]], base: Mapping[str, Any],
                       start_ns: int) -> LiveSpan:
-        """The server span of one request, a child of the caller's ``traceparent`` when it sent one."""
+        """The server span of one request, a child of the caller's ``traceparent`` when it sent one; ``base``: its
+        constant first attributes (made once, never changed)."""
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers if k in _PROPAGATED}
         if carrier:
             context = _otel.extract(carrier)
             parent = _otel.get_current_span(context).get_span_context()
         else:
             context = parent = None
-        return self.spans.start(name, context, parent, _otel.SpanKind.SERVER, attributes, start_ns)
+        return self.spans.start(name, context, parent, _otel.SpanKind.SERVER, {}, start_ns, base)
 
-    def start_attempt(self, parent: LiveSpan | None, name: str, attributes: dict[str, Any]) -> LiveSpan:
-        """The client span of one provider call."""
+    def start_attempt(self, parent: LiveSpan | None, name: str, attributes: dict[str, Any],
+                      base: Mapping[str, Any] | None = None) -> LiveSpan:
+        """The client span of one provider call: ``base`` (constant, made once) then ``attributes`` (its own)."""
+        constant = base if base is not None else _NO_ATTRIBUTES
         if parent is None:
-            return self.spans.start(name, None, None, _otel.SpanKind.CLIENT, attributes)
+            return self.spans.start(name, None, None, _otel.SpanKind.CLIENT, attributes, None, constant)
         return self.spans.start(name, parent.in_context() if self.spans.needs_context else None, parent.context,
-                                _otel.SpanKind.CLIENT, attributes)
+                                _otel.SpanKind.CLIENT, attributes, None, constant)
 
     def shutdown(self) -> None:
         """Export what waits and stop (blocks: call it in a thread)."""

@@ -4,14 +4,19 @@ OTLP/HTTP exporter uses it once installed."""
 
 from __future__ import annotations
 
+import itertools
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as library_encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
@@ -24,6 +29,7 @@ from opentelemetry.trace import (
 )
 
 from modelgate_proxy import otlp_encoding
+from modelgate_proxy.trace_spans import FinishingExporter, SpanFactory
 
 from .kept_spans import Keep
 
@@ -111,3 +117,109 @@ def test_install_makes_the_http_exporter_use_it() -> None:
 
     otlp_encoding.install()
     assert trace_exporter.encode_spans is otlp_encoding.encode_spans  # type: ignore[attr-defined]
+
+
+class Ids(IdGenerator):
+    def __init__(self) -> None:
+        self.next = itertools.count(0x2000)
+
+    def generate_span_id(self) -> int:
+        return next(self.next)
+
+    def generate_trace_id(self) -> int:
+        return next(self.next) << 64
+
+    def is_trace_id_random(self) -> bool:
+        return True
+
+
+BASE = MappingProxyType({"gen_ai.operation.name": "chat", "gen_ai.request.model": "ep", "gen_ai.request.stream": False})
+LONG = "x" * 300
+
+
+def live_spans(limits: SpanLimits | None = None, *, again: bool = False) -> list[Any]:
+    """The proxy's ended spans as the OTLP exporter gets them (FinishingExporter with ``live``): a server span
+    with base attributes under a remote parent with a trace state, a client span (base, own, an error, a long
+    value and key), a span that sets a base attribute again (``again``), a span without base attributes and its
+    child (no trace state)."""
+    keep = Keep()
+    factory = SpanFactory(ParentBased(ALWAYS_ON), Ids(), Resource.create({"service.name": "t"}),
+                          InstrumentationScope("modelgate_proxy"), limits or SpanLimits(),
+                          [SimpleSpanProcessor(FinishingExporter(keep, live=True))])  # type: ignore[arg-type]
+    otlp_encoding.unset_status(factory.unset_status)
+    remote = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=True,
+                         trace_flags=TraceFlags(1), trace_state=TraceState([("vendor", "v1")]))
+    server = factory.start("chat ep", None, remote, SpanKind.SERVER, {}, 10, BASE)
+    client = factory.start("chat gpt", None, server.context, SpanKind.CLIENT, {"modelgate.attempt": 1}, 11,
+                           MappingProxyType({"gen_ai.provider.name": "openai", "server.port": 443}))
+    client.set_attributes({"gen_ai.response.id": f"id-{LONG}", LONG: "v", "gen_ai.usage.input_tokens": 7,
+                           "gen_ai.response.finish_reasons": ("stop",), "gen_ai.request.temperature": 0.5})
+    client.set_error("upstream said no")
+    client.end(12)
+    server.set_attributes({"http.response.status_code": 200, "modelgate.request_id": "r-1"})
+    if again:
+        server.set_attributes({"gen_ai.request.model": "changed"})
+    server.end(13)
+    plain = factory.start("chat plain", None, None, SpanKind.SERVER, {"a": "b"}, 14)
+    child = factory.start("chat child", None, plain.context, SpanKind.CLIENT, {"k": True}, 15, BASE)
+    child.end(16)
+    plain.end(17)
+    return keep.spans
+
+
+@pytest.mark.parametrize("again", [False, True])
+def test_the_proxys_spans_encode_as_the_library_encodes_their_readable_spans(again: bool) -> None:
+    spans = live_spans(again=again)
+    assert all(not isinstance(span, ReadableSpan) for span in spans)  # as they are, no ReadableSpan made
+    readable = [span.finished() for span in spans]
+    theirs = library_encode_spans(readable)
+    data = otlp_encoding._encode(spans)  # the fast path (no fallback)
+    assert parsed(data) == theirs
+    assert data == theirs.SerializeToString(deterministic=True)
+    server = theirs.resource_spans[0].scope_spans[0].spans[1]
+    assert [kv.key for kv in server.attributes][:3] == list(BASE)  # base first, then the span's own
+    assert dict((kv.key, kv.value.string_value) for kv in server.attributes)["gen_ai.request.model"] == \
+        ("changed" if again else "ep")
+    assert otlp_encoding._encode(spans) == data  # again, from the caches
+
+
+@pytest.mark.parametrize("limits", [SpanLimits(max_span_attributes=3), SpanLimits(max_attribute_length=2),
+                                    SpanLimits(max_span_attributes=2, max_span_attribute_length=1)])
+def test_the_proxys_spans_past_a_limit_are_bounded_as_the_sdk_bounds_them(limits: SpanLimits) -> None:
+    spans = live_spans(limits)
+    readable = [span.finished() for span in spans]
+    assert any(span.dropped_attributes for span in readable) or limits.max_span_attribute_length is not None
+    assert parsed(otlp_encoding._encode(spans)) == library_encode_spans(readable)
+    assert otlp_encoding.encode_spans(spans).SerializePartialToString() == \
+        library_encode_spans(readable).SerializeToString(deterministic=True)
+
+
+def test_what_the_fast_path_does_not_handle_of_the_proxys_spans_goes_to_the_library() -> None:
+    spans = live_spans()
+    spans[0].attributes["huge"] = 2**70
+    with pytest.raises(otlp_encoding._Unhandled):
+        otlp_encoding._encode(spans)
+    assert otlp_encoding.encode_spans(spans) == library_encode_spans([span.finished() for span in spans])
+
+
+def test_a_base_is_encoded_once_and_the_cache_is_bounded() -> None:
+    spans = live_spans()
+    otlp_encoding._encode(spans)
+    entry = otlp_encoding._BASES[id(BASE)]
+    otlp_encoding._encode(spans)
+    assert otlp_encoding._BASES[id(BASE)] is entry
+    for n in range(otlp_encoding._BASES_BOUND + 10):
+        otlp_encoding._base(MappingProxyType({"n": n}))
+        assert len(otlp_encoding._BASES) <= otlp_encoding._BASES_BOUND
+
+
+def test_a_key_whose_values_do_not_repeat_stops_filling_the_cache() -> None:
+    otlp_encoding._KEY_VALUES.clear()
+    otlp_encoding._KEPT.clear()
+    client = finished_spans()[0]
+    for n in range(otlp_encoding._VOLATILE * 3):
+        client._attributes = {"gen_ai.response.id": f"id-{n}", "gen_ai.operation.name": "chat"}
+        assert parsed(otlp_encoding._encode([client])) == library_encode_spans([client])
+    kept = [key for key in otlp_encoding._KEY_VALUES if key[0] == "gen_ai.response.id"]
+    assert len(kept) == otlp_encoding._VOLATILE
+    assert ("gen_ai.operation.name", str, "chat") in otlp_encoding._KEY_VALUES  # what repeats stays

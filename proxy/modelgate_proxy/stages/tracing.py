@@ -17,7 +17,9 @@ Attributes follow the OpenTelemetry GenAI semantic conventions (``gen_ai.operati
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from time import perf_counter
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import GatewayError
@@ -39,8 +41,9 @@ class TraceRequest:
 
     def __init__(self, tracing: Tracing) -> None:
         self.tracing = tracing
-        self.starts: dict[tuple[str, str, bool], tuple[str, dict[str, Any]]] = {}
-        """(endpoint, task, stream) -> the span's name and first attributes, made once (a span copies them)."""
+        self.starts: dict[tuple[str, str, bool], tuple[str, Mapping[str, Any]]] = {}
+        """(endpoint, task, stream) -> the span's name and first attributes, made once (the spans' base
+        attributes: never changed, encoded once by the exporter)."""
 
     async def __call__(self, ex: Exchange, call_next: Next) -> Result:
         key = (ex.endpoint.name, ex.task, ex.stream)
@@ -59,12 +62,12 @@ _STARTS_BOUND = 1024
 """Start attributes kept per stage (endpoints x tasks x stream, or served entities: configuration; bounded)."""
 
 
-def _request_start(endpoint: str, task: str, stream: bool) -> tuple[str, dict[str, Any]]:
+def _request_start(endpoint: str, task: str, stream: bool) -> tuple[str, Mapping[str, Any]]:
     operation = OPERATIONS.get(task, task)
-    return f"{operation} {endpoint}", {
+    return f"{operation} {endpoint}", MappingProxyType({
         "gen_ai.operation.name": operation, "gen_ai.request.model": endpoint, "gen_ai.request.stream": stream,
         "http.request.method": "POST", "modelgate.endpoint": endpoint,
-    }
+    })
 
 
 def _finish_request(ex: Exchange, outcome: Outcome) -> None:
@@ -97,8 +100,8 @@ class TraceAttempt:
 
     def __init__(self, tracing: Tracing, call: Next) -> None:
         self.tracing, self.call = tracing, call
-        self.starts: dict[tuple[str, str, str, str], tuple[str, dict[str, Any]]] = {}
-        """(entity, model, provider, task) -> the span's name and constant attributes, made once."""
+        self.starts: dict[tuple[str, str, str, str], tuple[str, Mapping[str, Any]]] = {}
+        """(entity, model, provider, task) -> the span's name and constant (base) attributes, made once."""
 
     async def __call__(self, ex: Exchange) -> Result:
         call_next = self.call
@@ -115,13 +118,13 @@ class TraceAttempt:
             start = self.starts[key] = _attempt_start(*key)
             if len(self.starts) > _STARTS_BOUND:
                 self.starts.clear()
-        attributes = {**start[1], "modelgate.attempt": ex.attempts + 1}
+        attributes: dict[str, Any] = {"modelgate.attempt": ex.attempts + 1}
         payload = ex.payload
         for key_, attribute in _REQUEST_PARAMETERS:
             value = payload.get(key_)
             if value is not None and isinstance(value, int | float) and not isinstance(value, bool):
                 attributes[attribute] = value
-        span = self.tracing.start_attempt(ex.extra.get(SERVER_SPAN), start[0], attributes)
+        span = self.tracing.start_attempt(ex.extra.get(SERVER_SPAN), start[0], attributes, start[1])
         token = ATTEMPT.set(span)
         try:
             result = await call_next(ex)
@@ -142,9 +145,9 @@ class TraceAttempt:
         return result
 
 
-def _attempt_start(entity: str, model: str, provider: str, task: str) -> tuple[str, dict[str, Any]]:
+def _attempt_start(entity: str, model: str, provider: str, task: str) -> tuple[str, Mapping[str, Any]]:
     operation = OPERATIONS.get(task, task)
-    return f"{operation} {model}", {
+    return f"{operation} {model}", MappingProxyType({
         "gen_ai.operation.name": operation, "gen_ai.provider.name": PROVIDER_NAMES.get(provider, provider),
         "gen_ai.request.model": model, "modelgate.served_entity": entity,
-    }
+    })
