@@ -18,6 +18,9 @@ batch processors, whose ``on_start`` does nothing), the SDK's opt-in internal tr
 
 from __future__ import annotations
 
+import os
+import weakref
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
 from types import MappingProxyType
@@ -284,3 +287,47 @@ class FinishingExporter:
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return bool(self.exporter.force_flush(timeout_millis))
+
+
+def batch_span_processor(exporter: Any) -> Any:
+    """The SDK's ``BatchSpanProcessor`` of ``exporter`` (``OTEL_BSP_*``, its thread, batches, bound and drops,
+    shutdown and flush all the SDK's), whose ``on_end`` queues a sampled span in one step while the queue has
+    room: the SDK's own ``on_end`` reads the process id on every span (a system call, to notice a fork) and goes
+    through three calls. A full queue, a processor shut down, a forked child (told by ``os.register_at_fork``,
+    not a process-id read per span) or an SDK whose processor is not laid out as this expects: the SDK's own."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    class Processor(BatchSpanProcessor):
+        def __init__(self, span_exporter: Any) -> None:
+            super().__init__(span_exporter)
+            batch: Any = getattr(self, "_batch_processor", None)
+            queue: Any = getattr(batch, "_queue", None)
+            self._fast = (type(queue) is deque and queue.maxlen is not None
+                          and all(hasattr(batch, name) for name in _LAYOUT))
+            if self._fast:
+                self._batch, self._queue = batch, queue
+                self._room, self._full = queue.maxlen, batch._max_export_batch_size
+                if hasattr(os, "register_at_fork"):
+                    forked = weakref.WeakMethod(self._forked)
+                    os.register_at_fork(after_in_child=lambda: (method := forked()) and method())
+
+        def _forked(self) -> None:
+            self._fast = False
+
+        def on_end(self, span: Any) -> None:
+            if self._fast:
+                if not span.context.trace_flags & 1:  # as the SDK's: unsampled spans are not exported
+                    return
+                queue, batch = self._queue, self._batch
+                if len(queue) < self._room and not batch._shutdown:
+                    queue.appendleft(span)  # as the SDK's emit: newest on the left
+                    if len(queue) >= self._full and not batch._worker_awaken.is_set():
+                        batch._worker_awaken.set()
+                    return
+            super().on_end(span)
+
+    return Processor(exporter)
+
+
+_LAYOUT = ("_shutdown", "_worker_awaken", "_max_export_batch_size", "emit")
+"""What :func:`batch_span_processor`'s ``on_end`` reads of the SDK's batch processor."""

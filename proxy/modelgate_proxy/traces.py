@@ -110,7 +110,7 @@ class Tracing:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-        from .trace_spans import FinishingExporter, SpanFactory
+        from .trace_spans import FinishingExporter, SpanFactory, batch_span_processor
 
         _otel.load()
         propagators = ",".join(p.strip() for p in env.get("OTEL_PROPAGATORS", "tracecontext,baggage").split(","))
@@ -134,7 +134,7 @@ class Tracing:
             elif name == "console":
                 exporter = ConsoleSpanExporter()
             if exporter is not None:
-                processors.append(BatchSpanProcessor(FinishingExporter(exporter, live)))  # type: ignore[arg-type]
+                processors.append(batch_span_processor(FinishingExporter(exporter, live)))
                 self.provider.add_span_processor(processors[-1])  # its shutdown stops them
         self.spans = SpanFactory(self.provider.sampler, self.provider.id_generator, self.provider.resource,
                                  InstrumentationScope("modelgate_proxy"), SpanLimits(), processors)
