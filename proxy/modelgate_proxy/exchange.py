@@ -160,6 +160,8 @@ class Outcome:
     """For streams: ran to ``[DONE]``, ended by an error event, or cut short by the caller."""
     usage: TokenUsage | None = None
     """Tokens of the answer (``None`` when no provider answer exists), estimated where the provider gave none."""
+    body_json: bytes | None = None
+    """``body`` as the caller got it, JSON-encoded (a whole answer: the bytes sent), so a record reuses it."""
 
 
 @dataclass(slots=True)

@@ -80,6 +80,62 @@ def answer_texts(body: JSON) -> Iterator[str]:
                         yield function["arguments"]
 
 
+def request_chars(task: Task, payload: JSON) -> int:
+    """``sum(map(len, request_texts(task, payload)))``, without the generators (it runs for every tracked request:
+    a third of the CPU)."""
+    chars = 0
+    if task == "llm/v1/chat":
+        messages = payload.get("messages")
+        if isinstance(messages, list):
+            for message in messages:
+                if isinstance(message, dict):
+                    chars += _content_chars(message.get("content"))
+        return chars
+    value = payload.get("prompt" if task == "llm/v1/completions" else "input")
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, str):
+                chars += len(item)
+    return chars
+
+
+def _content_chars(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    chars = 0
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                chars += len(part["text"])
+    return chars
+
+
+def answer_chars(body: JSON) -> int:
+    """``sum(map(len, answer_texts(body)))``, without the generators."""
+    choices = body.get("choices")
+    if not isinstance(choices, list):
+        return 0
+    chars = 0
+    for choice in choices:
+        if not isinstance(choice, dict):
+            continue
+        text = choice.get("text")
+        if isinstance(text, str):
+            chars += len(text)
+        message = choice.get("message")
+        if isinstance(message, dict):
+            chars += _content_chars(message.get("content"))
+            calls = message.get("tool_calls")
+            if isinstance(calls, list):
+                for call in calls:
+                    function = call.get("function") if isinstance(call, dict) else None
+                    if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                        chars += len(function["arguments"])
+    return chars
+
+
 def token_usage(task: Task, payload: JSON, answer: JSON) -> TokenUsage:
     """Tokens of one request/answer pair; embeddings have no output tokens."""
     usage = answer.get("usage")
@@ -92,14 +148,14 @@ def token_usage(task: Task, payload: JSON, answer: JSON) -> TokenUsage:
     if _is_count(prompt):
         input_tokens = prompt
     else:
-        input_tokens = estimate(sum(len(t) for t in request_texts(task, payload)))
+        input_tokens = estimate(request_chars(task, payload))
         estimated = True
     if task == "llm/v1/embeddings":
         output_tokens = 0
     elif _is_count(completion):
         output_tokens = completion
     else:
-        output_tokens = estimate(sum(len(t) for t in answer_texts(answer)))
+        output_tokens = estimate(answer_chars(answer))
         estimated = True
     return TokenUsage(input_tokens, output_tokens, estimated)
 

@@ -114,7 +114,8 @@ class QueryRoute:
             entity.metrics.duration.observe(latency)
             entity.metrics.overhead.observe(overhead)
             if ex.finishers is not None:
-                ex.finish(Outcome(200, latency, result.body, usage=token_usage(ex.task, ex.payload, result.body)))
+                ex.finish(Outcome(200, latency, result.body, usage=token_usage(ex.task, ex.payload, result.body),
+                                  body_json=body))
 
     async def fail(self, scope: Scope, receive: Receive, send: Send, err: GatewayError, endpoint: str,
                    ex: Exchange | None) -> None:

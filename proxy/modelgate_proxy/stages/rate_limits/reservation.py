@@ -20,7 +20,7 @@ from typing import TypeGuard
 
 from ...json_types import JSON
 from ...spec import Task
-from ...usage_tokens import estimate, request_texts
+from ...usage_tokens import estimate, request_chars
 
 DEFAULT_MAX_TOKENS = 1024
 
@@ -42,7 +42,7 @@ class Reservation:
 
 def reservation(task: Task, payload: JSON, default_max_tokens: int = DEFAULT_MAX_TOKENS,
                 cap: int | None = None) -> Reservation:
-    prompt = estimate(sum(len(text) for text in request_texts(task, payload)))
+    prompt = estimate(request_chars(task, payload))
     if task == "llm/v1/embeddings":
         return Reservation(prompt, 0, "no output (embeddings)")
     n = payload.get("n")

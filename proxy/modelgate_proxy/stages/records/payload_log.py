@@ -68,6 +68,7 @@ class PayloadLog:
             tables.payload.put(payload_row(
                 request_id=ex.ensure_request_id(), client_request_id=ex.client_request_id, time=arrival(outcome.latency),
                 status=outcome.status, latency=outcome.latency, request=ex.payload, response=response,
+                response_json=outcome.body_json if response is outcome.body else None,  # the bytes sent: not again
                 entity_id=tables.entity_ids.get(entity) if entity is not None else None, requester=requester))
         if self.sink is None:
             return

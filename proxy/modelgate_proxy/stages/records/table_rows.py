@@ -74,12 +74,13 @@ def arrival(latency: float) -> int:
 
 
 def payload_row(*, request_id: str, client_request_id: str | None, time: int, status: int, latency: float,
-                request: Any, response: Any, entity_id: str | None, requester: str) -> Row:
+                request: Any, response: Any, entity_id: str | None, requester: str,
+                response_json: bytes | None = None) -> Row:
     """A payload row (:data:`PAYLOAD_FIELDS`); ``request`` and ``response`` (JSON values) become their JSON bytes
-    here, or ``None`` with ``MAX_REQUEST_SIZE_EXCEEDED`` / ``MAX_RESPONSE_SIZE_EXCEEDED`` in
-    ``logging_error_codes`` when over 10 MiB (``logging_error_codes`` is a tuple: the row holds no mutable
-    container)."""
-    request_json, response_json, codes = bounded_json(request, response)
+    here (``response_json``, when given, is ``response`` encoded already: the answer's bytes as sent), or ``None``
+    with ``MAX_REQUEST_SIZE_EXCEEDED`` / ``MAX_RESPONSE_SIZE_EXCEEDED`` in ``logging_error_codes`` when over
+    10 MiB (``logging_error_codes`` is a tuple: the row holds no mutable container)."""
+    request_json, response_json, codes = bounded_json(request, response, response_json)
     return (request_id, client_request_id, time, status, round(latency * 1000), request_json, response_json,
             entity_id, codes, requester)
 
@@ -115,11 +116,14 @@ def served_entity_row(*, entity_id: str, endpoint: str, entity: str, provider: s
             {"provider": provider, "name": model, "task": task}, time)
 
 
-def bounded_json(request: Any, response: Any) -> tuple[bytes | None, bytes | None, tuple[str, ...]]:
-    """The JSON of a request and its response, each ``None`` when absent or over 10 MiB, and the codes of those
-    over it (``MAX_REQUEST_SIZE_EXCEEDED``, ``MAX_RESPONSE_SIZE_EXCEEDED``)."""
+def bounded_json(request: Any, response: Any,
+                 response_json: bytes | None = None) -> tuple[bytes | None, bytes | None, tuple[str, ...]]:
+    """The JSON of a request and its response (``response_json``: the response's, when encoded already), each
+    ``None`` when absent or over 10 MiB, and the codes of those over it (``MAX_REQUEST_SIZE_EXCEEDED``,
+    ``MAX_RESPONSE_SIZE_EXCEEDED``)."""
     request_json = orjson.dumps(request) if request is not None else None
-    response_json = orjson.dumps(response) if response is not None else None
+    if response_json is None and response is not None:
+        response_json = orjson.dumps(response)
     codes: tuple[str, ...] = ()
     if request_json is not None and len(request_json) > MAX_PAYLOAD_BYTES:
         request_json, codes = None, ("MAX_REQUEST_SIZE_EXCEEDED",)

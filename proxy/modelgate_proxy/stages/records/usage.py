@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...exchange import Exchange, Next, Outcome, Result
-from ...usage_tokens import answer_texts, request_texts
+from ...usage_tokens import answer_chars, request_chars
 from .sinks import RecordSink
 from .table_rows import arrival, usage_row
 from .tables import EndpointTables
@@ -52,8 +52,8 @@ class UsageTracking:
                 output_tokens=usage.output if usage is not None else None, usage_context=ex.usage_context,
                 streaming=ex.stream, entity_id=tables.entity_ids.get(entity.name) if entity is not None else None,
                 # characters of the text (len of each string: no walk over the characters themselves)
-                input_chars=sum(map(len, request_texts(ex.task, ex.payload))),
-                output_chars=sum(map(len, answer_texts(outcome.body))) if outcome.body is not None else None))
+                input_chars=request_chars(ex.task, ex.payload),
+                output_chars=answer_chars(outcome.body) if outcome.body is not None else None))
         if self.sink is not None:
             self._json_record(ex, outcome)
         if self.principals is not None:
