@@ -209,9 +209,11 @@ Next = Callable[[Exchange], Awaitable[Result]]
 
 
 class Stage(Protocol):
-    """One layer of the pipeline."""
+    """One layer of the pipeline: usually an ``async def``; a stage that only prepares the exchange (registers a
+    finisher, say) may be a plain function returning ``call_next(ex)``, which keeps it out of the request's chain of
+    coroutines (none to create, none to pass through at every resumption of the provider call)."""
 
-    async def __call__(self, ex: Exchange, call_next: Next) -> Result: ...
+    def __call__(self, ex: Exchange, call_next: Next) -> Awaitable[Result]: ...
 
 
 class Pipeline:

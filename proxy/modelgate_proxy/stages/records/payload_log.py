@@ -17,6 +17,7 @@ request or response body over 10 MiB is not logged: it is ``null`` and ``logging
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -51,10 +52,11 @@ class PayloadLog:
         self.prefix = config.table_name_prefix or endpoint
         self.table = self.table_name(endpoint, config)
 
-    async def __call__(self, ex: Exchange, call_next: Next) -> Result:
+    def __call__(self, ex: Exchange, call_next: Next) -> Awaitable[Result]:
+        # not a coroutine: the stage only registers its finisher (exchange.Stage)
         ex.ensure_request_id()
         ex.on_finish(self.record)
-        return await call_next(ex)
+        return call_next(ex)
 
     def record(self, ex: Exchange, outcome: Outcome) -> None:
         response: Any = outcome.body

@@ -11,6 +11,7 @@ Tokens are the provider's ``usage`` (for streams, the chunk that carries it) or 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from ...exchange import Exchange, Next, Outcome, Result
@@ -34,10 +35,11 @@ class UsageTracking:
         self.sink, self.counter, self.principals, self.tables = sink, counter, principals, tables
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
-    async def __call__(self, ex: Exchange, call_next: Next) -> Result:
+    def __call__(self, ex: Exchange, call_next: Next) -> Awaitable[Result]:
+        # not a coroutine: the stage only registers its finisher (exchange.Stage)
         ex.ensure_request_id()
         ex.on_finish(self.record)
-        return await call_next(ex)
+        return call_next(ex)
 
     def record(self, ex: Exchange, outcome: Outcome) -> None:
         entity = ex.entity
