@@ -97,11 +97,24 @@ def test_the_acceptance_line_is_judged_on_the_median_ratio(run: Path) -> None:
     assert ok is False
 
 
+def test_a_ratio_line_is_also_judged_with_each_call_over_its_own_forwarder(run: Path) -> None:
+    cmp = report.Comparison(report.load_calls(run), ["plain", "tables"])
+    # tables / its call's forwarder: 0.9, 0.6, -; plain: 0.8, 1.25, 1.2 -> 1.125, 0.48, - (median 0.8025)
+    assert cmp.vs_reference_normalised("tables", "rps") == pytest.approx([1.125, 0.48, None])
+    [(profile, rule, m, ok)] = cmp.normalised_verdicts()
+    assert (profile, rule.key) == ("tables", "rps")
+    assert m == pytest.approx(0.8025)
+    assert ok is True  # while the same-round median (0.75) misses: the two can disagree, both are shown
+
+
 def test_the_report_prints_the_figures_the_miss_and_the_failure(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report.main([str(run)]) == 1
     out = capsys.readouterr().out
     assert "| requests/s @64 conn | tables | 900 / 600 / n/a | 750 | 0.75x (0.90 / 0.60 / n/a) | 0.75x (0.90 / 0.60 / n/a) " in out
-    assert "| issue 17: requests/s >= 0.8x logging off | tables | 0.75x | **MISS** |" in out
+    assert ("| issue 17: requests/s >= 0.8x logging off | tables | same round | 0.75x (0.90 / 0.60 / n/a) "
+            "| **MISS** |") in out
+    assert ("| issue 17: requests/s >= 0.8x logging off | tables | each call over its own thin-aiohttp "
+            "| 0.80x (1.12 / 0.48 / n/a) | pass |") in out
     assert "| r2 tables | ok | 1,000 | 150 | n/a | 3.25 -> 4.00 | 61 | 0 |" in out
     assert "| r3 tables | failed |" in out
     assert "round 3 tables: new failed" in out
