@@ -4,7 +4,6 @@ OTLP/HTTP exporter uses it once installed."""
 
 from __future__ import annotations
 
-import itertools
 from types import MappingProxyType
 from typing import Any
 
@@ -14,7 +13,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
@@ -31,7 +29,7 @@ from opentelemetry.trace import (
 from modelgate_proxy import otlp_encoding
 from modelgate_proxy.trace_spans import FinishingExporter, SpanFactory
 
-from .kept_spans import Keep
+from .kept_spans import Counting, Keep
 
 
 def finished_spans(*, odd: bool = False, extra: dict[str, Any] | None = None) -> list[ReadableSpan]:
@@ -119,19 +117,6 @@ def test_install_makes_the_http_exporter_use_it() -> None:
     assert trace_exporter.encode_spans is otlp_encoding.encode_spans  # type: ignore[attr-defined]
 
 
-class Ids(IdGenerator):
-    def __init__(self) -> None:
-        self.next = itertools.count(0x2000)
-
-    def generate_span_id(self) -> int:
-        return next(self.next)
-
-    def generate_trace_id(self) -> int:
-        return next(self.next) << 64
-
-    def is_trace_id_random(self) -> bool:
-        return True
-
 
 BASE = MappingProxyType({"gen_ai.operation.name": "chat", "gen_ai.request.model": "ep", "gen_ai.request.stream": False})
 LONG = "x" * 300
@@ -143,7 +128,7 @@ def live_spans(limits: SpanLimits | None = None, *, again: bool = False) -> list
     value and key), a span that sets a base attribute again (``again``), a span without base attributes and its
     child (no trace state)."""
     keep = Keep()
-    factory = SpanFactory(ParentBased(ALWAYS_ON), Ids(), Resource.create({"service.name": "t"}),
+    factory = SpanFactory(ParentBased(ALWAYS_ON), Counting(0x2000), Resource.create({"service.name": "t"}),
                           InstrumentationScope("modelgate_proxy"), limits or SpanLimits(),
                           [SimpleSpanProcessor(FinishingExporter(keep, live=True))])  # type: ignore[arg-type]
     otlp_encoding.unset_status(factory.unset_status)

@@ -5,7 +5,6 @@ the SDK's span limits applied; one end only."""
 from __future__ import annotations
 
 import io
-import itertools
 import json
 from typing import Any
 
@@ -15,7 +14,6 @@ from opentelemetry.propagate import inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
-from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
@@ -32,24 +30,7 @@ from opentelemetry.trace import (
 from modelgate_proxy import traces
 from modelgate_proxy.trace_spans import FinishingExporter, SpanFactory
 
-from .kept_spans import Keep
-
-
-class Counting(IdGenerator):
-    """Ids 1, 2, 3, ... so two tracers given fresh ones make the same ids."""
-
-    def __init__(self) -> None:
-        self.next = itertools.count(0x1000)
-
-    def generate_span_id(self) -> int:
-        return next(self.next)
-
-    def generate_trace_id(self) -> int:
-        return next(self.next) << 64
-
-    def is_trace_id_random(self) -> bool:
-        return True
-
+from .kept_spans import Counting, Keep
 
 RESOURCE = Resource.create({"service.name": "t"})
 SCOPE = InstrumentationScope("modelgate_proxy")
