@@ -17,10 +17,10 @@ Attributes follow the OpenTelemetry GenAI semantic conventions (``gen_ai.operati
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from time import perf_counter
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import GatewayError
 from ..exchange import Completed, Exchange, Next, Outcome, Result
@@ -46,12 +46,7 @@ class TraceRequest:
         attributes: never changed, encoded once by the exporter)."""
 
     async def __call__(self, ex: Exchange, call_next: Next) -> Result:
-        key = (ex.endpoint.name, ex.task, ex.stream)
-        start = self.starts.get(key)
-        if start is None:
-            start = self.starts[key] = _request_start(*key)
-            if len(self.starts) > _STARTS_BOUND:
-                self.starts.clear()
+        start = _start_of(self.starts, (ex.endpoint.name, ex.task, ex.stream), _request_start)
         start_ns = time.time_ns() - int((perf_counter() - ex.arrived) * 1e9)
         ex.extra[SERVER_SPAN] = self.tracing.start_request(start[0], ex.headers, start[1], start_ns)
         ex.on_finish(_finish_request)
@@ -60,6 +55,20 @@ class TraceRequest:
 
 _STARTS_BOUND = 1024
 """Start attributes kept per stage (endpoints x tasks x stream, or served entities: configuration; bounded)."""
+
+_Key = TypeVar("_Key", bound=tuple[Any, ...])
+_Start = tuple[str, Mapping[str, Any]]
+
+
+def _start_of(starts: dict[_Key, _Start], key: _Key, make: Callable[..., _Start]) -> _Start:
+    """``make(*key)`` (a span's name and base attributes), made once per key; at most :data:`_STARTS_BOUND` kept
+    (a full cache starts again empty)."""
+    start = starts.get(key)
+    if start is None:
+        if len(starts) >= _STARTS_BOUND:
+            starts.clear()
+        start = starts[key] = make(*key)
+    return start
 
 
 def _request_start(endpoint: str, task: str, stream: bool) -> tuple[str, Mapping[str, Any]]:
@@ -112,16 +121,11 @@ class TraceAttempt:
         if entity is None:
             return await call_next(ex)
         model = entity.spec.external_model
-        key = (entity.name, model.name, model.provider, ex.task)
-        start = self.starts.get(key)
-        if start is None:
-            start = self.starts[key] = _attempt_start(*key)
-            if len(self.starts) > _STARTS_BOUND:
-                self.starts.clear()
+        start = _start_of(self.starts, (entity.name, model.name, model.provider, ex.task), _attempt_start)
         attributes: dict[str, Any] = {"modelgate.attempt": ex.attempts + 1}
         payload = ex.payload
-        for key_, attribute in _REQUEST_PARAMETERS:
-            value = payload.get(key_)
+        for key, attribute in _REQUEST_PARAMETERS:
+            value = payload.get(key)
             if value is not None and isinstance(value, int | float) and not isinstance(value, bool):
                 attributes[attribute] = value
         span = self.tracing.start_attempt(ex.extra.get(SERVER_SPAN), start[0], attributes, start[1])
