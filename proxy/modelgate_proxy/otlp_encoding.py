@@ -37,10 +37,11 @@ _INT64 = 1 << 63
 _CACHE_BOUND = 4096
 """Encoded attributes kept (emptied when full)."""
 _KEY_VALUES: dict[tuple[str, type, Any], bytes] = {}
+"""(key, exact type, value) -> the attribute's encoded ``Span.attributes`` field."""
 _KEPT: dict[str, int] = {}
+"""Values kept in :data:`_KEY_VALUES` per key since it was last emptied."""
 _KEY_FIELDS: dict[str, bytes] = {}
 """An attribute key -> its encoded ``KeyValue.key`` field."""
-"""Values kept in :data:`_KEY_VALUES` per key since it was last emptied."""
 _VOLATILE = 256
 """A key with that many values kept is not given more (its values are per request, such as a response id: they
 would empty the cache of the ones that repeat)."""
@@ -296,13 +297,6 @@ def _tail(parts: list[bytes], status: Any, flags: int) -> bytes:
         parts.append(b"\x7a\x00")  # an empty Status, as the library sets it
     parts.append(_FLAGS[flags])
     return _field(2, b"".join(parts))
-
-
-def _cached(key: str, value: Any) -> bytes | None:
-    try:
-        return _KEY_VALUES.get((key, type(value), value))
-    except TypeError:
-        return None
 
 
 def _attribute(key: str, value: Any) -> bytes:
