@@ -46,7 +46,7 @@ class Counting:
         return self
 
     def ask(self, who: Principal, tokens: int = 0) -> Ticket | Refused:
-        slots, _ = self.plan.slots_for(who)
+        slots = self.plan.limits_for(who)[0]
         return self.runner.run(self.backend.admit(slots, tokens))
 
     def admitted(self, who: Principal, n: int, tokens: int = 0) -> int:
@@ -193,7 +193,7 @@ def test_in_process_memory_follows_the_active_callers() -> None:
     plan = LimitPlan("e", limits({"key": "user", "calls": 1}))
     for i in range(5000):  # counters whose window is empty are swept
         clock.t = float(i)
-        backend.admit_now(plan.slots_for(user(f"u{i}"))[0], 0)
+        backend.admit_now(plan.limits_for(user(f"u{i}"))[0], 0)
     assert len(backend) < 2100
 
 
@@ -203,8 +203,8 @@ def test_redis_keys_expire_by_themselves_and_settlements_go_in_batches(redis_url
         await backend.start()
         plan = LimitPlan("chat", limits({"key": "user", "calls": 3, "tokens": 500}, {"key": "endpoint", "calls": 9}))
         other = LimitPlan("embed", limits({"key": "endpoint", "tokens": 500}))
-        tickets = [await backend.admit(plan.slots_for(user("alice"))[0], 40) for _ in range(2)]
-        tickets.append(await backend.admit(other.slots_for(user("alice"))[0], 40))
+        tickets = [await backend.admit(plan.limits_for(user("alice"))[0], 40) for _ in range(2)]
+        tickets.append(await backend.admit(other.limits_for(user("alice"))[0], 40))
         for ticket, used in zip(tickets, (25, 10, 70), strict=True):
             assert isinstance(ticket, Ticket)
             backend.settle(ticket, used)  # queued: one script call per endpoint

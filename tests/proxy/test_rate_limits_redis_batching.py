@@ -36,7 +36,7 @@ def test_concurrent_admissions_share_script_calls_and_hold_the_limit_exactly(red
     async def main() -> None:
         backend = RedisCounters(RedisSettings(redis_url, prefix="batch"), clock=lambda: 1000.0)
         await backend.start()
-        slots, _ = plan(100, 1000).slots_for(WHO)
+        slots = plan(100, 1000).limits_for(WHO)[0]
         before = await script_calls(redis_url)
         decisions = await asyncio.gather(*(backend.admit(slots, 50) for _ in range(30)))
         calls = await script_calls(redis_url) - before
@@ -56,7 +56,7 @@ def test_a_caller_leaving_while_its_admission_waits_gets_its_reservation_back(re
     async def main() -> None:
         backend = RedisCounters(RedisSettings(redis_url, prefix="leave"), clock=lambda: 1000.0)
         await backend.start()
-        slots, _ = plan(100, 1000).slots_for(WHO)
+        slots = plan(100, 1000).limits_for(WHO)[0]
         leaving = asyncio.create_task(backend.admit(slots, 1000))
         await asyncio.sleep(0)  # queued for the script call
         leaving.cancel()
@@ -88,7 +88,7 @@ def test_a_batch_sends_its_distinct_keys_once_and_users_of_different_keys_are_co
 
         backend._admit = counting
         who = [alice, bob] * 5  # one batch: 10 admissions over 3 distinct keys (the endpoint, alice, bob)
-        decisions = await asyncio.gather(*(backend.admit(per_user.slots_for(p)[0], 0) for p in who))
+        decisions = await asyncio.gather(*(backend.admit(per_user.limits_for(p)[0], 0) for p in who))
         await backend.close()
         return list(decisions), sent
 
@@ -106,9 +106,9 @@ def test_the_slot_encodings_are_cached_by_identity_and_bounded(redis_url: str) -
         backend = RedisCounters(RedisSettings(redis_url, prefix="cache"), clock=lambda: 1000.0)
         many = LimitPlan("e", [RateLimit.model_validate({"key": "user", "calls": 5, "renewalPeriod": "minute"})], 1)
         for i in range(ENCODED_CACHE + 10):
-            backend._encode(many.slots_for(Principal("user", f"u{i}", ()))[0])
+            backend._encode(many.limits_for(Principal("user", f"u{i}", ()))[0])
         size = len(backend._encoded)
-        slots = many.slots_for(WHO)[0]
+        slots = many.limits_for(WHO)[0]
         first = backend._encode(slots)
         equal_copy = tuple(tuple(tuple(alt) for alt in slot) for slot in slots)  # equal, not the same tuples
         again = backend._encode(equal_copy)
@@ -127,7 +127,7 @@ def test_a_batch_counts_on_top_of_earlier_buckets_exactly(redis_url: str) -> Non
     async def main() -> tuple[int, int, int]:
         backend = RedisCounters(RedisSettings(redis_url, prefix="layers"), clock=lambda: now[0])
         await backend.start()
-        slots, _ = plan(10, 1000).slots_for(WHO)
+        slots = plan(10, 1000).limits_for(WHO)[0]
         first = await asyncio.gather(*(backend.admit(slots, 30) for _ in range(4)))  # 4 calls, 120 tokens
         now[0] = 1030.0  # same window, a later bucket: the batch reads both buckets once and counts on
         second = await asyncio.gather(*(backend.admit(slots, 100) for _ in range(12)))

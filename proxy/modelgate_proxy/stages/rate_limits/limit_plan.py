@@ -68,14 +68,9 @@ class LimitPlan:
         self._has_groups = "user_group" in self._defaults or any(k == "user_group" for k, _ in self._named)
         self._cache: dict[Principal, tuple[tuple[Slot, ...], bool, int | None]] = {}
 
-    def slots_for(self, principal: Principal) -> tuple[tuple[Slot, ...], bool]:
-        """The slots ``principal`` is held to, and whether any of them counts tokens (cached per principal)."""
-        slots, counts_tokens, _ = self.limits_for(principal)
-        return slots, counts_tokens
-
     def limits_for(self, principal: Principal) -> tuple[tuple[Slot, ...], bool, int | None]:
-        """:meth:`slots_for` and the slots' :func:`token_cap`, cached per principal (at most 4096 principals: a
-        full cache starts again empty)."""
+        """The slots ``principal`` is held to, whether any of them counts tokens, and the slots'
+        :func:`token_cap`; cached per principal (at most 4096 principals: a full cache starts again empty)."""
         found = self._cache.get(principal)
         if found is None:
             if len(self._cache) >= _CACHE_SIZE:
