@@ -43,27 +43,13 @@ RUN=${RUN_DIR:-$BENCH/results/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$RUN"
 export RUN_DIR=$RUN
 
-# modelgate's config: the endpoints with the mock ports filled in, and the dummy key in a Secret-volume layout.
-sed -e "s#@NGINX_PORT@#$NGINX_PORT#g" -e "s#@SSE_PORT@#$SSE_PORT#g" "$BENCH/endpoints.yaml" >"$RUN/modelgate-endpoints.yaml"
-mkdir -p "$RUN/secrets/bench-upstream"
-printf 'sk-bench-not-a-real-key\n' >"$RUN/secrets/bench-upstream/api-key"
-
-export MG_BIN=$MODELGATE MG_CONF=$RUN/modelgate-endpoints.yaml MG_SECRETS=$RUN/secrets
-# A profile turns gateway features on for the measured modelgate: bench/profiles/<name>.sh is sourced here
-# (with RUN, REPO, BENCH and MODELGATE set) and may write files under $RUN, set MG_EXTRA_ARGS (more `serve`
-# flags), NEW_PROXY_AUTH (the Authorization header the load sends) and NEW_PROXY_NAME.
-MG_PROFILE=${MG_PROFILE:-plain}
-MG_EXTRA_ARGS=${MG_EXTRA_ARGS:-}
-# A profile that starts something (a Redis, an OTLP sink, a control plane) registers its teardown with
-# `bench_on_exit CMD`, never with its own `trap ... EXIT` (one would replace another's): the commands run in reverse
-# order when run.sh exits, normally or on a signal, so nothing outlives this run (bench/compare.sh relies on it).
-BENCH_ON_EXIT=()
-bench_on_exit() { BENCH_ON_EXIT+=("$1"); }
-_bench_exit() {
-  local i
-  for ((i = ${#BENCH_ON_EXIT[@]} - 1; i >= 0; i--)); do eval "${BENCH_ON_EXIT[i]}" || true; done
-}
-trap _bench_exit EXIT
+# The measured modelgate: bench/profile_env.sh writes its config into the run folder and sources the profile,
+# bench/profiles/$MG_PROFILE.sh (default plain), which may write files under $RUN, set MG_EXTRA_ARGS (more `serve`
+# flags), NEW_PROXY_AUTH (the Authorization header the load sends), NEW_PROXY_NAME and NEW_PROXY_CMD, and register
+# the teardown of what it starts (a Redis, an OTLP sink, a control plane) with `bench_on_exit CMD`: those commands run
+# in reverse order when run.sh exits, normally or on a signal, so nothing outlives this run (bench/compare.sh relies
+# on it). The harness runs NEW_PROXY_CMD with `bash -c` in its own process group; $PORT is its NEW_PROXY_PORT.
+trap '_bench_exit' EXIT  # defined by profile_env.sh, sourced below before anything is started
 # On a signal, stop the harness first (its own TERM trap stops its targets and mocks after the current step).
 HARNESS_PID=
 _bench_stop_harness() {
@@ -71,34 +57,13 @@ _bench_stop_harness() {
 }
 trap '_bench_stop_harness; exit 143' TERM
 trap '_bench_stop_harness; exit 130' INT
-if [[ ! -f $BENCH/profiles/$MG_PROFILE.sh ]]; then
-  echo "bench/run.sh: no profile $MG_PROFILE (bench/profiles/: $(cd "$BENCH/profiles" && ls | sed 's/\.sh$//' | tr '\n' ' '))" >&2
-  exit 2
-fi
-# shellcheck source=/dev/null
-source "$BENCH/profiles/$MG_PROFILE.sh"
-export MG_EXTRA_ARGS MG_PROFILE
-export NEW_PROXY_NAME=${NEW_PROXY_NAME:-modelgate (1 worker, profile $MG_PROFILE)}
-export NEW_PROXY_PATH=${NEW_PROXY_PATH:-/serving-endpoints/chat/completions}
-# Run by the harness with `bash -c` in its own process group; $PORT is the harness's NEW_PROXY_PORT.
-export NEW_PROXY_CMD=${NEW_PROXY_CMD:-'exec "$MG_BIN" serve -f "$MG_CONF" --secrets-dir "$MG_SECRETS" --host 127.0.0.1 --port "$PORT" --workers 1 --log-level warning $MG_EXTRA_ARGS'}
+# shellcheck source=profile_env.sh
+source "$BENCH/profile_env.sh"
 
-load_snapshot() {  # label
-  {
-    echo "== $1 $(date -Is)"
-    uptime
-    top -bn1 -o %CPU | sed -n '7,14p'
-  } >>"$RUN/load.txt" 2>&1 || true
-}
-{
-  echo "modelgate: $("$REPO/.venv/bin/python" -c 'import importlib.metadata as m;print(m.version("modelgate"))' 2>/dev/null) (git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+dirty'))"
-  echo "modelgate deps: $("$REPO/.venv/bin/python" -c 'import importlib.metadata as m;print(" ".join(p+"-"+m.version(p) for p in ["starlette","uvicorn","uvloop","httptools","aiohttp","orjson","pydantic"]))' 2>/dev/null)"
-  echo "python (modelgate venv): $("$REPO/.venv/bin/python" -c 'import sys;print(sys.version.split()[0])')"
-} >"$RUN/modelgate-versions.txt"
-
-code_hash() {  # the proxy's source as run: the harness restarts modelgate each round, so an edit mid-run shows here
-  (cd "$REPO" && find proxy -name '*.py' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
-}
+# shellcheck source=run_info.sh
+source "$BENCH/run_info.sh"
+run_versions "$RUN/modelgate-versions.txt"
+# The harness restarts modelgate each round, so an edit of the proxy's source mid-run shows in the hashes.
 load_snapshot before
 echo "proxy source hash before: $(code_hash)" >>"$RUN/modelgate-versions.txt"
 status=0
