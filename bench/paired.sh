@@ -4,7 +4,7 @@
 #   bench/paired.sh plain tracing            # issue 17: CPU µs/request, tracing on <= 1.3x off
 #   bench/paired.sh plain tables             # issue 17: requests/s, Delta payload logging on >= 0.8x off
 #   bench/paired.sh plain plain              # the A/A control: the ratio must come out ~1.00
-#   PAIRS=10 PHASE=5 WARM=1 bench/paired.sh plain tracing
+#   PAIRS=10 PHASE=5 WARM=1 bench/paired.sh plain tracing   # defaults: PAIRS=24 PHASE=2 WARM=1
 #
 # Why: bench/compare.sh measures the two profiles in separate bench/run.sh calls a minute apart, and this machine's
 # speed drifts by 20-60 % between them, so one pair's ratio ranges 1.05-1.92x for the same code. Here both profiles
@@ -28,7 +28,7 @@ REPO=$(cd "$BENCH/.." && pwd)
 SHARED_BENCH=${SHARED_BENCH:-$REPO/../shared/bench}
 MODELGATE=${MODELGATE:-$REPO/.venv/bin/modelgate}
 
-PAIRS=${PAIRS:-10}; PHASE=${PHASE:-5}; WARM=${WARM:-1}; FIRST_WARM=${FIRST_WARM:-3}
+PAIRS=${PAIRS:-24}; PHASE=${PHASE:-2}; WARM=${WARM:-1}; FIRST_WARM=${FIRST_WARM:-3}
 CONNS=${THR_CONNS:-64}; WRK_THREADS=${WRK_THREADS:-1}
 STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-180}; READY_SETTLE=${READY_SETTLE:-2}
 NGINX_PORT=${NGINX_PORT:-18000}; SSE_PORT=${SSE_PORT:-18001}  # no SSE mock: the streaming endpoint is not loaded
