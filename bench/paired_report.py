@@ -186,6 +186,18 @@ class Paired:
     def errors(self) -> list[str]:
         return [e for p in self.pairs for e in p.errors()]
 
+    def by_speed(self, key: str) -> tuple[float | None, float | None]:
+        """The median ratio in the pairs where A ran faster than its median requests/s, and in the others: a check
+        whether the ratio depends on the machine's speed at the time (it should not, if the drift cancels)."""
+        rated = [(p.rps("a"), p.ratio(key, self.clk_tck)) for p in self.pairs]
+        rated_ok = [(rps, r) for rps, r in rated if rps is not None and r is not None]
+        if len(rated_ok) < 2:
+            return (None, None)
+        mid = statistics.median(rps for rps, _ in rated_ok)
+        fast = [r for rps, r in rated_ok if rps > mid]
+        slow = [r for rps, r in rated_ok if rps <= mid]
+        return (statistics.median(fast) if fast else None, statistics.median(slow) if slow else None)
+
     def rules(self) -> tuple[Rule, ...]:
         return tuple(r for r in RULES.get((self.a, self.b), ()) if r.how == "ratio" and r.key in dict(FIGURES))
 
@@ -251,6 +263,11 @@ def render(run: Path, pd: Paired) -> list[str]:
         else:
             lines.append(f"| {label} | {cells[0]} | {cells[1]} | {s.median:.3f}x | {s.q1:.3f}-{s.q3:.3f} "
                          f"| {s.low:.3f}-{s.high:.3f} | {s.n} |")
+    lines.append("")
+    for key, label in FIGURES:
+        fast, slow = pd.by_speed(key)
+        lines.append(f"{label} b/a in the pairs where {pd.a} ran faster than its median requests/s: {fmt(fast, 3)}x; "
+                     f"in the others: {fmt(slow, 3)}x (a difference means the ratio depends on the machine's state).")
     verdicts = pd.verdicts()
     if verdicts:
         lines += ["", "| acceptance line | median of b/a | 95 % interval | verdict (on the median) "

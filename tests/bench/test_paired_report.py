@@ -174,3 +174,17 @@ def test_a_a_control_holds_one_or_shows_a_bias(tmp_path: Path, capsys: pytest.Ca
 
 def test_no_data_exits_two(tmp_path: Path) -> None:
     assert _main(tmp_path) == 2
+
+
+def test_the_ratio_split_by_the_machines_speed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # fast pairs (a at 3,000/s): b costs 1.5x; slow pairs (a at 2,000/s): 1.1x
+    pairs = [((3000.0, 300.0), (2000.0, 450.0))] * 3 + [((2000.0, 500.0), (1800.0, 550.0))] * 3
+    run = _run(tmp_path, "plain", "tracing", pairs)
+    pd = report.Paired(report._kv((run / "meta.txt").read_text()), report.load_pairs(run))
+    fast, slow = pd.by_speed("cpu_us")
+    assert fast == pytest.approx(1.5, abs=0.01)
+    assert slow == pytest.approx(1.1, abs=0.01)
+    assert _main(run) == 0  # judged on all six pairs: their median is 1.30x, at the line, not the fast pairs' 1.5x
+    out = capsys.readouterr().out
+    assert "ran faster than its median requests/s: 1.50" in out
+    assert "| issue 17: CPU µs/request <= 1.3x tracing off | 1.30" in out
