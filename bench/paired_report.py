@@ -14,7 +14,8 @@ requests in that window, warm-up included, since the window's CPU is theirs), an
 figure: the median of the per-pair ratios, the interquartile range of the ratios, and a bootstrap 95 % interval of
 that median (resampling the pairs, fixed seed); the verdicts of the acceptance lines between the two profiles
 (compare_report.RULES, judged on the median); for an A/A run (the same profile twice) the control: whether the
-interval holds 1.00. Errors (non-2xx, socket errors, a phase without a result, a modelgate that died) flag the run.
+interval holds 1.00. Errors (non-2xx, socket errors, a phase without a result, a modelgate that died, fewer pairs
+than planned) flag the run.
 Exit status: 0, or 1 when a line misses or the run is flagged, 2 without data.
 """
 
@@ -202,19 +203,27 @@ class Paired:
         return tuple(r for r in RULES.get((self.a, self.b), ()) if r.how == "ratio" and r.key in dict(FIGURES))
 
     def verdicts(self) -> list[tuple[Rule, Spread | None, bool | None, bool | None]]:
-        """(rule, spread of its ratio, pass on the median, the whole interval on the passing side)."""
+        """(rule, spread of its ratio, pass on the median, whether the whole interval is on the median's side of
+        the line)."""
         out: list[tuple[Rule, Spread | None, bool | None, bool | None]] = []
         for rule in self.rules():
             s = self.spread(rule.key)
             if s is None:
                 out.append((rule, None, None, None))
             else:
-                out.append((rule, s, rule.ok(s.median, rule.limit),
-                            rule.ok(s.low, rule.limit) and rule.ok(s.high, rule.limit)))
+                ok = rule.ok(s.median, rule.limit)
+                out.append((rule, s, ok, rule.ok(s.low, rule.limit) == ok and rule.ok(s.high, rule.limit) == ok))
         return out
 
+    def missing(self) -> str | None:
+        """What is missing when the run ended before its planned pairs (interrupted, or a modelgate died)."""
+        planned = self.meta.get("pairs", "")
+        if planned.isdigit() and len(self.pairs) < int(planned):
+            return f"only {len(self.pairs)} of {planned} pairs ran"
+        return None
+
     def failed(self) -> bool:
-        return bool(self.errors()) or any(ok is False for _, _, ok, _ in self.verdicts())
+        return bool(self.errors()) or self.missing() is not None or any(ok is False for _, _, ok, _ in self.verdicts())
 
 
 def fmt(v: float | None, nd: int = 0) -> str:
@@ -266,17 +275,19 @@ def render(run: Path, pd: Paired) -> list[str]:
     lines.append("")
     for key, label in FIGURES:
         fast, slow = pd.by_speed(key)
-        lines.append(f"{label} b/a in the pairs where {pd.a} ran faster than its median requests/s: {fmt(fast, 3)}x; "
-                     f"in the others: {fmt(slow, 3)}x (a difference means the ratio depends on the machine's state).")
+        if fast is not None and slow is not None:
+            lines.append(f"{label} b/a in the pairs where {pd.a} ran faster than its median requests/s: {fast:.3f}x; "
+                         f"in the others: {slow:.3f}x (a difference means the ratio depends on the machine's state).")
     verdicts = pd.verdicts()
     if verdicts:
         lines += ["", "| acceptance line | median of b/a | 95 % interval | verdict (on the median) "
                   "| interval clear of the line |", "|---|---|---|---|---|"]
         for rule, s, ok, clear in verdicts:
             verdict = "n/a" if ok is None else ("pass" if ok else "**MISS**")
+            clear_text = "n/a" if clear is None else ("no: within the noise" if not clear else
+                                                      ("yes" if ok else "yes: a clear miss"))
             lines.append(f"| {rule.text} | {fmt(s.median if s else None, 3)}x "
-                         f"| {f'{s.low:.3f}-{s.high:.3f}' if s else 'n/a'} | {verdict} "
-                         f"| {'n/a' if clear is None else ('yes' if clear else 'no: within the noise')} |")
+                         f"| {f'{s.low:.3f}-{s.high:.3f}' if s else 'n/a'} | {verdict} | {clear_text} |")
     elif pd.a != pd.b:
         lines += ["", f"No acceptance line compares {pd.a} with {pd.b} (compare_report.RULES)."]
     if pd.a == pd.b:
@@ -294,6 +305,9 @@ def render(run: Path, pd: Paired) -> list[str]:
     if len(set(hashes)) > 1:
         lines.append(f"Note: the proxy's source changed during the run (hash {' -> '.join(hashes)}).")
     errors = pd.errors()
+    missing = pd.missing()
+    if missing:
+        errors.append(missing)
     lines += ["", "Errors: " + ("none (non-2xx and socket errors 0 in every phase)." if not errors else
                                 "**FLAGGED**: " + "; ".join(errors) + ".")]
     return lines

@@ -125,7 +125,7 @@ def test_tracing_within_the_line_passes_and_exits_zero(tmp_path: Path, capsys: p
 def test_tracing_over_the_line_misses_and_exits_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = _run(tmp_path, "plain", "tracing", _drifting(1.35, 1.0))
     assert _main(run) == 1
-    assert "**MISS**" in capsys.readouterr().out
+    assert "| **MISS** | yes: a clear miss |" in capsys.readouterr().out
 
 
 def test_tables_rps_line_judged_on_rps_not_cpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -170,6 +170,14 @@ def test_a_a_control_holds_one_or_shows_a_bias(tmp_path: Path, capsys: pytest.Ca
     biased = [((1000.0, 400.0), (1000.0, 400.0 * r)) for r in (1.08, 1.09, 1.1, 1.11, 1.12)]
     assert _main(_run(tmp_path / "biased", "plain", "plain", biased)) == 0  # a control judges nothing
     assert "**does not hold 1.00**" in capsys.readouterr().out
+
+
+def test_a_run_that_ended_before_its_planned_pairs_is_flagged(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    run = _run(tmp_path, "plain", "plain", _drifting(1.0, 1.0, n=4))
+    (run / "meta.txt").write_text((run / "meta.txt").read_text().replace("pairs=4", "pairs=10"))
+    assert _main(run) == 1
+    assert "only 4 of 10 pairs ran" in capsys.readouterr().out
 
 
 def test_no_data_exits_two(tmp_path: Path) -> None:
