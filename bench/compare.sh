@@ -5,7 +5,7 @@
 # (bench/compare_report.py): each profile's figures per round, against the same call's thin-aiohttp and against
 # the first profile (the reference) in the same round, the median over rounds, and the machine load per call.
 #
-#   MG_PROFILES="plain tables" bench/compare.sh             # issue 17: Delta tables, requests/s >= 0.8x plain
+#   MG_PROFILES="plain payload-table tables" bench/compare.sh  # issue 17: Delta tables, requests/s >= 0.8x plain
 #   MG_PROFILES="plain tracing" bench/compare.sh            # issue 17: tracing, CPU/request <= 1.3x plain
 #   MG_PROFILES="endpoint-proxy gateway" bench/compare.sh   # issue 16: the gateway against the per-endpoint proxy
 #   ROUNDS=2 THR_DUR=5 LAT_DUR=2 STREAM_DUR=2 TARGETS=thin-aiohttp MG_PROFILES="plain tables" bench/compare.sh
