@@ -24,13 +24,13 @@ from .timestamps import utc_now_ms
 if TYPE_CHECKING:
     from prometheus_client import Counter
 
-    from ...metrics import PrincipalUsage
+    from ...metrics import LoopCounter, PrincipalUsage
 
 
 class UsageTracking:
     __slots__ = ("_children", "counter", "principals", "sink", "tables")
 
-    def __init__(self, sink: RecordSink | None, counter: Counter, principals: PrincipalUsage | None = None,
+    def __init__(self, sink: RecordSink | None, counter: Counter | LoopCounter, principals: PrincipalUsage | None = None,
                  tables: EndpointTables | None = None) -> None:
         self.sink, self.counter, self.principals, self.tables = sink, counter, principals, tables
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
