@@ -130,3 +130,44 @@ def test_rows_arriving_while_a_batch_is_encoded_wait_for_the_next_commit(tmp_pat
     assert encoded == [10]  # one encode of what waited, not one more per arrival
     assert len(sink._queue) == 3  # the late rows wait in the queue, none lost
     assert sum(t.num_rows for t in sink._pending) == 10
+
+
+def test_a_batch_is_encoded_in_slices_and_a_failed_slice_loses_only_its_rows(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch is turned into Arrow columns ``encode_slice_rows`` at a time, one worker-thread call each (the
+    writer's thread holds the GIL about a millisecond at a time, not through a whole batch), into one table whose
+    rows are the batch's, in order, committed as one; a slice that cannot be encoded is dropped and counted alone."""
+    from modelgate_proxy.stages.records import table_sink
+
+    sink = TableSink("t", str(tmp_path / "payload"), "payload",
+                     TableSettings(batch_rows=10_000, batch_seconds=30, encode_slice_rows=1000), None)
+    calls: list[tuple[str, int]] = []
+    real = table_sink._encode
+
+    def encode(rows: list[Row], kind: table_sink.TableKind) -> Any:
+        calls.append((rows[0][0], len(rows)))
+        if rows[0][0] == "bad-0":
+            raise ValueError("not encodable")
+        return real(rows, kind)
+
+    monkeypatch.setattr(table_sink, "_encode", encode)
+
+    async def main() -> None:
+        for i in range(2500):
+            sink.put(prow(f"r{i}", {"n": i}))
+        await sink._take_queue()
+        [table] = sink._pending  # one batch of three chunks, the rows in order
+        assert table.column("databricks_request_id").num_chunks == 3
+        assert table.column("databricks_request_id").to_pylist() == [f"r{i}" for i in range(2500)]
+        assert await sink._commit()
+        for i in range(1200):
+            sink.put(prow(f"bad-{i}" if i < 1000 else f"ok-{i}", {"n": i}))
+        await sink._take_queue()
+        assert await sink._commit()
+
+    asyncio.run(main())
+    assert calls == [("r0", 1000), ("r1000", 1000), ("r2000", 500), ("bad-0", 1000), ("ok-1000", 200)]
+    ids = [r["databricks_request_id"] for r in read_table(str(tmp_path / "payload"))]
+    assert sorted(ids) == sorted([f"r{i}" for i in range(2500)] + [f"ok-{i}" for i in range(1000, 1200)])
+    assert sink.dropped == {"encode_error": 1000}
+    assert sink.written == 2700

@@ -8,7 +8,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from .table_rows import PAYLOAD_FIELDS, SERVED_ENTITY_FIELDS, USAGE_FIELDS, Row
+from .table_rows import (
+    PAYLOAD_FIELDS,
+    SERVED_ENTITY_FIELDS,
+    USAGE_FIELDS,
+    Row,
+    now,
+    payload_row,
+    served_entity_row,
+    usage_row,
+)
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -94,3 +103,17 @@ def to_table(rows: Sequence[Row], kind: str) -> pa.Table:
         else:
             arrays.append(pa.repeat(pa.scalar(CONSTANTS.get(f.name), f.type), len(rows)))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def warm_up() -> None:
+    """Encode one made-up row of each table, once, at start-up: pyarrow's first conversions and casts of a process
+    set up its kernels, ~70 ms holding the GIL, which the first batch would otherwise spend while requests wait."""
+    time = now()
+    to_table([payload_row(request_id="0" * 32, client_request_id="c", time=time, status=200, latency=0.001,
+                          request={"messages": []}, response={"choices": []}, entity_id="e", requester="r")],
+             "payload")
+    to_table([usage_row(request_id="0" * 32, client_request_id="c", time=time, status=200, requester="r",
+                        input_tokens=1, output_tokens=1, usage_context={"k": "v"}, streaming=False, entity_id="e",
+                        input_chars=1, output_chars=1)], "usage")
+    to_table([served_entity_row(entity_id="e", endpoint="n", entity="n", provider="p", model="m", task="t",
+                                time=time)], "served_entities")

@@ -56,6 +56,11 @@ class TableSettings:
     """Commit as soon as this many rows wait (a commit costs milliseconds and adds a file: not too many)."""
     batch_seconds: float = 10.0
     """Commit what waits at least this often."""
+    encode_slice_rows: int = 1000
+    """Rows turned into Arrow columns per worker-thread call: a batch is encoded in slices (one Arrow table of
+    several chunks), so the writer's thread holds the GIL about a millisecond at a time. A whole 10,000-row batch
+    in one call held it for 10-30 ms, and every request the event loop was serving waited that long (bench/RESULTS.md,
+    run T: the p99 at one connection)."""
     buffer_bytes: int = 64 * 1024 * 1024
     """Arrow bytes kept per table while the store fails; past it the oldest batch is dropped."""
     max_queue: int = 100_000
@@ -220,11 +225,8 @@ class TableSink:
                 rows = [self._queue.popleft() for _ in range(self.settings.batch_rows)]
                 if self._sized:
                     self._queue_bytes = max(0, self._queue_bytes - sum(map(payload_row_bytes, rows)))
-            try:
-                table = await asyncio.to_thread(_encode, rows, self.kind)
-            except Exception as exc:
-                log.error("table %s: cannot encode %d rows: %s", self.name, len(rows), exc)
-                self._drop("encode_error", len(rows))
+            table = await self._encode(rows)
+            if table is None:
                 continue
             self._pending.append(table)
             self._pending_bytes += table.nbytes
@@ -236,6 +238,23 @@ class TableSink:
             log.error("table %s: buffer over %d bytes, %d rows dropped", self.name, self.settings.buffer_bytes,
                       oldest.num_rows)
             self._drop("buffer_full", oldest.num_rows)
+
+    async def _encode(self, rows: list[Row]) -> pa.Table | None:
+        """The rows as one Arrow table, encoded ``encode_slice_rows`` at a time, each slice in its own worker-thread
+        call (between two, the thread waits for the loop and holds no GIL); a slice that cannot be encoded is
+        dropped and counted (``encode_error``), the others are kept. ``None`` when nothing could be."""
+        step = max(1, self.settings.encode_slice_rows)
+        parts = []
+        for start in range(0, len(rows), step):
+            part = rows[start:start + step] if len(rows) > step else rows
+            try:
+                parts.append(await asyncio.to_thread(_encode, part, self.kind))
+            except Exception as exc:
+                log.error("table %s: cannot encode %d rows: %s", self.name, len(part), exc)
+                self._drop("encode_error", len(part))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else _concat(parts)
 
     async def _commit(self) -> bool:
         batch = list(self._pending)
@@ -349,3 +368,10 @@ def _encode(rows: list[Row], kind: TableKind) -> pa.Table:
     from .table_schemas import to_table
 
     return to_table(rows, kind)
+
+
+def _concat(parts: list[pa.Table]) -> pa.Table:
+    """The slices of one batch as one table of several chunks (no copy: microseconds, on the loop)."""
+    import pyarrow as pa
+
+    return pa.concat_tables(parts)

@@ -35,9 +35,10 @@ class Tables:
     def __init__(self, store: TableStore, settings: TableSettings, on_drop: DropCounter | None = None) -> None:
         self.store, self.settings, self._on_drop = store, settings, on_drop
         # pyarrow and delta-rs now, at start-up, not at the first commit: what their imports make then lives
-        # among the objects the app freezes out of the garbage collector's sight (server.app, gc.freeze)
+        # among the objects the app freezes out of the garbage collector's sight (server.app, gc.freeze); and
+        # pyarrow's first encode (its kernels set up, ~70 ms) before the first request, not in the first batch
         importlib.import_module("deltalake")
-        importlib.import_module(".table_schemas", __package__)
+        importlib.import_module(".table_schemas", __package__).warm_up()
         self._sinks: dict[str, TableSink] = {}
 
     def sink(self, full_name: str, kind: TableKind, merge_key: str | None = None) -> TableSink:
