@@ -5,6 +5,7 @@ request makes into the stages (the stage call, then the finishers with the bench
 tasks encode and commit real Delta tables in their worker threads.
 
     .venv/bin/python bench/records_cpu.py [N] [RATE] [MODE]   # default 30000 requests at 2000/s, MODE tables
+    .venv/bin/python bench/records_cpu.py stages [MODE]       # the stages' calls alone, back to back
 
 MODE: ``tables`` (usage tracking and payload logging, both to tables: bench profile ``tables``), ``payload-table``
 (payload logging only: profile ``payload-table``), ``none`` (the same loop, requests and pacing without the
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -65,28 +66,19 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-async def run(count: int, rate: float, mode: str, root: Path) -> None:
+def build(mode: str, root: Path, settings: Any) -> tuple[Any, Callable[[], None]]:
+    """The app's tables and one bench request's calls into the record stages of ``mode``."""
     from modelgate_proxy.exchange import Exchange, Outcome
     from modelgate_proxy.metrics import Metrics
     from modelgate_proxy.spec.gateway import InferenceTableConfig
-    from modelgate_proxy.stages.records import table_sink
     from modelgate_proxy.stages.records.payload_log import PayloadLog
-    from modelgate_proxy.stages.records.table_rows import now, payload_row, usage_row
-    from modelgate_proxy.stages.records.table_schemas import to_table
-    from modelgate_proxy.stages.records.table_sink import TableSettings, TableSink
     from modelgate_proxy.stages.records.table_store import TableStore
     from modelgate_proxy.stages.records.tables import Tables
     from modelgate_proxy.stages.records.usage import UsageTracking
     from modelgate_proxy.usage_tokens import TokenUsage
 
-    encodes: list[Window] = []
-    commits: list[Window] = []
-    _windows(table_sink, "_encode", encodes)
-    _windows(TableSink, "_write", commits)
-
     metrics = Metrics()
-    tables = Tables(TableStore(str(root / "tables")), TableSettings(spill_dir=str(root / "spill")),
-                    metrics.table_rows_lost)
+    tables = Tables(TableStore(str(root / "tables")), settings, metrics.table_rows_lost)
     config = InferenceTableConfig.model_validate({"enabled": True, "catalogName": "bench", "schemaName": "gw"})
     entity_spec = SimpleNamespace(effective_name="bench-chat-upstream", external_model=SimpleNamespace(
         provider="openai", name="gpt-4o-mini", task="llm/v1/chat"),
@@ -99,25 +91,57 @@ async def run(count: int, rate: float, mode: str, root: Path) -> None:
         if usage_on:
             stages.append(UsageTracking(None, metrics.usage_tokens, metrics.principal_usage(100), endpoint_tables))
         stages.append(PayloadLog("bench-chat", config, None, endpoint_tables))
-    await tables.start()
     endpoint = SimpleNamespace(name="bench-chat")
     entity = SimpleNamespace(name="bench-chat-upstream")
     answer_json = orjson.dumps(ANSWER)
     usage = TokenUsage(14, 9, False)
 
-    def done(_ex: Any) -> Awaitable[Any]:
-        return asyncio.sleep(0)  # never awaited: the stages only return it (as the pipeline's next step)
+    def done(_ex: Any) -> None:  # the pipeline's next step: the stages only return what it returns
+        return None
 
     def request() -> None:
         payload = orjson.loads(orjson.dumps(REQUEST))  # a fresh body per request, as parsing gives
         ex = Exchange(endpoint=endpoint, api="openai", task="llm/v1/chat", payload=payload,  # type: ignore[arg-type]
                       stream=False, arrived=time.perf_counter())
         for stage in stages:
-            nxt = stage(ex, done)
-            if asyncio.iscoroutine(nxt):
-                nxt.close()
+            stage(ex, done)
         ex.entity = entity  # type: ignore[assignment]
         ex.finish(Outcome(status=200, latency=0.0005, body=ANSWER, usage=usage, body_json=answer_json))
+
+    return tables, request
+
+
+def stages_only(mode: str, root: Path) -> None:
+    """The stages' calls alone, back to back, the tables' writers not started (rows only queue): the least noisy
+    figure of what the request path pays on the loop, min of 7 x 10,000 requests."""
+    from modelgate_proxy.stages.records.table_sink import TableSettings
+
+    _tables, request = build(mode, root, TableSettings(max_queue=10**7, max_queue_bytes=2**40, batch_rows=10**7))
+    for _ in range(2000):
+        request()
+    best = min(_timed(request, 10_000) for _ in range(7))
+    print(f"stages {mode}: {best * 1e6:.2f} µs/request on the calling thread (min of 7 x 10,000)")
+
+
+def _timed(request: Callable[[], None], count: int) -> float:
+    t0 = time.thread_time()
+    for _ in range(count):
+        request()
+    return (time.thread_time() - t0) / count
+
+
+async def run(count: int, rate: float, mode: str, root: Path) -> None:
+    from modelgate_proxy.stages.records import table_sink
+    from modelgate_proxy.stages.records.table_rows import now, payload_row, usage_row
+    from modelgate_proxy.stages.records.table_schemas import to_table
+    from modelgate_proxy.stages.records.table_sink import TableSettings, TableSink
+
+    encodes: list[Window] = []
+    commits: list[Window] = []
+    _windows(table_sink, "_encode", encodes)
+    _windows(TableSink, "_write", commits)
+    tables, request = build(mode, root, TableSettings(spill_dir=str(root / "spill")))
+    await tables.start()
 
     for _ in range(200):  # warm up (caches)
         request()
@@ -169,6 +193,10 @@ async def run(count: int, rate: float, mode: str, root: Path) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["stages"]:
+        with tempfile.TemporaryDirectory(prefix="records-cpu-") as root:
+            stages_only(sys.argv[2] if len(sys.argv) > 2 else "tables", Path(root))
+        return
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 30_000
     rate = float(sys.argv[2]) if len(sys.argv) > 2 else 2000.0
     mode = sys.argv[3] if len(sys.argv) > 3 else "tables"

@@ -3,7 +3,9 @@
 ``put`` (called by a request's finisher on the event loop) only appends a row (a tuple) to a deque, bounded in rows
 (``max_queue``) and in bytes (``max_queue_bytes``, the bodies a payload row holds). One task per table wakes when
 ``batch_rows`` rows (or half of ``max_queue_bytes``) wait or ``batch_seconds`` passed, turns what waits into an
-Arrow table and commits it with delta-rs (``write_deltalake``, append) in a worker thread: delta-rs calls block
+Arrow table (in worker-thread calls of ``encode_slice_rows`` rows each: pyarrow holds the GIL while it converts,
+and a whole batch at once kept the event loop waiting 10-30 ms) and commits it with delta-rs
+(``write_deltalake``, append) in a worker thread: delta-rs calls block
 (they release the GIL while they write), so they never run on the loop. The sink keeps its ``DeltaTable`` between
 commits, so a commit reads only the log entries written since the last one (not the whole log from the last
 checkpoint). A failed commit (store slow, down, a commit conflict) keeps the batch and retries with
