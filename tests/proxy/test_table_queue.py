@@ -134,8 +134,8 @@ def test_rows_arriving_while_a_batch_is_encoded_wait_for_the_next_commit(tmp_pat
 
 def test_a_batch_is_encoded_in_slices_and_a_failed_slice_loses_only_its_rows(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch is turned into Arrow columns ``encode_slice_rows`` at a time, one worker-thread call each (the
-    writer's thread holds the GIL about a millisecond at a time, not through a whole batch), into one table whose
+    """A batch is turned into Arrow columns ``encode_slice_rows`` at a time, one worker-thread call each (each
+    conversion holds the GIL for a slice, not through a whole batch), into one table whose
     rows are the batch's, in order, committed as one; a slice that cannot be encoded is dropped and counted alone."""
     from modelgate_proxy.stages.records import table_sink
 

@@ -60,9 +60,9 @@ class TableSettings:
     """Commit what waits at least this often."""
     encode_slice_rows: int = 1000
     """Rows turned into Arrow columns per worker-thread call: a batch is encoded in slices (one Arrow table of
-    several chunks), so the writer's thread holds the GIL about a millisecond at a time. A whole 10,000-row batch
-    in one call held it for 10-30 ms, and every request the event loop was serving waited that long (bench/RESULTS.md,
-    run T: the p99 at one connection)."""
+    several chunks), each conversion holding the GIL for a slice (1-2 ms of CPU), not for a whole batch. A whole
+    10,000-row batch in one call held it for 10-70 ms while the event loop waited; in-process the loop's longest
+    wait went from 19-49 ms to 8-20 ms with slices (bench/RESULTS.md, run T: not down to a slice's time)."""
     buffer_bytes: int = 64 * 1024 * 1024
     """Arrow bytes kept per table while the store fails; past it the oldest batch is dropped."""
     max_queue: int = 100_000
