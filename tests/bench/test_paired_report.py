@@ -131,7 +131,7 @@ def test_tracing_over_the_line_misses_and_exits_one(tmp_path: Path, capsys: pyte
 def test_tables_rps_line_judged_on_rps_not_cpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # CPU per request doubles (no line for tables), requests/s at 0.82x: a pass
     assert _main(_run(tmp_path / "pass", "plain", "tables", _drifting(2.0, 0.82))) == 0
-    assert "| issue 17: requests/s >= 0.8x logging off | 0.820x |" in capsys.readouterr().out
+    assert "| issue 17, stricter: requests/s >= 0.8x with usage tables too | 0.820x |" in capsys.readouterr().out
     assert _main(_run(tmp_path / "miss", "plain", "tables", _drifting(1.0, 0.78))) == 1
     assert "**MISS**" in capsys.readouterr().out
 
