@@ -17,7 +17,7 @@ Attributes follow the OpenTelemetry GenAI semantic conventions (``gen_ai.operati
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from time import perf_counter
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -45,12 +45,14 @@ class TraceRequest:
         """(endpoint, task, stream) -> the span's name and first attributes, made once (the spans' base
         attributes: never changed, encoded once by the exporter)."""
 
-    async def __call__(self, ex: Exchange, call_next: Next) -> Result:
+    def __call__(self, ex: Exchange, call_next: Next) -> Awaitable[Result]:
+        # not a coroutine (exchange.Stage): the span ends in its finisher, so nothing waits here for the answer
+        # (one coroutine frame fewer, resumed on every suspension of the provider call)
         start = _start_of(self.starts, (ex.endpoint.name, ex.task, ex.stream), _request_start)
         start_ns = time.time_ns() - int((perf_counter() - ex.arrived) * 1e9)
         ex.extra[SERVER_SPAN] = self.tracing.start_request(start[0], ex.headers, start[1], start_ns)
         ex.on_finish(_finish_request)
-        return await call_next(ex)
+        return call_next(ex)
 
 
 _STARTS_BOUND = 1024
