@@ -208,3 +208,39 @@ def test_a_key_whose_values_do_not_repeat_stops_filling_the_cache() -> None:
     kept = [key for key in otlp_encoding._KEY_VALUES if key[0] == "gen_ai.response.id"]
     assert len(kept) == otlp_encoding._VOLATILE
     assert ("gen_ai.operation.name", str, "chat") in otlp_encoding._KEY_VALUES  # what repeats stays
+
+
+def test_a_batch_is_encoded_in_slices_with_the_gil_let_go_between(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exporter's thread never encodes more than SLICE spans without a sleep (which lets the GIL go), so the
+    event loop waits at most a slice's encoding for it, not a whole batch's (docs/tracing.md, "Cost"); the bytes
+    are the same as without the pauses."""
+    spans = live_spans() * (otlp_encoding.SLICE // 2 + 3)  # more than two slices, not a whole number of them
+    unpaused = otlp_encoding._encode(spans[:otlp_encoding.SLICE])
+    runs, encoded, sleeps = [], [0], []
+    encode_one = otlp_encoding._live_span
+
+    def counted(*args: Any) -> bytes:
+        encoded[0] += 1
+        return encode_one(*args)
+
+    def pause() -> None:
+        runs.append(encoded[0])
+        encoded[0] = 0
+
+    monkeypatch.setattr(otlp_encoding, "_live_span", counted)
+    monkeypatch.setattr(otlp_encoding, "pause", pause)
+    data = otlp_encoding._encode(spans)
+    runs.append(encoded[0])
+    assert sum(runs) == len(spans)
+    assert max(runs) <= otlp_encoding.SLICE
+    assert len(runs) == -(-len(spans) // otlp_encoding.SLICE)
+    assert otlp_encoding._encode(spans[:otlp_encoding.SLICE]) == unpaused  # a slice: no pause
+    assert len(runs) == -(-len(spans) // otlp_encoding.SLICE)
+    monkeypatch.undo()
+    assert otlp_encoding._encode(spans) == data
+    assert parsed(data) == library_encode_spans([span.finished() for span in spans])
+
+    monkeypatch.setattr(otlp_encoding.time, "sleep", sleeps.append)
+    otlp_encoding.pause()
+    assert sleeps == [otlp_encoding.PAUSE]
+    assert otlp_encoding.PAUSE > 0  # a real sleep, not sleep(0)
