@@ -5,7 +5,9 @@ for one chat request (a server span, one client span, the provider call's tracep
     .venv/bin/python bench/tracing_cpu.py [N] [RATE] [floor]   # default 10000 requests at 2000/s
 
 Prints the event-loop (main) thread's CPU per request, the whole process's (with the exporter's thread, after the
-shutdown flush) and the spans the sink received (2 per request: none dropped); ``floor``: the same loop and pacing
+shutdown flush), the spans the sink received (2 per request: none dropped) and how late the main thread woke from
+its pacing sleeps (p99, p99.9, max, and how many wake-ups were more than 2 ms late: a background thread holding the
+GIL delays them, as it delays the event loop's wake-up on a request); ``floor``: the same loop and pacing
 without the tracing calls (what to subtract). Run it against another checkout's
 code with ``PYTHONPATH=<checkout>/proxy`` to compare two versions in the same minute.
 """
@@ -101,12 +103,15 @@ def main() -> None:
     for n in range(200):  # warm up (imports, caches)
         request(n)
     time.sleep(0.5)
+    late: list[float] = []
     process0, thread0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
     for n in range(count):
         request(n)
-        ahead = wall0 + (n + 1) / rate - time.perf_counter()
+        due = wall0 + (n + 1) / rate
+        ahead = due - time.perf_counter()
         if ahead > 0:
             time.sleep(ahead)
+            late.append(time.perf_counter() - due)
     thread1 = time.thread_time()
     tracing.shutdown()
     process1 = time.process_time()
@@ -116,6 +121,10 @@ def main() -> None:
     print(f"requests {count} at {rate:.0f}/s: event-loop thread {(thread1 - thread0) / count * 1e6:.1f} µs/request,"
           f" process {(process1 - process0) / count * 1e6:.1f} µs/request (exporter thread included),"
           f" spans received {received} of {2 * (count + 200)}")
+    late.sort()
+    if late:
+        print(f"wake-up late: p99 {late[int(len(late) * 0.99)] * 1e6:.0f} µs, p99.9 {late[int(len(late) * 0.999)] * 1e6:.0f}"
+              f" µs, max {late[-1] * 1e6:.0f} µs, {sum(1 for x in late if x > 0.002)} of {len(late)} over 2 ms")
 
 
 if __name__ == "__main__":
