@@ -19,6 +19,8 @@ tracing is on.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from types import MappingProxyType
@@ -130,7 +132,7 @@ class Tracing:
 
                 # the exporter thread's protobuf encoding, from the proxy's spans as they are (docs/tracing.md)
                 live = install()
-                exporter = OTLPSpanExporter()
+                exporter = OTLPSpanExporter(session=plain_session(os.environ))
             elif name == "console":
                 exporter = ConsoleSpanExporter()
             if exporter is not None:
@@ -167,6 +169,31 @@ class Tracing:
     def shutdown(self) -> None:
         """Export what waits and stop (blocks: call it in a thread)."""
         self.provider.shutdown()
+
+
+def plain_session(env: Mapping[str, str]) -> Any:
+    """The OTLP exporter's ``requests.Session`` without ``trust_env`` when the environment gives requests nothing to
+    read for it (no ``*_proxy`` variable, no ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` for an https endpoint, no
+    ``NETRC`` nor ``~/.netrc`` / ``~/_netrc``, no OTLP credential provider, Linux), so the same request is sent
+    without requests reading the proxies, the CA bundle and the netrc file again for every batch (about 0.5 ms of
+    the exporter thread's CPU a batch); None (the exporter's own session, which reads them) otherwise. Read once, at
+    start (a netrc file or variable that appears later is not read)."""
+    if sys.platform in ("darwin", "win32"):  # requests reads the system's proxy settings there too
+        return None
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http:"
+    bundles = () if endpoint.strip().lower().startswith("http:") else ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+    for name in env:  # (a CA bundle is read for https only)
+        upper = name.upper()
+        if upper.endswith("_PROXY") or upper == "NETRC" or upper in bundles or (
+                upper.startswith("OTEL_PYTHON_EXPORTER_OTLP_HTTP") and upper.endswith("CREDENTIAL_PROVIDER")):
+            return None
+    if any(os.path.exists(os.path.expanduser(f"~/{name}")) for name in (".netrc", "_netrc")):
+        return None
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 def end_span(span: LiveSpan, attributes: dict[str, Any], error_type: str | None = None,

@@ -177,3 +177,23 @@ def test_the_span_context_is_the_sdks(ids: tuple[int, int], state: TraceState | 
         assert tuple(ours) == tuple(sdk)
         assert (ours.is_valid, ours.trace_state, ours.is_remote) == (sdk.is_valid, sdk.trace_state, False)
     assert _sdk.span_context.__name__ == "fast"  # the SDK's tuple is as the fast one makes it
+
+
+@pytest.mark.parametrize("extra", [{}, {"HTTPS_PROXY": "http://p:3128"}, {"no_proxy": "localhost"},
+                                   {"REQUESTS_CA_BUNDLE": "/ca.pem", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://c"},
+                                   {"CURL_CA_BUNDLE": "/ca.pem", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://c"},
+                                   {"NETRC": "/n"},
+                                   {"OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER": "x"}])
+def test_the_exporter_session_skips_the_environment_only_when_it_has_nothing_for_requests(
+        extra: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    session = traces.plain_session({"PATH": "/bin", "OTEL_TRACES_EXPORTER": "otlp", **extra})
+    plain = traces.plain_session({"REQUESTS_CA_BUNDLE": "/ca.pem", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    assert plain is not None  # a CA bundle is not read for plain http
+    if extra:
+        assert session is None
+    else:
+        assert session is not None
+        assert session.trust_env is False
+        (tmp_path / ".netrc").write_text("machine m login l password p\n")
+        assert traces.plain_session({"PATH": "/bin"}) is None
