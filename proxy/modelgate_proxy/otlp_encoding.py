@@ -104,18 +104,13 @@ def encode_spans(spans: Sequence[Any]) -> Any:
         return library_encode_spans([span.finished() if hasattr(span, "exported") else span for span in spans])
 
 
-SLICE = 32
-"""Spans encoded between two pauses of :func:`_encode` (a few hundred µs of the exporter thread's CPU)."""
-PAUSE = 0.0001
-"""Seconds :func:`_encode` sleeps after each :data:`SLICE` spans."""
+SLICE, PAUSE = 32, 0.0001
+"""Spans :func:`_encode` encodes between two pauses (a few hundred µs of CPU), and the pause in seconds."""
 
 
 def pause() -> None:
-    """Let go of the GIL for a moment (a sleep, not ``sleep(0)``: a thread that lets it go and takes it straight
-    back keeps it, and the waiting thread starts its switch interval again). Without it the exporter's thread
-    held the GIL through the encoding of a whole batch (512 spans: several ms) and the event loop, woken by a
-    request, waited for the interpreter's switch interval (5 ms): the p99 latency at one connection
-    (docs/tracing.md, "Cost")."""
+    """Let go of the GIL (a sleep: after ``sleep(0)`` the thread takes it straight back), so the event loop does not
+    wait out the 5 ms switch interval behind a whole batch's encoding (docs/tracing.md, "Cost")."""
     time.sleep(PAUSE)
 
 
@@ -123,12 +118,9 @@ def _encode(spans: Sequence[Any]) -> bytes:
     """``ExportTraceServiceRequest``: 1 resource_spans (ResourceSpans: 1 resource, 2 scope_spans, 3 schema_url;
     ScopeSpans: 1 scope, 2 spans, 3 schema_url). Pauses (:func:`pause`) after each :data:`SLICE` spans."""
     groups: dict[int, tuple[Any, dict[int, tuple[Any, list[bytes]]]]] = {}  # id(resource) -> scopes
-    countdown = SLICE
-    for span in spans:
-        if not countdown:
+    for index, span in enumerate(spans):
+        if index and not index % SLICE:
             pause()
-            countdown = SLICE
-        countdown -= 1
         exported = getattr(span, "exported", None)
         parts = exported() if exported is not None else None
         if parts is not None:  # the proxy's span as it is
