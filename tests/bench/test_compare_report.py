@@ -4,26 +4,13 @@ rounds, a target that failed in one round, the acceptance verdicts and the exit 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from .bench_scripts import load
 
-
-def _load_report():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("bench_compare_report", BENCH / "compare_report.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load_report()
+report = load("compare_report")
 
 
 def _target(raw: Path, target: str, rps: float | None, cpu_us: float = 100.0, p50: int = 500) -> None:

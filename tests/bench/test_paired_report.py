@@ -4,26 +4,13 @@ ratios and its spread, the verdicts of issue 17's lines, the A/A control, the er
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from .bench_scripts import load
 
-
-def _load_report():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("bench_paired_report", BENCH / "paired_report.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load_report()
+report = load("paired_report")
 
 CLK_TCK = 100
 PHASE_S = 5
